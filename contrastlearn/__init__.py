@@ -1,0 +1,3 @@
+"""contrastlearn: contrastive self-supervised learning driven by data augmentation."""
+
+__version__ = "0.1.0"

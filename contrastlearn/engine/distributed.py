@@ -1,0 +1,43 @@
+"""Cross-rank helpers. Without an initialised process group they are the identity, so
+objectives written with `gather=True` run unchanged on one process."""
+
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+from torch import Tensor
+
+
+def is_distributed() -> bool:
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+
+def world_size() -> int:
+    return dist.get_world_size() if is_distributed() else 1
+
+
+def rank() -> int:
+    return dist.get_rank() if is_distributed() else 0
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate `tensor` from every rank along dim 0; gradients flow back to each rank's part."""
+    if not is_distributed():
+        return tensor
+    from torch.distributed.nn.functional import all_gather
+
+    return torch.cat(all_gather(tensor), dim=0)
+
+
+def gather_no_grad(tensor: Tensor) -> Tensor:
+    """Concatenate `tensor` (labels, ids, keys) from every rank along dim 0, without autograd."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts, dim=0)
+
+
+def global_ids(ids: Tensor) -> Tensor:
+    """Gather item ids from every rank so masks stay correct across ranks."""
+    return gather_no_grad(ids)

@@ -1,0 +1,78 @@
+"""One registry class for every kind of plug-in (augmentations, encoders, heads, objectives,
+methods, datasets, evaluators), so that recipes can name any part by a string."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterator
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Registry(Generic[T]):
+    """A named table of factories of one kind; `build(name, **kwargs)` makes one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._descriptions: dict[str, str] = {}
+
+    def register(self, name: str | None = None, description: str = "") -> Callable[[T], T]:
+        """Decorator that registers a class or function under `name` (default: its own name)."""
+
+        def decorate(factory: T) -> T:
+            key = name or getattr(factory, "__name__", None)
+            if not key:
+                raise ValueError(f"cannot infer a {self.kind} name for {factory!r}")
+            if key in self._entries and self._entries[key] is not factory:
+                raise ValueError(f"{self.kind} {key!r} is already registered")
+            self._entries[key] = factory
+            doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
+            self._descriptions[key] = description or (doc[0] if doc else "")
+            return factory
+
+        return decorate
+
+    def get(self, name: str) -> T:
+        try:
+            return self._entries[name]
+        except KeyError:
+            close = difflib.get_close_matches(name, list(self._entries), n=3)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            known = ", ".join(sorted(self._entries)) or "(none)"
+            raise KeyError(f"unknown {self.kind} {name!r}.{hint} Known: {known}") from None
+
+    def build(self, name: str, **kwargs: Any) -> Any:
+        factory = self.get(name)
+        if not callable(factory):
+            raise TypeError(f"{self.kind} {name!r} is not callable")
+        return factory(**kwargs)
+
+    def describe(self, name: str) -> str:
+        self.get(name)
+        return self._descriptions[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.kind!r}, {self.names()})"
+
+
+AUGMENTATIONS: Registry[Any] = Registry("augmentation")
+ENCODERS: Registry[Any] = Registry("encoder")
+HEADS: Registry[Any] = Registry("head")
+OBJECTIVES: Registry[Any] = Registry("objective")
+METHODS: Registry[Any] = Registry("method")
+DATASETS: Registry[Any] = Registry("dataset")
+EVALUATORS: Registry[Any] = Registry("evaluator")
