@@ -1,0 +1,3 @@
+"""Modality packages; importing this registers every modality's parts."""
+
+from contrastlearn.modalities import image  # noqa: F401

@@ -1,0 +1,35 @@
+"""Objectives: one loss family per module, each registered in `OBJECTIVES` on import."""
+
+from contrastlearn.objectives.alignment_uniformity import (
+    AlignmentUniformity,
+    alignment,
+    uniformity,
+)
+from contrastlearn.objectives.barlow_twins import BarlowTwins
+from contrastlearn.objectives.base import LossOutput, default_ids, stack_views
+from contrastlearn.objectives.dcl import DCL, DCLW
+from contrastlearn.objectives.infonce import InfoNCE
+from contrastlearn.objectives.negative_cosine import NegativeCosine
+from contrastlearn.objectives.queue import MemoryQueue
+from contrastlearn.objectives.supcon import SupCon
+from contrastlearn.objectives.swav import SwAV, sinkhorn_knopp
+from contrastlearn.objectives.vicreg import VICReg
+
+__all__ = [
+    "DCL",
+    "DCLW",
+    "AlignmentUniformity",
+    "BarlowTwins",
+    "InfoNCE",
+    "LossOutput",
+    "MemoryQueue",
+    "NegativeCosine",
+    "SupCon",
+    "SwAV",
+    "VICReg",
+    "alignment",
+    "default_ids",
+    "sinkhorn_knopp",
+    "stack_views",
+    "uniformity",
+]

@@ -1,0 +1,86 @@
+"""Time the frozen-feature evaluators at the size the library promises to handle quickly:
+60,000 x 512 train embeddings, 10,000 test, 10 classes (the target is < 60 s each on 2 CPU
+cores).
+
+The embeddings are random but structured like real ones: Gaussian class means in a 64-dim
+latent space plus isotropic noise, mapped to 512 dims by a random matrix with decaying singular
+values (so features are correlated and badly scaled, as encoder outputs are), then a ReLU.
+
+    python benchmarks/bench_evaluation.py [--num-train 60000] [--num-test 10000] [--dim 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import torch
+
+from contrastlearn.evaluation import knn_classifier, linear_probe
+
+
+def structured_embeddings(
+    num_train: int, num_test: int, dim: int, num_classes: int, seed: int = 0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(seed)
+    latent_dim = 64
+    class_means = 0.45 * torch.randn(num_classes, latent_dim, generator=generator)
+    singular_values = torch.logspace(0, -2, latent_dim)
+    left, _ = torch.linalg.qr(torch.randn(dim, latent_dim, generator=generator))
+    right, _ = torch.linalg.qr(torch.randn(latent_dim, latent_dim, generator=generator))
+    mixing = (left * singular_values) @ right.T  # (dim, latent_dim)
+
+    def draw(count: int) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.randint(num_classes, (count,), generator=generator)
+        latent = class_means[labels] + torch.randn(count, latent_dim, generator=generator)
+        features = latent @ mixing.T + 0.01 * torch.randn(count, dim, generator=generator)
+        return torch.relu(features + 0.02), labels
+
+    train_x, train_y = draw(num_train)
+    test_x, test_y = draw(num_test)
+    return train_x, train_y, test_x, test_y
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--num-train", type=int, default=60_000)
+    parser.add_argument("--num-test", type=int, default=10_000)
+    parser.add_argument("--dim", type=int, default=512)
+    parser.add_argument("--num-classes", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+
+    train_x, train_y, test_x, test_y = structured_embeddings(
+        args.num_train, args.num_test, args.dim, args.num_classes
+    )
+    print(f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} CPUs visible, torch threads {torch.get_num_threads()}")
+    print(f"train {tuple(train_x.shape)}, test {tuple(test_x.shape)}, "
+          f"{args.num_classes} classes\n")
+
+    evaluators = [
+        ("knn", knn_classifier, {"k": 200, "temperature": 0.07}),
+        ("linear_probe", linear_probe, {"weight_decay": 1e-4, "max_iter": 200}),
+    ]
+    header = (f"{'protocol':<13} {'seconds':>8} {'top1':>7} {'threads':>7} "
+              f"{'load before':>11} {'load after':>10}  settings")
+    print(header)
+    print("-" * len(header))
+    for name, evaluate, settings in evaluators:
+        for _ in range(args.repeats):
+            load_before = os.getloadavg()[0]
+            start = time.perf_counter()
+            result = evaluate(train_x, train_y, test_x, test_y, **settings)
+            seconds = time.perf_counter() - start
+            load_after = os.getloadavg()[0]
+            shown = {key: value for key, value in result.settings.items()
+                     if key not in ("num_train", "num_test", "dim", "num_classes")}
+            print(f"{name:<13} {seconds:>8.2f} {100 * result.value:>6.2f}% "
+                  f"{torch.get_num_threads():>7} {load_before:>11.2f} {load_after:>10.2f}  "
+                  f"{shown}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import sys
+
+from contrastlearn.cli import main
+
+sys.exit(main())

@@ -1,0 +1,301 @@
+"""The public Python API: pretrain, evaluate, embed."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, Dataset
+
+from contrastlearn.augment.views import Views
+from contrastlearn.config import Recipe, apply_overrides, dump_recipe, load_recipe
+from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
+from contrastlearn.data.resolve import resolve_dataset, to_samples
+from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
+from contrastlearn.engine.trainer import Trainer, TrainSummary
+from contrastlearn.evaluation import (
+    Result,
+    extract_embeddings,
+    few_label,
+    knn_classifier,
+    linear_probe,
+    save_results,
+)
+from contrastlearn.export import export_encoder, load_encoder
+from contrastlearn.methods.base import Method
+from contrastlearn.registry import AUGMENTATIONS, ENCODERS, METHODS
+
+PROTOCOLS = {"linear_probe": linear_probe, "knn": knn_classifier}
+
+
+@dataclass
+class RunResult:
+    """What `pretrain` returns: where the run lives and what it achieved."""
+
+    run_dir: Path
+    encoder: nn.Module
+    method: Method
+    recipe: Recipe
+    results: list[Result]
+    training: TrainSummary
+
+    def result(self, protocol: str, representation: str = "encoder") -> Result:
+        for item in self.results:
+            if item.protocol == protocol and item.settings.get("representation") == representation:
+                return item
+        raise KeyError(f"no {protocol!r} result for the {representation} representation")
+
+
+def _register_everything() -> None:
+    import contrastlearn.methods  # noqa: F401
+    import contrastlearn.modalities  # noqa: F401
+
+
+def _resolve_recipe(recipe: Recipe | str | Path | None, overrides: dict[str, Any] | None) -> Recipe:
+    resolved = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    return apply_overrides(resolved, overrides or {})
+
+
+def _sample_shape(data: ArrayDataset | Dataset) -> tuple[int, ...]:
+    if isinstance(data, ArrayDataset):
+        return tuple(data.x.shape[1:])
+    item = data[0]
+    return tuple(torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item).shape)
+
+
+def _accepts(factory, name: str) -> bool:
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def build_encoder(recipe: Recipe, sample_shape: tuple[int, ...]) -> tuple[nn.Module, dict]:
+    """The recipe's encoder, with `in_channels` / `in_dim` filled in from the data."""
+    factory = ENCODERS.get(recipe.encoder.name)
+    kwargs = dict(recipe.encoder.kwargs)
+    if _accepts(factory, "in_channels"):
+        channels = sample_shape[0]
+        if kwargs.setdefault("in_channels", channels) != channels:
+            raise DataError(
+                f"the data has {channels} channel(s) per sample (shape {sample_shape}) but "
+                f"encoder.kwargs.in_channels is {kwargs['in_channels']}"
+            )
+    if _accepts(factory, "in_dim"):
+        kwargs.setdefault("in_dim", int(torch.tensor(sample_shape).prod()))
+    return factory(**kwargs), kwargs
+
+
+def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
+    """The recipe's view policy, with the image `size` filled in from the data."""
+    factory = AUGMENTATIONS.get(recipe.views.name)
+    kwargs = dict(recipe.views.kwargs)
+    if _accepts(factory, "size") and len(sample_shape) >= 2:
+        kwargs.setdefault("size", int(sample_shape[-1]))
+    views = factory(**kwargs)
+    return views if isinstance(views, Views) else Views([views, views])
+
+
+def _labels_of(data: ArrayDataset | Dataset) -> Tensor | None:
+    if isinstance(data, ArrayDataset):
+        return data.y
+    return None
+
+
+def embed_data(
+    encoder: nn.Module, data: ArrayDataset | Dataset | Tensor, *, batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> tuple[Tensor, Tensor | None]:
+    """Embeddings of every sample (and their labels when the data has them)."""
+    if isinstance(data, Tensor):
+        return extract_embeddings(encoder, data, batch_size=batch_size, device=device), None
+    if isinstance(data, ArrayDataset):
+        embeddings = extract_embeddings(encoder, data.x, batch_size=batch_size, device=device)
+        return embeddings, data.y
+    parts, labels = [], []
+    for item in DataLoader(data, batch_size=batch_size):
+        x = item[0] if isinstance(item, (tuple, list)) else item
+        parts.append(extract_embeddings(encoder, torch.as_tensor(x).float(),
+                                        batch_size=batch_size, device=device))
+        if isinstance(item, (tuple, list)) and len(item) > 1:
+            labels.append(torch.as_tensor(item[1]))
+    return torch.cat(parts), (torch.cat(labels) if labels else None)
+
+
+def _protocol_results(
+    train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], protocols: Sequence[str],
+    labels_per_class: Sequence[int], seeds: Sequence[int], representation: str, split: str,
+    device: str | torch.device,
+) -> list[Result]:
+    results = []
+    for protocol in protocols:
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
+        result = PROTOCOLS[protocol](*train, *test, device=device)
+        results.append(result)
+        for count in labels_per_class:
+            results.append(few_label(*train, *test, labels_per_class=count, seeds=tuple(seeds),
+                                     classifier=protocol, device=device))
+    for result in results:
+        result.split = split
+        result.settings["representation"] = representation
+    return results
+
+
+def evaluate(
+    encoder_or_run: nn.Module | str | Path, data: Any = None, *,
+    protocols: Sequence[str] = ("linear_probe", "knn"), labels_per_class: Sequence[int] = (10,),
+    seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
+    device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
+) -> list[Result]:
+    """Frozen-encoder evaluation: each protocol with all training labels and with n labels per
+    class (mean ± std over seeds). `encoder_or_run` is an encoder or a run directory (whose
+    recipe names the data when `data` is None). With `raw_baseline`, the same protocols run on
+    the raw inputs. `save=True` writes the results to the run directory's results.json."""
+    _register_everything()
+    run_dir = None
+    if isinstance(encoder_or_run, (str, Path)):
+        run_dir = Path(encoder_or_run)
+        encoder = load_encoder(run_dir, device=device)
+        recipe = load_recipe(run_dir / "recipe.yaml")
+        if data is None:
+            data = recipe.data.dataset
+        splits = resolve_dataset(data, modality=recipe.data.modality,
+                                 holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed)
+    else:
+        encoder = encoder_or_run
+        if data is None:
+            raise ValueError("evaluate needs data when given an encoder module")
+        splits = resolve_dataset(data)
+    results = evaluate_splits(encoder, splits, protocols=protocols,
+                              labels_per_class=labels_per_class, seeds=seeds,
+                              raw_baseline=raw_baseline, device=device, batch_size=batch_size)
+    if save and run_dir is not None:
+        save_results(results, run_dir / "results.json")
+    return results
+
+
+def evaluate_splits(
+    encoder: nn.Module, splits: DatasetSplits, *, protocols: Sequence[str],
+    labels_per_class: Sequence[int], seeds: Sequence[int], raw_baseline: bool,
+    device: str | torch.device, batch_size: int,
+) -> list[Result]:
+    if splits.test is None:
+        raise DataError("evaluation needs a test split (give x_test/y_test or a holdout fraction)")
+    split = splits.info.get("test_split", "test")
+    train = embed_data(encoder, splits.train, batch_size=batch_size, device=device)
+    test = embed_data(encoder, splits.test, batch_size=batch_size, device=device)
+    if train[1] is None or test[1] is None:
+        raise DataError("evaluation needs labels for the train and test splits")
+    results = _protocol_results(train, test, protocols, labels_per_class, seeds, "encoder",
+                                split, device)
+    if raw_baseline and isinstance(splits.train, ArrayDataset):
+        raw_train = (splits.train.x.flatten(1), splits.train.y)
+        raw_test = (splits.test.x.flatten(1), splits.test.y)
+        results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
+                                     "raw", split, device)
+    return results
+
+
+def _knn_monitor(splits: DatasetSplits, device: torch.device):
+    def monitor(encoder: nn.Module) -> dict[str, float]:
+        train = embed_data(encoder, splits.train, device=device)
+        test = embed_data(encoder, splits.test, device=device)
+        return {"knn_monitor_top1": knn_classifier(*train, *test, device=device).value}
+
+    return monitor
+
+
+def pretrain(
+    recipe: Recipe | str | Path | None = None, *, dataset: Any = None,
+    encoder: nn.Module | None = None, out: str | Path | None = None, resume: bool = False,
+    overwrite: bool = False, overrides: dict[str, Any] | None = None, progress: bool = True,
+    evaluate_after: bool = True,
+) -> RunResult:
+    """Pre-train an encoder by the recipe (a shipped name, a YAML path, a Recipe, or the default
+    digits SimCLR recipe), export it, and evaluate it next to a raw-input baseline.
+
+    `dataset` overrides the recipe's data: a registered name, a .npz path, a folder of images,
+    arrays, `(x, y)`, a dict of arrays, or a torch Dataset. `encoder` replaces the recipe's
+    encoder with your own module (it must have `out_dim`). `overrides` are dotted recipe keys,
+    e.g. {"train.epochs": 5}. With `resume`, the run directory's own recipe is used."""
+    _register_everything()
+    if resume:
+        if out is None:
+            raise ValueError("resume needs the run directory (out=...)")
+        recipe = load_recipe(Path(out) / "recipe.yaml")
+    recipe = _resolve_recipe(recipe, overrides)
+    if dataset is not None and isinstance(dataset, (str, Path)):
+        recipe = apply_overrides(recipe, {"data.dataset": str(dataset)})
+    data_spec = dataset if dataset is not None else recipe.data.dataset
+    splits = resolve_dataset(data_spec, modality=recipe.data.modality,
+                             holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
+                             image_size=recipe.data.image_size)
+    train_data = splits.train
+    if recipe.data.limit is not None and isinstance(train_data, ArrayDataset):
+        train_data = train_data.subset(torch.arange(min(recipe.data.limit, len(train_data))))
+    sample_shape = _sample_shape(train_data)
+    torch.manual_seed(recipe.seed)
+    if encoder is None:
+        encoder, encoder_kwargs = build_encoder(recipe, sample_shape)
+        encoder_name = recipe.encoder.name
+    else:
+        encoder_name, encoder_kwargs = "custom", {}
+    views = build_views(recipe, sample_shape)
+    method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
+    if method.needs_labels and _labels_of(train_data) is None:
+        raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
+    run_dir = prepare_run_dir(out or default_run_dir(recipe.name), resume=resume,
+                              overwrite=overwrite)
+    dump_recipe(recipe, run_dir / "recipe.yaml")
+    (run_dir / "data.json").write_text(json.dumps(splits.info, indent=2))
+    trainer = Trainer(
+        method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
+        epoch_callback=(_knn_monitor(splits, torch.device("cpu"))
+                        if recipe.train.knn_monitor and splits.test is not None else None),
+    )
+    if resume:
+        trainer.resume()
+    summary = trainer.fit(train_data)
+    encoder = method.encoder
+    export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
+                   input_shape=list(sample_shape))
+    results: list[Result] = []
+    if evaluate_after and splits.test is not None and _labels_of(splits.train) is not None:
+        results = evaluate_splits(
+            encoder, splits, protocols=recipe.eval.protocols,
+            labels_per_class=recipe.eval.labels_per_class, seeds=recipe.eval.few_label_seeds,
+            raw_baseline=recipe.eval.raw_baseline, device=trainer.device,
+            batch_size=recipe.eval.batch_size,
+        )
+    save_results(results, run_dir / "results.json")
+    return RunResult(run_dir, encoder, method, recipe, results, summary)
+
+
+def embed(
+    encoder_or_run: nn.Module | str | Path, inputs: Any, *, batch_size: int = 512,
+    device: str | torch.device = "cpu",
+) -> Tensor:
+    """Embeddings (N, D) of `inputs` (arrays, a .npz with `x`, or a torch Dataset)."""
+    _register_everything()
+    encoder = (load_encoder(encoder_or_run, device=device)
+               if isinstance(encoder_or_run, (str, Path)) else encoder_or_run)
+    modality = "image"
+    if isinstance(encoder_or_run, (str, Path)) and (Path(encoder_or_run) / "recipe.yaml").exists():
+        modality = load_recipe(Path(encoder_or_run) / "recipe.yaml").data.modality
+    if isinstance(inputs, Dataset):
+        return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
+    samples = to_samples(inputs, modality)
+    expected = getattr(encoder, "config", {}).get("input_shape")
+    if expected and list(samples.shape[1:]) != expected:
+        raise DataError(
+            f"inputs have sample shape {list(samples.shape[1:])}; the encoder was trained on "
+            f"{expected}"
+        )
+    return extract_embeddings(encoder, samples, batch_size=batch_size, device=device)

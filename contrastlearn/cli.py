@@ -1,0 +1,188 @@
+"""Command line: `contrastlearn pretrain|evaluate|embed|methods|datasets|recipes`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from contrastlearn import __version__
+
+
+def _parse_set(values: list[str]) -> dict:
+    overrides = {}
+    for item in values:
+        if "=" not in item:
+            raise SystemExit(f"--set expects KEY=VALUE (e.g. train.lr=0.01), got {item!r}")
+        key, value = item.split("=", 1)
+        overrides[key.strip()] = yaml.safe_load(value)
+    return overrides
+
+
+def _print_results(results, method_name: str) -> None:
+    from contrastlearn.evaluation.table import comparison_table
+
+    if results:
+        print(comparison_table(results, encoder_label=f"{method_name} encoder"))
+    else:
+        print("no evaluation: the data has no labels or no test split")
+
+
+def cmd_pretrain(args: argparse.Namespace) -> int:
+    import torch
+
+    from contrastlearn.api import pretrain
+
+    overrides = {
+        "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
+        "train.max_steps": args.max_steps, "train.accelerator": args.accelerator,
+        "train.precision": args.precision, "train.devices": args.devices, "seed": args.seed,
+        **_parse_set(args.set or []),
+    }
+    print(f"contrastlearn {__version__} | torch {torch.__version__} | "
+          f"{torch.get_num_threads()} threads", flush=True)
+    run = pretrain(args.recipe, dataset=args.dataset, out=args.out, resume=args.resume,
+                   overwrite=args.overwrite, overrides=overrides, progress=not args.no_progress)
+    summary = run.training
+    print(f"\nrecipe {run.recipe.name!r}: {run.recipe.method.name} on {run.recipe.data.dataset}, "
+          f"{summary.steps} steps in {summary.seconds:.1f} s "
+          f"({summary.samples_per_second:.0f} samples/s), final loss {summary.final_loss:.4f}")
+    _print_results(run.results, run.recipe.method.name)
+    print(f"\nrun directory: {run.run_dir} (results.json, metrics.jsonl, recipe.yaml, encoder/)")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from contrastlearn.api import evaluate
+    from contrastlearn.config import load_recipe
+
+    recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
+    results = evaluate(
+        args.run_dir, args.dataset, protocols=args.protocol or recipe.eval.protocols,
+        labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
+        seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
+    )
+    if args.output:
+        from contrastlearn.evaluation import save_results
+
+        save_results(results, Path(args.output))
+    _print_results(results, recipe.method.name)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from contrastlearn.api import embed
+
+    embeddings = embed(args.run_dir, args.input, batch_size=args.batch_size)
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    np.save(output, embeddings.numpy())
+    print(f"wrote {tuple(embeddings.shape)} embeddings to {output}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    import contrastlearn.methods  # noqa: F401
+    from contrastlearn.registry import METHODS
+
+    for name in METHODS.names():
+        print(f"{name:14s} {METHODS.describe(name)}")
+    return 0
+
+
+def cmd_datasets(args: argparse.Namespace) -> int:
+    import contrastlearn.modalities  # noqa: F401
+    from contrastlearn.registry import DATASETS
+
+    for name in DATASETS.names():
+        factory = DATASETS.get(name)
+        available, hint = factory.available()
+        status = "available" if available else "missing  "
+        print(f"{name:16s} {status}  {DATASETS.describe(name)}  [{hint}]")
+    print("\nAny array dataset: --dataset path/to/data.npz (arrays x, optional y, x_test, y_test)"
+          "\nA folder of images: --dataset path/to/folder (one sub-folder per class, or flat)")
+    return 0
+
+
+def cmd_recipes(args: argparse.Namespace) -> int:
+    from contrastlearn.config import load_recipe, shipped_recipes
+
+    for name in shipped_recipes():
+        print(f"{name:28s} {load_recipe(name).description}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="contrastlearn",
+        description="Contrastive self-supervised learning driven by data augmentation.",
+    )
+    parser.add_argument("--version", action="version", version=f"contrastlearn {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    pre = commands.add_parser("pretrain", help="pre-train an encoder, then evaluate it")
+    pre.add_argument("--recipe", help="shipped recipe name or path to a YAML recipe "
+                     "(default: digits-simclr)")
+    pre.add_argument("--dataset", help="registered dataset name, .npz file or image folder")
+    pre.add_argument("--out", help="run directory (default: runs/<recipe>-<time>)")
+    pre.add_argument("--epochs", type=int)
+    pre.add_argument("--batch-size", type=int)
+    pre.add_argument("--lr", type=float)
+    pre.add_argument("--max-steps", type=int)
+    pre.add_argument("--seed", type=int)
+    pre.add_argument("--accelerator", help="auto, cpu, cuda, ...")
+    pre.add_argument("--devices", type=int)
+    pre.add_argument("--precision", choices=["32-true", "bf16-mixed"])
+    pre.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="any recipe key, e.g. --set method.kwargs.temperature=0.2")
+    pre.add_argument("--resume", action="store_true", help="continue the run in --out")
+    pre.add_argument("--overwrite", action="store_true", help="replace an existing --out")
+    pre.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    pre.set_defaults(handler=cmd_pretrain)
+
+    ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder")
+    ev.add_argument("run_dir")
+    ev.add_argument("--dataset", help="data to evaluate on (default: the run's recipe data)")
+    ev.add_argument("--protocol", action="append", choices=["linear_probe", "knn"])
+    ev.add_argument("--labels-per-class", type=int, action="append")
+    ev.add_argument("--raw-baseline", action="store_true")
+    ev.add_argument("--output", help="also write the results to this JSON file")
+    ev.set_defaults(handler=cmd_evaluate)
+
+    em = commands.add_parser("embed", help="embed inputs with a run's encoder")
+    em.add_argument("run_dir")
+    em.add_argument("--input", required=True, help=".npz file with array x")
+    em.add_argument("--output", required=True, help=".npy file to write")
+    em.add_argument("--batch-size", type=int, default=512)
+    em.set_defaults(handler=cmd_embed)
+
+    commands.add_parser("methods", help="list methods").set_defaults(handler=cmd_methods)
+    commands.add_parser("datasets", help="list datasets and whether they are installed") \
+        .set_defaults(handler=cmd_datasets)
+    commands.add_parser("recipes", help="list shipped recipes").set_defaults(handler=cmd_recipes)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from contrastlearn.config import RecipeError
+    from contrastlearn.data.arrays import DataError
+    from contrastlearn.engine.checkpoint import CheckpointError
+    from contrastlearn.engine.run_dir import RunDirectoryExists
+    from contrastlearn.engine.trainer import TrainingDiverged
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (RecipeError, DataError, CheckpointError, RunDirectoryExists, TrainingDiverged,
+            FileNotFoundError, KeyError, ValueError) as error:
+        message = error.args[0] if isinstance(error, KeyError) and error.args else error
+        print(f"error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

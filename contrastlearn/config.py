@@ -1,0 +1,166 @@
+"""Recipe schema (pydantic) and YAML loading. Unknown keys and wrong types are errors that
+name the key and the file."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class RecipeError(ValueError):
+    """A recipe that cannot be used: names the file and the key."""
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class Component(Section):
+    """A registered part named by `name` and built with `kwargs`."""
+
+    name: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class DataConfig(Section):
+    dataset: str = "digits"
+    modality: Literal["image"] = "image"
+    holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
+    """Fraction of the training data held out (stratified, seeded) as the test split when the
+    dataset has no test split of its own. It is used neither for pre-training nor for probes."""
+    limit: int | None = Field(None, gt=0)
+    """Use only the first `limit` training samples (quick runs)."""
+    image_size: int | None = Field(None, gt=0)
+    """Resize images from folders to this square size."""
+
+
+class TrainConfig(Section):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(256, ge=2)
+    optimizer: Literal["sgd", "adamw", "lars"] = "adamw"
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-6, ge=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    warmup_epochs: float = Field(1.0, ge=0)
+    min_lr_ratio: float = Field(0.0, ge=0, le=1)
+    precision: Literal["32-true", "bf16-mixed"] = "32-true"
+    gradient_clip: float | None = Field(None, gt=0)
+    accelerator: str = "auto"
+    devices: int = Field(1, ge=1)
+    strategy: str = "auto"
+    num_workers: int = Field(0, ge=0)
+    log_every_steps: int = Field(10, ge=1)
+    checkpoint_every_steps: int | None = Field(None, ge=1)
+    """Also checkpoint every N steps (always at the end of every epoch)."""
+    knn_monitor: bool = False
+    """Evaluate a kNN classifier on the held-out split at the end of every epoch."""
+    max_steps: int | None = Field(None, ge=1)
+    """Stop after this many optimizer steps (the schedule still spans `epochs`)."""
+    time_limit_minutes: float | None = Field(None, gt=0)
+    """Stop after this much training time; the schedule then spans the steps done so far."""
+
+
+class EvalConfig(Section):
+    protocols: list[Literal["linear_probe", "knn"]] = Field(
+        default_factory=lambda: ["linear_probe", "knn"]
+    )
+    labels_per_class: list[int] = Field(default_factory=lambda: [10])
+    few_label_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
+    raw_baseline: bool = True
+    batch_size: int = Field(512, ge=1)
+
+
+class Recipe(Section):
+    name: str = "custom"
+    description: str = ""
+    seed: int = 0
+    data: DataConfig = Field(default_factory=DataConfig)
+    views: Component = Field(default_factory=lambda: Component(name="simclr_views"))
+    encoder: Component = Field(default_factory=lambda: Component(name="small_cnn"))
+    method: Component = Field(default_factory=lambda: Component(name="simclr"))
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+
+    @model_validator(mode="after")
+    def _check_names(self) -> Recipe:
+        for section in ("views", "encoder", "method"):
+            if not getattr(self, section).name:
+                raise ValueError(f"{section}.name must not be empty")
+        return self
+
+
+def shipped_recipes() -> list[str]:
+    """Names of the recipes that ship inside the package."""
+    folder = resources.files("contrastlearn") / "recipes"
+    return sorted(p.name[: -len(".yaml")] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def _recipe_source(name_or_path: str | Path) -> tuple[str, str]:
+    path = Path(name_or_path)
+    if path.suffix in {".yaml", ".yml"} or path.exists():
+        if not path.is_file():
+            raise RecipeError(f"recipe file {str(path)!r} does not exist")
+        return path.read_text(encoding="utf-8"), str(path)
+    resource = resources.files("contrastlearn") / "recipes" / f"{name_or_path}.yaml"
+    if not resource.is_file():
+        known = ", ".join(shipped_recipes())
+        raise RecipeError(f"unknown recipe {str(name_or_path)!r}; shipped recipes: {known}")
+    return resource.read_text(encoding="utf-8"), f"recipe {name_or_path!r}"
+
+
+def _format_validation_error(error: ValidationError, source: str) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"  unknown key {key!r}")
+        else:
+            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
+    return f"invalid recipe in {source}:\n" + "\n".join(lines)
+
+
+def recipe_from_dict(data: dict[str, Any], source: str = "<dict>") -> Recipe:
+    """Validate a recipe given as a dict; errors name every bad key and the source."""
+    if not isinstance(data, dict):
+        raise RecipeError(f"{source}: a recipe must be a mapping, got {type(data).__name__}")
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as error:
+        raise RecipeError(_format_validation_error(error, source)) from None
+
+
+def load_recipe(name_or_path: str | Path | None = None) -> Recipe:
+    """A shipped recipe by name, a user's YAML file by path, or the default recipe (None)."""
+    if name_or_path is None:
+        name_or_path = "digits-simclr"
+    text, source = _recipe_source(name_or_path)
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as error:
+        raise RecipeError(f"{source} is not valid YAML: {error}") from None
+    return recipe_from_dict(data, source)
+
+
+def apply_overrides(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
+    """Return a copy with dotted-key overrides applied (`{"train.epochs": 5}`), validated."""
+    data = recipe.model_dump()
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            if not isinstance(node.get(part), dict):
+                raise RecipeError(f"override {dotted!r}: {part!r} is not a recipe section")
+            node = node[part]
+        node[leaf] = value
+    return recipe_from_dict(data, "command-line overrides")
+
+
+def dump_recipe(recipe: Recipe, path: Path) -> None:
+    """Write the resolved recipe as YAML."""
+    path.write_text(yaml.safe_dump(recipe.model_dump(), sort_keys=False), encoding="utf-8")

@@ -1,0 +1,170 @@
+"""In-memory datasets of arrays: validation, held-out splits and `.npz` files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+class DataError(ValueError):
+    """Data that cannot be used: says what is wrong and where."""
+
+
+@dataclass
+class ArrayDataset:
+    """Samples `x` (N, ...) as a float tensor, optional integer labels `y` (N,), and item ids.
+
+    Items with the same id are the same thing (duplicates): objectives never use them as
+    negatives of each other.
+    """
+
+    x: Tensor
+    y: Tensor | None = None
+    ids: Tensor | None = None
+    name: str = "data"
+
+    def __post_init__(self) -> None:
+        if self.ids is None:
+            self.ids = torch.arange(len(self.x))
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def subset(self, indices: Tensor) -> ArrayDataset:
+        return ArrayDataset(
+            self.x[indices],
+            None if self.y is None else self.y[indices],
+            self.ids[indices],
+            self.name,
+        )
+
+
+@dataclass
+class DatasetSplits:
+    """What a dataset loader returns: a train split, an optional test split, and a summary."""
+
+    train: ArrayDataset
+    test: ArrayDataset | None
+    modality: str = "image"
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def as_float_tensor(array: Any, what: str) -> Tensor:
+    """Convert to a float32 tensor; reject empty data and NaN/Inf with a clear message."""
+    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
+    if tensor.numel() == 0 or tensor.shape[0] == 0:
+        raise DataError(f"{what} is empty (shape {tuple(tensor.shape)})")
+    if not (tensor.is_floating_point() or tensor.dtype in (torch.uint8, torch.int16, torch.int32,
+                                                           torch.int64, torch.bool)):
+        raise DataError(f"{what} must be numeric, got dtype {tensor.dtype}")
+    tensor = tensor.float()
+    finite = torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=1)
+    if not bool(finite.all()):
+        bad = (~finite).nonzero().flatten()
+        raise DataError(
+            f"{what} contains NaN or Inf in {len(bad)} sample(s), first at index "
+            f"{bad[:5].tolist()}; clean or impute the data first"
+        )
+    return tensor
+
+
+def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
+    """Integer class labels (N,), remapped to 0..C-1 only if they are not integers already."""
+    if labels is None:
+        return None
+    array = np.asarray(labels)
+    if array.ndim != 1:
+        raise DataError(f"{what} must be 1-D (one label per sample), got shape {array.shape}")
+    if len(array) != num_samples:
+        raise DataError(
+            f"{what} has {len(array)} labels but there are {num_samples} samples; "
+            "give exactly one label per sample"
+        )
+    if not np.issubdtype(array.dtype, np.integer):
+        if np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)) and np.all(
+            array == np.round(array)
+        ):
+            array = array.astype(np.int64)
+        else:
+            _, array = np.unique(array, return_inverse=True)
+    return torch.as_tensor(array.astype(np.int64))
+
+
+def stratified_holdout(
+    labels: Tensor | None, num_samples: int, fraction: float, seed: int
+) -> tuple[Tensor, Tensor]:
+    """Seeded split of indices into (kept, held_out); stratified by label when labels exist."""
+    generator = torch.Generator().manual_seed(seed)
+    if labels is None:
+        order = torch.randperm(num_samples, generator=generator)
+        cut = max(1, round(fraction * num_samples))
+        return order[cut:].sort().values, order[:cut].sort().values
+    held_out = []
+    for value in labels.unique():
+        members = (labels == value).nonzero().flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        held_out.append(members[: round(fraction * len(members))])
+    held = torch.cat(held_out).sort().values
+    keep = torch.ones(num_samples, dtype=torch.bool)
+    keep[held] = False
+    return keep.nonzero().flatten(), held
+
+
+def arrays_to_splits(
+    x: Any, y: Any = None, x_test: Any = None, y_test: Any = None, *, name: str = "arrays",
+    modality: str = "image", holdout_fraction: float = 0.2, seed: int = 0,
+) -> DatasetSplits:
+    """Validate arrays and make the splits; without a test split, hold out a stratified part."""
+    train_x = as_float_tensor(x, f"{name}: x")
+    train_y = as_labels(y, len(train_x), f"{name}: y")
+    if x_test is not None:
+        test_x = as_float_tensor(x_test, f"{name}: x_test")
+        if test_x.shape[1:] != train_x.shape[1:]:
+            raise DataError(
+                f"{name}: x_test samples have shape {tuple(test_x.shape[1:])} but x samples have "
+                f"{tuple(train_x.shape[1:])}"
+            )
+        test_y = as_labels(y_test, len(test_x), f"{name}: y_test")
+        if (test_y is None) != (train_y is None):
+            raise DataError(f"{name}: give labels for both splits (y and y_test) or for neither")
+        train = ArrayDataset(train_x, train_y, name=name)
+        test = ArrayDataset(test_x, test_y, torch.arange(len(test_x)) + len(train_x), name=name)
+        split = "test"
+    else:
+        if y_test is not None:
+            raise DataError(f"{name}: y_test given without x_test")
+        full = ArrayDataset(train_x, train_y, name=name)
+        kept, held = stratified_holdout(train_y, len(full), holdout_fraction, seed)
+        train, test = full.subset(kept), full.subset(held)
+        split = f"holdout_{holdout_fraction:g}_seed{seed}"
+    info = {
+        "name": name, "num_train": len(train), "num_test": len(test),
+        "sample_shape": list(train_x.shape[1:]), "test_split": split,
+        "num_classes": None if train_y is None else int(train_y.max()) + 1,
+    }
+    return DatasetSplits(train, test, modality, info)
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Arrays `x` and optional `y`, `x_test`, `y_test` from a `.npz` file (no pickles)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"dataset file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:  # zip, header and pickle errors all mean the same to a user
+        raise DataError(f"cannot read {str(path)!r} as a .npz archive: {error}") from None
+    unknown = set(arrays) - {"x", "y", "x_test", "y_test"}
+    if "x" not in arrays:
+        raise DataError(f"{str(path)!r} has no array 'x' (found: {sorted(arrays)})")
+    if unknown:
+        raise DataError(
+            f"{str(path)!r} has unknown arrays {sorted(unknown)}; expected x, y, x_test, y_test"
+        )
+    return arrays

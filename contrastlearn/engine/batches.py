@@ -1,0 +1,56 @@
+"""Resumable batch order: a seeded permutation per epoch, started at any batch position.
+
+In-memory arrays are indexed a whole batch at a time (no per-sample Python loop); other
+`torch.utils.data.Dataset`s go through a DataLoader fed the same order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from contrastlearn.data.arrays import ArrayDataset
+
+
+@dataclass
+class Batch:
+    x: Tensor
+    labels: Tensor | None
+    ids: Tensor
+
+
+def epoch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
+    """The sample order of one epoch: a function of (seed, epoch) only, so resume is exact."""
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(num_samples, generator=generator)
+
+
+def _split_item(item) -> tuple[Tensor, Tensor | None]:
+    if isinstance(item, (tuple, list)):
+        x = item[0]
+        labels = item[1] if len(item) > 1 else None
+        return torch.as_tensor(x), None if labels is None else torch.as_tensor(labels)
+    return torch.as_tensor(item), None
+
+
+def iterate_batches(
+    data: ArrayDataset | Dataset, order: Tensor, batch_size: int, start_batch: int = 0,
+    num_workers: int = 0,
+) -> Iterator[Batch]:
+    """Full batches of `data` in `order`, from batch number `start_batch` (last partial dropped)."""
+    num_batches = len(order) // batch_size
+    chunks = [order[b * batch_size:(b + 1) * batch_size] for b in range(start_batch, num_batches)]
+    if isinstance(data, ArrayDataset):
+        for indices in chunks:
+            yield Batch(
+                data.x[indices], None if data.y is None else data.y[indices], data.ids[indices]
+            )
+        return
+    loader = DataLoader(data, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
+    for indices, item in zip(chunks, loader):
+        x, labels = _split_item(item)
+        yield Batch(x.float(), labels, indices)

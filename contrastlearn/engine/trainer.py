@@ -1,0 +1,246 @@
+"""The training loop every method and modality shares, on Lightning Fabric.
+
+views -> method (encoder, head, objective) -> loss -> optimizer step -> EMA/queue hooks, with a
+warmup+cosine learning rate, gradient clipping, a NaN guard, metrics.jsonl, a progress bar and
+atomic checkpoints that resume exactly (weights, optimizer, RNG states, data position).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+from tqdm.auto import tqdm
+
+from contrastlearn.augment.views import Views
+from contrastlearn.config import TrainConfig
+from contrastlearn.data.arrays import ArrayDataset
+from contrastlearn.engine.batches import epoch_order, iterate_batches
+from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
+from contrastlearn.engine.optim import build_optimizer
+from contrastlearn.engine.schedule import warmup_cosine
+from contrastlearn.methods.base import Method
+
+CHECKPOINT_NAME = "last.ckpt"
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss or the gradients became NaN/Inf; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainState:
+    """Where training stands: the next step to run and its position in the data."""
+
+    step: int = 0
+    epoch: int = 0
+    batch_in_epoch: int = 0
+
+
+@dataclass
+class TrainSummary:
+    steps: int
+    epochs_completed: int
+    seconds: float
+    final_loss: float
+    samples_per_second: float
+    history: list[dict] = field(default_factory=list)
+
+
+def _scalar(value) -> float:
+    return float(value.detach()) if isinstance(value, Tensor) else float(value)
+
+
+class Trainer:
+    """Runs a method on data with views made on the model's device."""
+
+    def __init__(
+        self, method: Method, views: Views, config: TrainConfig, *, seed: int = 0,
+        run_dir: Path | None = None, progress: bool = True,
+        epoch_callback: Callable[[Method], dict[str, float]] | None = None,
+    ) -> None:
+        from lightning.fabric import Fabric
+
+        self.config = config
+        self.seed = seed
+        self.views = views
+        self.run_dir = Path(run_dir) if run_dir is not None else None
+        self.progress = progress
+        self.epoch_callback = epoch_callback
+        self.fabric = Fabric(
+            accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
+            precision=config.precision,
+        )
+        self.method = method
+        self.optimizer = build_optimizer(
+            method, config.optimizer, config.lr, config.weight_decay, config.momentum
+        )
+        self.model, self.optimizer = self.fabric.setup(method, self.optimizer)
+        self.view_generator = torch.Generator(device=self.fabric.device)
+        self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
+        self.state = TrainState()
+
+    @property
+    def device(self) -> torch.device:
+        return self.fabric.device
+
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "checkpoints" / CHECKPOINT_NAME
+
+    # -- checkpoints -------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {
+            "torch": torch.get_rng_state(),
+            "views": self.view_generator.get_state(),
+            "python": list(random.getstate()[1]),
+        }
+        if torch.cuda.is_available():
+            rng["cuda"] = torch.cuda.get_rng_state_all()
+        return {
+            "method": self.method.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "train_state": vars(self.state).copy(),
+            "rng": rng,
+            "seed": self.seed,
+        }
+
+    def save(self) -> None:
+        if self.checkpoint_path is not None and self.fabric.is_global_zero:
+            save_checkpoint(self.checkpoint_path, self.state_dict())
+        self.fabric.barrier()
+
+    def resume(self) -> None:
+        """Restore everything from the run directory's last checkpoint."""
+        if self.checkpoint_path is None or not self.checkpoint_path.is_file():
+            raise FileNotFoundError(f"no checkpoint to resume from in {self.run_dir}")
+        state = load_checkpoint(self.checkpoint_path)
+        self.method.load_state_dict(state["method"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.state = TrainState(**state["train_state"])
+        torch.set_rng_state(state["rng"]["torch"])
+        self.view_generator.set_state(state["rng"]["views"].to(self.view_generator.device)
+                                      if self.view_generator.device.type != "cpu"
+                                      else state["rng"]["views"])
+        random.setstate((3, tuple(state["rng"]["python"]), None))
+        if "cuda" in state["rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
+        self._truncate_metrics(self.state.step)
+
+    # -- metrics -----------------------------------------------------------------------------
+    def _metrics_file(self) -> Path | None:
+        return None if self.run_dir is None else self.run_dir / "metrics.jsonl"
+
+    def _truncate_metrics(self, step: int) -> None:
+        """Drop lines logged after the checkpoint a resumed run restarts from."""
+        path = self._metrics_file()
+        if path is None or not path.exists():
+            return
+        kept = [line for line in path.read_text().splitlines()
+                if line.strip() and json.loads(line).get("step", 0) <= step]
+        path.write_text("".join(line + "\n" for line in kept))
+
+    def _log(self, record: dict) -> None:
+        path = self._metrics_file()
+        if path is not None and self.fabric.is_global_zero:
+            with path.open("a") as handle:
+                handle.write(json.dumps(record) + "\n")
+
+    # -- the loop ----------------------------------------------------------------------------
+    def fit(self, data: ArrayDataset | Dataset) -> TrainSummary:
+        config = self.config
+        batch_size = min(config.batch_size, len(data))
+        if batch_size < 2:
+            raise ValueError(f"need at least 2 training samples, got {len(data)}")
+        steps_per_epoch = len(data) // batch_size
+        total_steps = config.epochs * steps_per_epoch
+        last_step = min(total_steps, config.max_steps or total_steps)
+        warmup_steps = round(config.warmup_epochs * steps_per_epoch)
+        history: list[dict] = []
+        started = time.perf_counter()
+        samples_seen, loss_value = 0, math.nan
+        bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
+                   desc="pretrain", unit="step", dynamic_ncols=True)
+        self.model.train()
+        while self.state.step < last_step:
+            order = epoch_order(len(data), self.seed, self.state.epoch)
+            for batch in iterate_batches(data, order, batch_size, self.state.batch_in_epoch,
+                                         config.num_workers):
+                step = self.state.step
+                lr = warmup_cosine(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
+                for group in self.optimizer.param_groups:
+                    group["lr"] = lr
+                x = batch.x.to(self.device, non_blocking=True)
+                labels = None if batch.labels is None else batch.labels.to(self.device)
+                ids = batch.ids.to(self.device)
+                views = self.views(x, self.view_generator)
+                output = self.model(views, labels=labels, ids=ids)
+                loss_value = _scalar(output.loss)
+                if not math.isfinite(loss_value):
+                    bar.close()
+                    raise TrainingDiverged(self._diverged_message("loss", loss_value, step))
+                self.fabric.backward(output.loss)
+                grad_norm = self.fabric.clip_gradients(
+                    self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
+                    error_if_nonfinite=False,
+                )
+                if not math.isfinite(_scalar(grad_norm)):
+                    bar.close()
+                    raise TrainingDiverged(self._diverged_message("gradient norm",
+                                                                  _scalar(grad_norm), step))
+                self.optimizer.step()
+                self.optimizer.zero_grad(set_to_none=True)
+                self.method.after_optimizer_step(step, total_steps)
+                samples_seen += len(x)
+                self.state.step += 1
+                self.state.batch_in_epoch += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=self.state.epoch)
+                if self.state.step % config.log_every_steps == 0 or self.state.step == last_step:
+                    elapsed = time.perf_counter() - started
+                    record = {"step": self.state.step, "epoch": self.state.epoch,
+                              "loss": loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
+                              "samples_per_second": samples_seen / max(elapsed, 1e-9)}
+                    record.update({k: _scalar(v) for k, v in output.metrics.items()})
+                    history.append(record)
+                    self._log(record)
+                if (config.checkpoint_every_steps
+                        and self.state.step % config.checkpoint_every_steps == 0):
+                    self.save()
+                if self.state.step >= last_step:
+                    break
+            if self.state.batch_in_epoch >= steps_per_epoch:
+                self.state.epoch += 1
+                self.state.batch_in_epoch = 0
+                self._end_of_epoch(history)
+            self.save()
+        bar.close()
+        seconds = time.perf_counter() - started
+        return TrainSummary(self.state.step, self.state.epoch, seconds, loss_value,
+                            samples_seen / max(seconds, 1e-9), history)
+
+    def _end_of_epoch(self, history: list[dict]) -> None:
+        if self.epoch_callback is None:
+            return
+        self.model.eval()
+        record = {"step": self.state.step, "epoch": self.state.epoch,
+                  **self.epoch_callback(self.method.encoder)}
+        self.model.train()
+        history.append(record)
+        self._log(record)
+
+    def _diverged_message(self, what: str, value: float, step: int) -> str:
+        where = (f"the last good checkpoint is {self.checkpoint_path}"
+                 if self.checkpoint_path and self.checkpoint_path.exists()
+                 else "no checkpoint was written yet")
+        return (f"training stopped: the {what} became {value} at step {step}; {where}. "
+                "Try a lower learning rate, gradient clipping (train.gradient_clip) or "
+                "precision 32-true.")

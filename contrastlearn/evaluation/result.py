@@ -1,0 +1,147 @@
+"""What every evaluator returns: the number together with the protocol that produced it.
+
+A bare "93.4%" is meaningless without the classifier, its settings and the split it was measured
+on; `Result` keeps them together, round-trips through JSON, and prints as one readable line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Metrics that are fractions in [0, 1] and read best as percentages.
+PERCENT_METRICS = frozenset({"top1", "top5", "accuracy", "balanced_accuracy", "recall@1"})
+
+
+@dataclass
+class Result:
+    """One measured number and its protocol.
+
+    Attributes:
+        protocol: evaluator name, e.g. ``"linear_probe"``, ``"knn"``, ``"few_label_knn"``.
+        metric: what `value` measures, e.g. ``"top1"`` (accuracy in [0, 1]).
+        value: the number (the mean over seeds when `num_seeds` is set).
+        split: the split the number was measured on, e.g. ``"test"``.
+        settings: every setting that changes the number (JSON-safe values).
+        std: standard deviation over seeds, when the protocol repeats over seeds.
+        num_seeds: how many seeds `value` and `std` summarise.
+    """
+
+    protocol: str
+    metric: str
+    value: float
+    split: str
+    settings: dict[str, Any] = field(default_factory=dict)
+    std: float | None = None
+    num_seeds: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain dict of JSON-safe values (tuples become lists, numpy/torch scalars floats)."""
+        return json_safe(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Result:
+        """Rebuild a Result from `to_dict()` output; unknown or missing keys are errors."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(
+                f"unknown Result keys {unknown}; expected a subset of {sorted(names)}"
+            )
+        missing = sorted(name for name in ("protocol", "metric", "value", "split")
+                         if name not in data)
+        if missing:
+            raise ValueError(f"Result dict is missing required keys {missing}")
+        return cls(
+            protocol=str(data["protocol"]),
+            metric=str(data["metric"]),
+            value=float(data["value"]),
+            split=str(data["split"]),
+            settings=dict(data.get("settings") or {}),
+            std=None if data.get("std") is None else float(data["std"]),
+            num_seeds=None if data.get("num_seeds") is None else int(data["num_seeds"]),
+        )
+
+    def __str__(self) -> str:
+        percent = self.metric in PERCENT_METRICS
+        text = f"{self.protocol} {self.metric} = {_format(self.value, percent)}"
+        if self.std is not None:
+            text += f" ± {_format(self.std, percent)}"
+        details = [self.split]
+        if self.num_seeds is not None:
+            details.append(f"{self.num_seeds} seed{'s' if self.num_seeds != 1 else ''}")
+        return f"{text} ({', '.join(details)})"
+
+
+def _format(value: float, percent: bool) -> str:
+    if percent and math.isfinite(value):
+        return f"{100.0 * value:.2f}%"
+    return f"{value:.4g}"
+
+
+def json_safe(value: Any) -> Any:
+    """Convert `value` to plain JSON types: numpy/torch scalars and 0-d arrays to Python
+    numbers, tuples/sets and 1-d arrays to lists, paths and devices to strings."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
+        return [json_safe(item) for item in items]
+    if isinstance(value, Path):
+        return str(value)
+    tolist = getattr(value, "tolist", None)  # numpy arrays/scalars, torch tensors
+    if callable(tolist):
+        return json_safe(tolist())
+    item = getattr(value, "item", None)
+    if callable(item):
+        return json_safe(item())
+    return str(value)  # torch.device, dtypes, enums, ...
+
+
+def save_results(results: Iterable[Result | Mapping[str, Any]], path: str | os.PathLike) -> None:
+    """Write `results` as a JSON list to `path` atomically.
+
+    The JSON goes to a temporary file in the same directory, which then replaces `path` with
+    `os.replace`, so a reader never sees a half-written file and a crash leaves the old file.
+    """
+    path = Path(path)
+    records = [
+        result.to_dict() if isinstance(result, Result) else Result.from_dict(result).to_dict()
+        for result in results
+    ]
+    text = json.dumps(records, indent=2, allow_nan=True) + "\n"
+    directory = path.parent if str(path.parent) else Path(".")
+    directory.mkdir(parents=True, exist_ok=True)
+    # mkstemp makes the file private (0600); give the result the usual permissions instead.
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    try:
+        os.chmod(temporary, mode)
+        with os.fdopen(handle, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def load_results(path: str | os.PathLike) -> list[Result]:
+    """Read a JSON list written by `save_results` back into `Result` objects."""
+    with open(path, encoding="utf-8") as stream:
+        records = json.load(stream)
+    if not isinstance(records, list):
+        raise ValueError(f"{path}: expected a JSON list of results, got {type(records).__name__}")
+    return [Result.from_dict(record) for record in records]

@@ -1,0 +1,35 @@
+"""A plain-text table of results: the encoder next to the raw-input baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from contrastlearn.evaluation.result import Result
+
+
+def _cell(result: Result | None) -> str:
+    if result is None:
+        return "-"
+    if result.std is not None:
+        return f"{100 * result.value:.2f} ± {100 * result.std:.2f}%"
+    return f"{100 * result.value:.2f}%"
+
+
+def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") -> str:
+    """Rows: protocol and labels used; columns: encoder and raw baseline (top-1 accuracy)."""
+    rows: dict[tuple[str, str], dict[str, Result]] = {}
+    for result in results:
+        labels = result.settings.get("labels_per_class")
+        key = (result.protocol, f"{labels}/class" if labels else "all")
+        rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
+    split = results[0].split if results else ""
+    header = ["protocol", "labels", encoder_label, "raw input"]
+    lines = [[protocol, labels, _cell(cells.get("encoder")), _cell(cells.get("raw"))]
+             for (protocol, labels), cells in rows.items()]
+    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(4)]
+
+    def fmt(row):
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
+
+    return "\n".join([f"top-1 accuracy on split {split!r}", fmt(header),
+                      fmt(["-" * w for w in widths]), *map(fmt, lines)])

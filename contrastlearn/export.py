@@ -1,0 +1,80 @@
+"""Export an encoder as safetensors + a JSON config, and rebuild it without training code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save
+from torch import nn
+
+from contrastlearn.engine.checkpoint import atomic_write_bytes
+from contrastlearn.registry import ENCODERS
+
+ENCODER_FORMAT = "contrastlearn-encoder-v1"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "config.json"
+
+
+def export_encoder(
+    encoder: nn.Module, folder: str | Path, *, name: str, kwargs: dict[str, Any],
+    input_shape: list[int] | None = None, extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write `folder/model.safetensors` and `folder/config.json` (what rebuilds the encoder).
+
+    `name`/`kwargs` are the ENCODERS registry entry; an encoder the registry does not know is
+    saved with name "custom" and loads only into a module the caller supplies."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {key: value.detach().cpu().contiguous() for key, value in encoder.state_dict().items()}
+    config = {
+        "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
+        "out_dim": int(encoder.out_dim), "input_shape": input_shape, **(extra or {}),
+    }
+    atomic_write_bytes(folder / WEIGHTS_FILE,
+                       lambda handle: handle.write(save(state)))
+    atomic_write_bytes(folder / CONFIG_FILE,
+                       lambda handle: handle.write(json.dumps(config, indent=2).encode()))
+    return folder
+
+
+def _encoder_folder(path: str | Path) -> Path:
+    path = Path(path)
+    for candidate in (path, path / "encoder"):
+        if (candidate / CONFIG_FILE).is_file() and (candidate / WEIGHTS_FILE).is_file():
+            return candidate
+    raise FileNotFoundError(
+        f"no exported encoder in {str(path)!r}: expected {CONFIG_FILE} and {WEIGHTS_FILE} there "
+        "or in its encoder/ folder"
+    )
+
+
+def read_encoder_config(path: str | Path) -> dict[str, Any]:
+    config = json.loads((_encoder_folder(path) / CONFIG_FILE).read_text())
+    if config.get("format") != ENCODER_FORMAT:
+        raise ValueError(f"{path} does not hold a contrastlearn encoder")
+    return config
+
+
+def load_encoder(
+    path: str | Path, module: nn.Module | None = None, device: str | torch.device = "cpu"
+) -> nn.Module:
+    """Rebuild an exported encoder (a run directory or its encoder/ folder) in eval mode.
+
+    Weights come from safetensors, so loading never executes code from the file. Pass `module`
+    to load the weights into your own encoder instance (required for "custom" encoders)."""
+    folder = _encoder_folder(path)
+    config = read_encoder_config(folder)
+    if module is None:
+        if config["encoder"] == "custom":
+            raise ValueError(
+                f"{folder} holds a custom encoder: pass module=<an instance of your encoder>"
+            )
+        import contrastlearn.modalities  # noqa: F401  (registers the encoders)
+
+        module = ENCODERS.build(config["encoder"], **config["kwargs"])
+    module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
+    module.config = config
+    return module.to(device).eval()

@@ -1,0 +1,54 @@
+"""The Method contract: an encoder plus whatever turns views into a loss."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from itertools import groupby
+
+import torch
+from torch import Tensor, nn
+
+from contrastlearn.objectives.base import LossOutput
+
+
+class Method(nn.Module):
+    """Base of every method. `encoder` is what gets exported; `forward(views, labels=, ids=)`
+    returns the loss of one batch; `after_optimizer_step` updates EMA targets, queues,
+    prototypes."""
+
+    default_views: str = "simclr_views"
+    needs_labels: bool = False
+
+    def __init__(self, encoder: nn.Module) -> None:
+        super().__init__()
+        if not hasattr(encoder, "out_dim"):
+            raise TypeError(
+                f"{type(encoder).__name__} has no attribute `out_dim`: encoders must declare "
+                "the size of the representation they return"
+            )
+        self.encoder = encoder
+
+    def forward(
+        self, views: Sequence[Tensor], *, labels: Tensor | None = None, ids: Tensor | None = None
+    ) -> LossOutput:
+        if self.needs_labels and labels is None:
+            raise ValueError(f"{type(self).__name__} is supervised and needs labels in the data")
+        return self.training_step(list(views), labels=labels, ids=ids)
+
+    def training_step(
+        self, views: list[Tensor], *, labels: Tensor | None, ids: Tensor | None
+    ) -> LossOutput:
+        raise NotImplementedError
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        """Called after every optimizer step; default: nothing."""
+
+
+def encode_views(network: Callable[[Tensor], Tensor], views: Sequence[Tensor]) -> list[Tensor]:
+    """Run `network` once per group of consecutive same-shaped views (one big batch is faster
+    than several small ones), and split the result back into views."""
+    outputs: list[Tensor] = []
+    for _, group in groupby(views, key=lambda view: view.shape):
+        group = list(group)
+        outputs.extend(network(torch.cat(group)).chunk(len(group)))
+    return outputs

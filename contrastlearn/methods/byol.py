@@ -1,0 +1,45 @@
+"""BYOL (Grill et al. 2020, arXiv 2006.07733)."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from contrastlearn.engine.ema import make_momentum_copy, update_momentum
+from contrastlearn.engine.schedule import cosine_momentum
+from contrastlearn.heads import PredictionMLP, ProjectionMLP
+from contrastlearn.methods.base import Method, encode_views
+from contrastlearn.objectives import NegativeCosine
+from contrastlearn.objectives.base import LossOutput
+from contrastlearn.registry import METHODS
+
+
+@METHODS.register("byol")
+class BYOL(Method):
+    """online = predictor(projector(encoder(view))); target = EMA of encoder and projector.
+    Each view's prediction regresses the other view's target; no negatives."""
+
+    default_views = "byol_views"
+
+    def __init__(
+        self, encoder: nn.Module, projection_dim: int = 256, hidden_dim: int = 4096,
+        predictor_hidden_dim: int = 4096, base_momentum: float = 0.99,
+    ) -> None:
+        super().__init__(encoder)
+        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
+        self.predictor = PredictionMLP(projection_dim, predictor_hidden_dim)
+        self.target = make_momentum_copy(nn.Sequential(self.encoder, self.projector))
+        self.base_momentum = base_momentum
+        self.objective = NegativeCosine()
+
+    def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
+        predictions = encode_views(
+            lambda x: self.predictor(self.projector(self.encoder(x))), views
+        )
+        with torch.no_grad():
+            targets = encode_views(self.target, views)
+        return self.objective(predictions, targets=targets)
+
+    def after_optimizer_step(self, step: int, total_steps: int) -> None:
+        momentum = cosine_momentum(step, total_steps, self.base_momentum)
+        update_momentum(nn.Sequential(self.encoder, self.projector), self.target, momentum)

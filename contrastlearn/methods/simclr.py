@@ -1,0 +1,28 @@
+"""SimCLR (Chen et al. 2020, arXiv 2002.05709)."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from contrastlearn.heads import ProjectionMLP
+from contrastlearn.methods.base import Method, encode_views
+from contrastlearn.objectives import InfoNCE
+from contrastlearn.objectives.base import LossOutput
+from contrastlearn.registry import METHODS
+
+
+@METHODS.register("simclr")
+class SimCLR(Method):
+    """Two augmented views -> encoder -> projector -> NT-Xent with in-batch negatives."""
+
+    def __init__(
+        self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
+        temperature: float = 0.5, learnable_temperature: bool = False, gather: bool = False,
+    ) -> None:
+        super().__init__(encoder)
+        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
+        self.objective = InfoNCE(temperature, learnable_temperature, gather=gather)
+
+    def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
+        z = encode_views(lambda x: self.projector(self.encoder(x)), views)
+        return self.objective(z, ids=ids)

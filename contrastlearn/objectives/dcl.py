@@ -1,0 +1,100 @@
+"""Decoupled contrastive loss (DCL) and its weighted form (DCLW).
+
+Yeh et al., 2021, "Decoupled Contrastive Learning", arXiv 2110.06848.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from contrastlearn.objectives._pairs import (
+    build_view_pairs,
+    cosine_matrix,
+    masked_logsumexp,
+    pair_metrics,
+)
+from contrastlearn.objectives.base import LossOutput
+from contrastlearn.registry import OBJECTIVES
+
+
+@OBJECTIVES.register("dcl")
+class DCL(nn.Module):
+    """InfoNCE with the positive removed from the denominator (Yeh et al., 2021, 2110.06848).
+
+    Anchors, positives P(i) (same id) and negatives N(i) (other ids) as in `InfoNCE`; with
+    s = cosine / temperature,
+
+        loss_i = mean_{p in P(i)} ( -w_ip * s_ip ) + log sum_{n in N(i)} exp(s_in)
+
+    averaged over all V*B anchors (both directions of the paper's one-way loss). Unweighted,
+    w = 1. Weighted (DCLW), w_ip = 2 - exp(c_ip / sigma) / mean_{(a,q)} exp(c_aq / sigma), the
+    mean running over every positive pair (a, q) in the loss, c = cosine: the negative von
+    Mises-Fisher weighting of the paper's eq. (5) and official code, where the weights average
+    to 1 and are not detached (as in the authors' code).
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.1,
+        weighted: bool = False,
+        sigma: float = 0.5,
+        gather: bool = False,
+    ) -> None:
+        super().__init__()
+        if temperature <= 0 or sigma <= 0:
+            raise ValueError(f"temperature and sigma must be > 0; got {temperature}, {sigma}")
+        self.temperature = temperature
+        self.weighted = weighted
+        self.sigma = sigma
+        self.gather = gather
+
+    def forward(
+        self,
+        z_views: Sequence[Tensor],
+        *,
+        labels: Tensor | None = None,
+        ids: Tensor | None = None,
+    ) -> LossOutput:
+        """z_views: V >= 2 tensors (B, D); ids: (B,) item ids; `labels` is unused."""
+        pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="DCL")
+        if pairs.global_batch < 2:
+            raise ValueError("DCL needs at least 2 items in a batch: other items are negatives")
+        similarity = cosine_matrix(pairs.anchors, pairs.candidates)
+        logits = similarity / self.temperature
+        same_id = pairs.same_id_mask()
+        not_self = ~pairs.self_mask()
+        positive_mask = same_id & not_self
+        negative_mask = ~same_id
+        if self.weighted:
+            positive_scores = similarity / self.sigma
+            log_mean = masked_logsumexp(positive_scores.reshape(-1), positive_mask.reshape(-1))
+            log_mean = log_mean - torch.log(positive_mask.sum().clamp_min(1).to(similarity.dtype))
+            # masked before exp so that non-positive entries cannot overflow
+            exponent = (positive_scores - log_mean).masked_fill(~positive_mask, 0.0)
+            weights = 2.0 - torch.exp(exponent)
+        else:
+            weights = torch.ones_like(logits)
+        positive_count = positive_mask.sum(dim=1)
+        positive_term = -(weights * logits).masked_fill(~positive_mask, 0.0).sum(dim=1)
+        positive_term = positive_term / positive_count.clamp_min(1)
+        negative_term = masked_logsumexp(logits, negative_mask)
+        has_positive = positive_count > 0
+        per_anchor = (positive_term + negative_term).masked_fill(~has_positive, 0.0)
+        loss = per_anchor.sum() / has_positive.sum().clamp_min(1)
+        metrics = pair_metrics(similarity, positive_mask, negative_mask)
+        metrics["temperature"] = self.temperature
+        return LossOutput(loss, metrics)
+
+
+@OBJECTIVES.register("dclw")
+class DCLW(DCL):
+    """DCL with the negative von Mises-Fisher positive weighting (Yeh et al., 2021, 2110.06848)."""
+
+    def __init__(self, temperature: float = 0.1, sigma: float = 0.5, gather: bool = False) -> None:
+        super().__init__(temperature=temperature, weighted=True, sigma=sigma, gather=gather)
+
+
+__all__ = ["DCL", "DCLW"]
