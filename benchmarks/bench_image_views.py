@@ -142,7 +142,7 @@ def main() -> None:
 
     # How GaussianBlur should filter: banded matrices vs grouped convolutions.
     print()
-    print(f"{'blur, 256x3xNxN':<20}{'kernel':>8}{'matmul ms':>11}{'conv ms':>10}")
+    print(f"{'blur, Bx3xNxN':<20}{'kernel':>8}{'matmul ms':>11}{'conv ms':>10}")
     for side in (32, 64, 96, 160, 224):
         x = torch.rand(args.batch if side <= 96 else 64, 3, side, side, device=device)
         kernel_size = blur_kernel_size(side)

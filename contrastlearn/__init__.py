@@ -42,6 +42,5 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'contrastlearn' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
     if name.isupper() or name in {"pretrain", "evaluate", "embed", "load_encoder"}:
-        import contrastlearn.methods  # noqa: F401
-        import contrastlearn.modalities  # noqa: F401
+        import contrastlearn.plugins  # noqa: F401
     return getattr(module, name)

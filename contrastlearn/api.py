@@ -53,8 +53,7 @@ class RunResult:
 
 
 def _register_everything() -> None:
-    import contrastlearn.methods  # noqa: F401
-    import contrastlearn.modalities  # noqa: F401
+    import contrastlearn.plugins  # noqa: F401
 
 
 def _resolve_recipe(recipe: Recipe | str | Path | None, overrides: dict[str, Any] | None) -> Recipe:

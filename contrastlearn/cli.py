@@ -39,8 +39,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
         "train.max_steps": args.max_steps, "train.accelerator": args.accelerator,
         "train.precision": args.precision, "train.devices": args.devices, "seed": args.seed,
-        **_parse_set(args.set or []),
     }
+    overrides = {key: value for key, value in overrides.items() if value is not None}
+    overrides.update(_parse_set(args.set or []))
     print(f"contrastlearn {__version__} | torch {torch.__version__} | "
           f"{torch.get_num_threads()} threads", flush=True)
     run = pretrain(args.recipe, dataset=args.dataset, out=args.out, resume=args.resume,
@@ -86,7 +87,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    import contrastlearn.methods  # noqa: F401
+    import contrastlearn.plugins  # noqa: F401
     from contrastlearn.registry import METHODS
 
     for name in METHODS.names():
@@ -95,7 +96,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    import contrastlearn.modalities  # noqa: F401
+    import contrastlearn.plugins  # noqa: F401
     from contrastlearn.registry import DATASETS
 
     for name in DATASETS.names():

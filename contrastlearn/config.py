@@ -149,8 +149,6 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
     """Return a copy with dotted-key overrides applied (`{"train.epochs": 5}`), validated."""
     data = recipe.model_dump()
     for dotted, value in overrides.items():
-        if value is None:
-            continue
         node = data
         *parents, leaf = dotted.split(".")
         for part in parents:

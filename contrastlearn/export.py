@@ -72,7 +72,7 @@ def load_encoder(
             raise ValueError(
                 f"{folder} holds a custom encoder: pass module=<an instance of your encoder>"
             )
-        import contrastlearn.modalities  # noqa: F401  (registers the encoders)
+        import contrastlearn.plugins  # noqa: F401  (registers the encoders)
 
         module = ENCODERS.build(config["encoder"], **config["kwargs"])
     module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))

@@ -61,8 +61,7 @@ def knn_predict(
     """(num_test,) labels predicted by the weighted kNN protocol of this module."""
     _check_settings(k, temperature, chunk_size)
     train_x, train_y, test_x, _ = check_embeddings(
-        train_embeddings, train_labels, test_embeddings,
-        torch.zeros(len(test_embeddings), dtype=torch.int64), device=resolve_device(device),
+        train_embeddings, train_labels, test_embeddings, None, device=resolve_device(device),
     )
     classes, train_index, _ = encode_labels(train_y, train_y[:1])
     with torch.no_grad():

@@ -86,9 +86,9 @@ def check_train_embeddings(
 
 
 def check_embeddings(
-    train_x: Any, train_y: Any, test_x: Any, test_y: Any, *,
+    train_x: Any, train_y: Any, test_x: Any, test_y: Any | None, *,
     device: torch.device | str | None = None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
     """Validate an evaluation problem and return ``(train_x, train_y, test_x, test_y)`` as
     float32 (N, D) embeddings and int64 (N,) labels, on `device` (default: where they are,
     CPU for numpy input).
@@ -97,6 +97,7 @@ def check_embeddings(
     rows), have different dims in train and test; when labels are not 1-D integers with one per
     embedding (saying both lengths); or when the train labels hold fewer than 2 classes.
     Test labels may contain classes absent from train: classifiers count those as errors.
+    `test_y=None` (predicting without labels) returns None in its place.
     """
     train_x, train_y = check_train_embeddings(train_x, train_y, device=device)
     test_x = _check_matrix(test_x, "test embeddings")
@@ -105,9 +106,11 @@ def check_embeddings(
             f"train embeddings have dim {train_x.shape[1]} but test embeddings have dim "
             f"{test_x.shape[1]}; both must come from the same encoder"
         )
-    test_y = _check_labels(test_y, "test labels", test_x.shape[0], "test embeddings")
+    if test_y is not None:
+        test_y = _check_labels(test_y, "test labels", test_x.shape[0], "test embeddings")
     if device is not None:
-        test_x, test_y = test_x.to(device), test_y.to(device)
+        test_x = test_x.to(device)
+        test_y = None if test_y is None else test_y.to(device)
     return train_x, train_y, test_x, test_y
 
 

@@ -43,7 +43,8 @@ class MoCoV2(Method):
         second = self.objective([queries[1], keys[0]], ids=ids, negatives=bank,
                                 negative_ids=bank_ids)
         self.queue.enqueue(keys[1], ids)
-        metrics = {name: (value + second.metrics[name]) / 2 for name, value in first.metrics.items()}
+        metrics = {name: (value + second.metrics[name]) / 2
+                   for name, value in first.metrics.items()}
         return LossOutput((first.loss + second.loss) / 2, metrics)
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:

@@ -77,3 +77,9 @@ def test_bad_settings():
         linear_probe(*p, weight_decay=-1.0)
     with pytest.raises(ValueError, match="max_iter must be >= 1"):
         linear_probe(*p, max_iter=0)
+
+
+def test_test_labels_may_be_omitted_for_prediction():
+    train_x, train_y, test_x, _ = problem()
+    *_, test_y = check_embeddings(train_x, train_y, test_x, None)
+    assert test_y is None

@@ -1,0 +1,89 @@
+"""Bad situations: existing run directories, foreign checkpoints, NaN losses."""
+
+import os
+import pickle
+
+import pytest
+import torch
+
+from contrastlearn.api import pretrain
+from contrastlearn.config import recipe_from_dict
+from contrastlearn.engine.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    save_checkpoint,
+)
+from contrastlearn.engine.run_dir import RunDirectoryExists, prepare_run_dir
+from contrastlearn.engine.trainer import TrainingDiverged
+from tests.conftest import tiny_recipe_dict
+
+
+def test_existing_run_directory_is_refused(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "results.json").write_text("[]")
+    with pytest.raises(RunDirectoryExists, match="--resume"):
+        prepare_run_dir(run)
+    assert (run / "results.json").read_text() == "[]"
+    prepare_run_dir(run, overwrite=True)
+    assert not (run / "results.json").exists()
+    with pytest.raises(FileNotFoundError, match="no checkpoint"):
+        prepare_run_dir(run, resume=True)
+
+
+class Payload:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_pickle_payload_is_refused_without_executing(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.ckpt"
+    torch.save({"format": "contrastlearn-checkpoint-v1", "x": Payload()}, path)
+    with pytest.raises(CheckpointError, match="refusing"):
+        load_checkpoint(path)
+    assert not (tmp_path / "pwned").exists()
+    raw = tmp_path / "raw.pkl"
+    raw.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(raw)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_foreign_and_corrupt_checkpoints_are_refused(tmp_path):
+    foreign = tmp_path / "foreign.ckpt"
+    torch.save({"state_dict": {}}, foreign)
+    with pytest.raises(CheckpointError, match="not a contrastlearn checkpoint"):
+        load_checkpoint(foreign)
+    corrupt = tmp_path / "corrupt.ckpt"
+    corrupt.write_bytes(b"\x00garbage")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(corrupt)
+    good = tmp_path / "good.ckpt"
+    save_checkpoint(good, {"w": torch.ones(2)})
+    assert torch.equal(load_checkpoint(good)["w"], torch.ones(2))
+
+
+def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    out = tmp_path / "run"
+    pretrain(recipe, out=out, progress=False, evaluate_after=False,
+             overrides={"train.max_steps": 4, "train.checkpoint_every_steps": 2})
+    checkpoint = out / "checkpoints" / "last.ckpt"
+    before = checkpoint.read_bytes()
+
+    from contrastlearn.methods.simclr import SimCLR
+
+    original = SimCLR.training_step
+
+    def poisoned(self, views, *, labels, ids):
+        output = original(self, views, labels=labels, ids=ids)
+        output.loss = output.loss * float("nan")
+        return output
+
+    monkeypatch.setattr(SimCLR, "training_step", poisoned)
+    with pytest.raises(TrainingDiverged, match="last good checkpoint"):
+        pretrain(out=out, resume=True, progress=False, evaluate_after=False,
+                 overrides={"train.max_steps": None})
+    assert checkpoint.read_bytes() == before
+    assert load_checkpoint(checkpoint)["train_state"]["step"] == 4
