@@ -101,10 +101,11 @@ def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
     return views if isinstance(views, Views) else Views([views, views])
 
 
-def _labels_of(data: ArrayDataset | Dataset) -> Tensor | None:
+def _has_labels(data: ArrayDataset | Dataset) -> bool:
     if isinstance(data, ArrayDataset):
-        return data.y
-    return None
+        return data.y is not None
+    item = data[0]
+    return isinstance(item, (tuple, list)) and len(item) > 1
 
 
 def embed_data(
@@ -248,7 +249,7 @@ def pretrain(
         encoder_name, encoder_kwargs = "custom", {}
     views = build_views(recipe, sample_shape)
     method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
-    if method.needs_labels and _labels_of(train_data) is None:
+    if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
     run_dir = prepare_run_dir(out or default_run_dir(recipe.name), resume=resume,
                               overwrite=overwrite)
@@ -266,7 +267,7 @@ def pretrain(
     export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
                    input_shape=list(sample_shape))
     results: list[Result] = []
-    if evaluate_after and splits.test is not None and _labels_of(splits.train) is not None:
+    if evaluate_after and splits.test is not None and _has_labels(splits.train):
         results = evaluate_splits(
             encoder, splits, protocols=recipe.eval.protocols,
             labels_per_class=recipe.eval.labels_per_class, seeds=recipe.eval.few_label_seeds,

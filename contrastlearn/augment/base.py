@@ -20,7 +20,10 @@ class Augmentation:
         raise NotImplementedError
 
     def __call__(self, x: Tensor, generator: torch.Generator) -> Tensor:
-        if x.shape[0] == 0:
+        # An empty batch passes through. Checked without assuming x is a tensor with a batch
+        # dim, so batch dataclasses and malformed input reach `apply`, which validates them.
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] == 0:
             return x
         return self.apply(x, generator)
 

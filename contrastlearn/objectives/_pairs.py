@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +18,28 @@ from torch import Tensor
 
 from contrastlearn.engine.distributed import gather_no_grad, gather_with_grad, is_distributed, rank
 from contrastlearn.objectives.base import default_ids, stack_views
+
+
+class _ContiguousGradient(torch.autograd.Function):
+    """Identity whose backward hands on a contiguous gradient. torch's all_gather backward on
+    gloo scatters the per-rank slices of the incoming gradient and silently mixes up rows when
+    those slices are not contiguous (e.g. the gradient of a transpose or of an expand)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, gradient: Tensor) -> Tensor:
+        return gradient.contiguous()
+
+
+def gather_views_with_grad(stacked: Tensor) -> Tensor:
+    """(V, B, D) local views -> (V, N, D) views of every rank (rank order), with gradients."""
+    num_views, batch_size, dim = stacked.shape
+    per_item = stacked.transpose(0, 1).reshape(batch_size, num_views * dim)
+    gathered = _ContiguousGradient.apply(gather_with_grad(per_item))
+    return gathered.reshape(-1, num_views, dim).transpose(0, 1)
 
 
 @dataclass
@@ -84,10 +107,8 @@ def build_view_pairs(
     ids_are_default = ids is None
     ids = check_ids(ids, batch_size, device)
     if gather and is_distributed():
-        per_item = stacked.transpose(0, 1).reshape(batch_size, num_views * dim)
-        global_rows = gather_with_grad(per_item)
-        global_batch = global_rows.shape[0]
-        global_views = global_rows.reshape(global_batch, num_views, dim).transpose(0, 1)
+        global_views = gather_views_with_grad(stacked)
+        global_batch = global_views.shape[1]
         global_ids = gather_no_grad(ids)
         offset = rank() * batch_size
     else:
@@ -145,13 +166,15 @@ def pair_metrics(
     similarity = similarity.detach()
     lowest = torch.finfo(similarity.dtype).min
     candidate_mask = positive_mask | negative_mask
-    best_in_batch, best_column = similarity.masked_fill(~candidate_mask, lowest).max(dim=1)
-    best_is_positive = positive_mask.gather(1, best_column[:, None]).squeeze(1)
+    scores = similarity.masked_fill(~candidate_mask, lowest)
+    best_column = scores.argmax(dim=1, keepdim=True)
+    best_in_batch = scores.gather(1, best_column).squeeze(1)
+    best_is_positive = positive_mask.gather(1, best_column).squeeze(1)
     negative_sum = (similarity * negative_mask).sum()
     negative_count = negative_mask.sum()
     if extra_similarity is not None and extra_negative_mask is not None:
         extra_similarity = extra_similarity.detach()
-        best_extra = extra_similarity.masked_fill(~extra_negative_mask, lowest).max(dim=1).values
+        best_extra = extra_similarity.masked_fill(~extra_negative_mask, lowest).amax(dim=1)
         best_is_positive = best_is_positive & (best_in_batch >= best_extra)
         negative_sum = negative_sum + (extra_similarity * extra_negative_mask).sum()
         negative_count = negative_count + extra_negative_mask.sum()

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_with_grad, is_distributed
+from contrastlearn.engine.distributed import is_distributed
+from contrastlearn.objectives._pairs import gather_views_with_grad
 from contrastlearn.objectives.base import LossOutput, stack_views
 from contrastlearn.registry import OBJECTIVES
 
@@ -47,7 +48,7 @@ class BarlowTwins(nn.Module):
         if stacked.shape[0] != 2:
             raise ValueError(f"BarlowTwins needs exactly 2 views; got {stacked.shape[0]}")
         if self.gather and is_distributed():
-            stacked = gather_with_grad(stacked.transpose(0, 1).contiguous()).transpose(0, 1)
+            stacked = gather_views_with_grad(stacked)
         if stacked.dtype in (torch.float16, torch.bfloat16):
             stacked = stacked.float()
         batch_size = stacked.shape[1]

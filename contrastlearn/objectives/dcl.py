@@ -8,8 +8,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.distributed as dist
 from torch import Tensor, nn
+from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
+from contrastlearn.engine.distributed import is_distributed
 from contrastlearn.objectives._pairs import (
     build_view_pairs,
     cosine_matrix,
@@ -30,10 +33,10 @@ class DCL(nn.Module):
         loss_i = mean_{p in P(i)} ( -w_ip * s_ip ) + log sum_{n in N(i)} exp(s_in)
 
     averaged over all V*B anchors (both directions of the paper's one-way loss). Unweighted,
-    w = 1. Weighted (DCLW), w_ip = 2 - exp(c_ip / sigma) / mean_{(a,q)} exp(c_aq / sigma), the
-    mean running over every positive pair (a, q) in the loss, c = cosine: the negative von
-    Mises-Fisher weighting of the paper's eq. (5) and official code, where the weights average
-    to 1 and are not detached (as in the authors' code).
+    w = 1. Weighted (DCLW), w_ip = 2 - exp(c_ip / sigma) / mean_{(a,q)} exp(c_aq / sigma), with
+    c = cosine and the mean over every positive pair (a, q) of the loss (of every rank when
+    gathering): the negative von Mises-Fisher weighting of the paper and its official code
+    (weights average to 1 over the batch; not detached, as in the authors' code).
     """
 
     def __init__(
@@ -70,8 +73,7 @@ class DCL(nn.Module):
         negative_mask = ~same_id
         if self.weighted:
             positive_scores = similarity / self.sigma
-            log_mean = masked_logsumexp(positive_scores.reshape(-1), positive_mask.reshape(-1))
-            log_mean = log_mean - torch.log(positive_mask.sum().clamp_min(1).to(similarity.dtype))
+            log_mean = self._log_mean_over_positive_pairs(positive_scores, positive_mask)
             # masked before exp so that non-positive entries cannot overflow
             exponent = (positive_scores - log_mean).masked_fill(~positive_mask, 0.0)
             weights = 2.0 - torch.exp(exponent)
@@ -87,6 +89,21 @@ class DCL(nn.Module):
         metrics = pair_metrics(similarity, positive_mask, negative_mask)
         metrics["temperature"] = self.temperature
         return LossOutput(loss, metrics)
+
+
+    def _log_mean_over_positive_pairs(self, scores: Tensor, positive_mask: Tensor) -> Tensor:
+        """log mean_{(a, q) positive} exp(scores_aq), over every rank's anchors when gathering
+        (the sum travels through an autograd all_reduce, so gradients stay exact)."""
+        distributed = self.gather and is_distributed()
+        shift = scores.detach().masked_fill(~positive_mask, torch.finfo(scores.dtype).min).max()
+        count = positive_mask.sum().to(scores.dtype)
+        if distributed:
+            dist.all_reduce(shift, op=dist.ReduceOp.MAX)
+            dist.all_reduce(count)
+        total = torch.exp(scores - shift).masked_fill(~positive_mask, 0.0).sum()
+        if distributed:
+            total = differentiable_all_reduce(total)
+        return total.log() + shift - count.clamp_min(1).log()
 
 
 @OBJECTIVES.register("dclw")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -20,8 +21,6 @@ from contrastlearn.objectives._pairs import (
     build_view_pairs,
     check_ids,
     cosine_matrix,
-    masked_logsumexp,
-    pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.registry import OBJECTIVES
@@ -61,17 +60,17 @@ class InfoNCE(nn.Module):
                 f"a learnable temperature is clamped at >= {MIN_LEARNABLE_TEMPERATURE}; "
                 f"got initial temperature {temperature}"
             )
+        self.temperature = temperature
         self.cross_view_only = cross_view_only
         self.gather = gather
         self.learnable_temperature = learnable_temperature
-        log_inverse_temperature = torch.tensor(math.log(1.0 / temperature))
         if learnable_temperature:
-            self.log_inverse_temperature = nn.Parameter(log_inverse_temperature)
-        else:
-            self.register_buffer("log_inverse_temperature", log_inverse_temperature)
+            self.log_inverse_temperature = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
-    def inverse_temperature(self) -> Tensor:
-        """1 / temperature, clamped so that the temperature stays >= 0.01."""
+    def inverse_temperature(self) -> Tensor | float:
+        """1 / temperature; when learnable, clamped so that the temperature stays >= 0.01."""
+        if not self.learnable_temperature:
+            return 1.0 / self.temperature
         maximum = math.log(1.0 / MIN_LEARNABLE_TEMPERATURE)
         return self.log_inverse_temperature.clamp(max=maximum).exp()
 
@@ -87,14 +86,18 @@ class InfoNCE(nn.Module):
         """z_views: V >= 2 tensors (B, D); ids: (B,) item ids; negatives: (K, D) bank rows with
         optional negative_ids (K,). `labels` is accepted for a uniform interface and unused."""
         pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="InfoNCE")
-        if negatives is not None and negatives.shape[0] == 0:
-            negatives = negative_ids = None
         scale = self.inverse_temperature()
-        if negatives is None and pairs.num_views == 2 and self._ids_unique(pairs):
-            loss, metrics = self._two_unique_views(pairs, scale)
+        bank = None
+        if negatives is not None and negatives.shape[0] > 0:
+            bank = _BankNegatives.build(pairs, scale, negatives, negative_ids)
+        if pairs.num_views == 2 and self._ids_unique(pairs):
+            loss, metrics = self._two_unique_views(pairs, scale, bank)
         else:
-            loss, metrics = self._general(pairs, scale, negatives, negative_ids)
-        metrics["temperature"] = (1.0 / scale).detach()
+            loss, metrics = self._general(pairs, scale, bank)
+        temperature = 1.0 / scale
+        if isinstance(temperature, Tensor):
+            temperature = temperature.detach()
+        metrics["temperature"] = temperature
         return LossOutput(loss, metrics)
 
     @staticmethod
@@ -104,10 +107,14 @@ class InfoNCE(nn.Module):
         item_ids = pairs.candidate_ids[: pairs.global_batch]
         return int(torch.unique(item_ids).numel()) == pairs.global_batch
 
-    def _two_unique_views(self, pairs: ViewPairs, scale: Tensor) -> tuple[Tensor, dict]:
-        """Fast path (two views, every item once, no bank): one cross_entropy, as in NT-Xent."""
+    def _two_unique_views(
+        self, pairs: ViewPairs, scale: Tensor | float, bank: _BankNegatives | None
+    ) -> tuple[Tensor, dict]:
+        """Fast path (two views, every item once): the positive of each anchor is known, so no
+        id masks are built; without a bank this is one cross_entropy, as textbook NT-Xent."""
         batch, global_batch = pairs.local_batch, pairs.global_batch
         device = pairs.anchors.device
+        rows = torch.arange(2 * batch, device=device)
         local_columns = pairs.anchor_columns[:batch]  # columns of view 0 items among candidates
         if self.cross_view_only:
             anchors = pairs.anchors.reshape(2, batch, -1)
@@ -117,71 +124,140 @@ class InfoNCE(nn.Module):
                 similarity = similarity.float()
             targets = local_columns.repeat(2)
             logits = similarity * scale
-            self_mask = None
         else:
             similarity = cosine_matrix(pairs.anchors, pairs.candidates)
             targets = torch.cat([local_columns + global_batch, local_columns])
-            self_mask = torch.zeros_like(similarity, dtype=torch.bool)
-            self_mask[torch.arange(2 * batch, device=device), pairs.anchor_columns] = True
-            logits = (similarity * scale).masked_fill(self_mask, float("-inf"))
-        loss = F.cross_entropy(logits, targets)
+            logits = similarity * scale
+            self_logit = torch.tensor(float("-inf"), dtype=logits.dtype, device=device)
+            logits = logits.index_put_((rows, pairs.anchor_columns), self_logit)  # no self-match
+        if bank is None:
+            loss = F.cross_entropy(logits, targets)
+        else:
+            log_denominator = torch.logaddexp(logits.logsumexp(dim=1), bank.log_sum_exp())
+            loss = (log_denominator - logits[rows, targets]).mean()
         with torch.no_grad():
             similarity = similarity.detach()
-            rows = torch.arange(2 * batch, device=device)
             positive = similarity[rows, targets]
-            total = similarity.sum()
+            # sum of all cosines without a pass over the matrix: (sum_i a_i) . (sum_j c_j)
+            if self.cross_view_only:
+                total = (anchors.sum(dim=1) * keys.sum(dim=1)).sum().to(similarity.dtype)
+            else:
+                total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0))
+                total = total.to(similarity.dtype)
             count = similarity.numel() - 2 * batch
-            if self_mask is not None:
+            if not self.cross_view_only:
                 total = total - similarity[rows, pairs.anchor_columns].sum()
                 count -= 2 * batch
+            negative_sum = total - positive.sum()
+            best = logits.detach().amax(dim=1)
+            if bank is not None:
+                bank_sum, bank_count = bank.similarity_sum_and_count()
+                negative_sum, count = negative_sum + bank_sum, count + bank_count
+                best = torch.maximum(best, bank.best_logit())
             metrics = {
-                "contrastive_accuracy": (logits.detach().argmax(dim=1) == targets).float().mean(),
+                "contrastive_accuracy": (logits.detach()[rows, targets] >= best).float().mean(),
                 "positive_similarity": positive.mean(),
-                "negative_similarity": (total - positive.sum()) / max(count, 1),
+                "negative_similarity": negative_sum / max(count, 1),
             }
         return loss, metrics
 
     def _general(
-        self,
-        pairs: ViewPairs,
-        scale: Tensor,
-        negatives: Tensor | None,
-        negative_ids: Tensor | None,
+        self, pairs: ViewPairs, scale: Tensor | float, bank: _BankNegatives | None
     ) -> tuple[Tensor, dict]:
+        """Any number of views, duplicate ids, bank negatives. Positives are few (about V - 1
+        per anchor), so they are handled as an index list rather than a dense matrix."""
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)  # (A, C)
         logits = similarity * scale
         same_id = pairs.same_id_mask()
-        comparable = ~pairs.self_mask()
         if self.cross_view_only:
-            comparable &= pairs.other_view_mask()
-        positive_mask = same_id & comparable
-        negative_mask = ~same_id & comparable
-        negative_logits, negative_logits_mask = logits, negative_mask
-        bank_similarity = bank_negative_mask = None
-        if negatives is not None:
-            if negatives.dim() != 2 or negatives.shape[1] != pairs.anchors.shape[1]:
-                raise ValueError(
-                    f"negatives must be (K, {pairs.anchors.shape[1]}); got {tuple(negatives.shape)}"
-                )
-            bank = F.normalize(negatives.to(pairs.anchors.dtype), dim=-1)
-            bank_similarity = cosine_matrix(pairs.anchors, bank)  # (A, K)
-            if negative_ids is None:
-                bank_negative_mask = torch.ones_like(bank_similarity, dtype=torch.bool)
-            else:
-                negative_ids = check_ids(
-                    negative_ids, negatives.shape[0], bank.device, name="negative_ids"
-                )
-                bank_negative_mask = pairs.anchor_ids[:, None] != negative_ids[None, :]
-            negative_logits = torch.cat([logits, bank_similarity * scale], dim=1)
-            negative_logits_mask = torch.cat([negative_mask, bank_negative_mask], dim=1)
-        negative_lse = masked_logsumexp(negative_logits, negative_logits_mask)  # (A,)
+            other_view = pairs.other_view_mask()
+            not_negative = same_id | ~other_view
+            positive_mask = same_id & other_view
+        else:
+            not_negative = same_id  # the anchor itself has its own id
+            positive_mask = same_id.clone()
+            rows = torch.arange(pairs.anchors.shape[0], device=logits.device)
+            positive_mask[rows, pairs.anchor_columns] = False
+        lowest = torch.finfo(logits.dtype).min
+        negative_logits = logits.masked_fill(not_negative, lowest)
+        # a row without any negative gets lse ~ lowest: its terms are 0 with a zero gradient
+        negative_lse = negative_logits.logsumexp(dim=1)  # (A,)
+        if bank is not None:
+            negative_lse = torch.logaddexp(negative_lse, bank.log_sum_exp())
+
+        anchor_index, candidate_index = positive_mask.nonzero(as_tuple=True)
+        positive_logits = logits[anchor_index, candidate_index]
         # -log(e^s / (e^s + e^lse)) = softplus(lse - s), for every (anchor, positive) pair
-        per_pair = F.softplus(negative_lse[:, None] - logits).masked_fill(~positive_mask, 0.0)
-        positive_count = positive_mask.sum(dim=1)
-        per_anchor = per_pair.sum(dim=1) / positive_count.clamp_min(1)
-        has_positive = positive_count > 0
-        loss = per_anchor.sum() / has_positive.sum().clamp_min(1)
-        metrics = pair_metrics(
-            similarity, positive_mask, negative_mask, bank_similarity, bank_negative_mask
-        )
+        per_pair = F.softplus(negative_lse[anchor_index] - positive_logits)
+        positive_count = torch.bincount(anchor_index, minlength=logits.shape[0])
+        pair_weight = 1.0 / positive_count[anchor_index].to(per_pair.dtype)
+        anchors_with_positive = (positive_count > 0).sum().clamp_min(1)
+        loss = (per_pair * pair_weight).sum() / anchors_with_positive
+
+        with torch.no_grad():
+            negative_mask = ~not_negative
+            negative_sum = torch.where(negative_mask, similarity, 0.0).sum()
+            negative_count = negative_mask.sum()
+            best_negative = negative_logits.detach().amax(dim=1)
+            if bank is not None:
+                bank_sum, bank_count = bank.similarity_sum_and_count()
+                negative_sum, negative_count = negative_sum + bank_sum, negative_count + bank_count
+                best_negative = torch.maximum(best_negative, bank.best_logit())
+            best_positive = torch.full_like(best_negative, lowest).scatter_reduce(
+                0, anchor_index, positive_logits.detach(), reduce="amax"
+            )
+            correct = (best_positive >= best_negative) & (positive_count > 0)
+            metrics = {
+                "contrastive_accuracy": correct.sum() / anchors_with_positive,
+                "positive_similarity": similarity[anchor_index, candidate_index].detach().mean(),
+                "negative_similarity": negative_sum / negative_count.clamp_min(1),
+            }
         return loss, metrics
+
+
+@dataclass
+class _BankNegatives:
+    """Negatives from outside the batch (a queue): their logits against the anchors, with the
+    rows of an anchor's own item (equal `negative_ids`) left out."""
+
+    anchors: Tensor  # (A, D) normalised
+    rows: Tensor  # (K, D) normalised bank rows
+    similarity: Tensor  # (A, K) cosines
+    logits: Tensor  # (A, K), left-out entries at the lowest float
+    excluded: Tensor | None  # (A, K) bool, True where a bank row is the anchor's own item
+
+    @classmethod
+    def build(
+        cls,
+        pairs: ViewPairs,
+        scale: Tensor | float,
+        negatives: Tensor,
+        negative_ids: Tensor | None,
+    ) -> _BankNegatives:
+        dim = pairs.anchors.shape[1]
+        if negatives.dim() != 2 or negatives.shape[1] != dim:
+            raise ValueError(f"negatives must be (K, {dim}); got {tuple(negatives.shape)}")
+        rows = F.normalize(negatives.to(pairs.anchors.dtype), dim=-1)
+        similarity = cosine_matrix(pairs.anchors, rows)
+        logits = similarity * scale
+        excluded = None
+        if negative_ids is not None:
+            negative_ids = check_ids(
+                negative_ids, negatives.shape[0], pairs.anchors.device, name="negative_ids"
+            )
+            excluded = pairs.anchor_ids[:, None] == negative_ids[None, :]
+            logits = logits.masked_fill(excluded, torch.finfo(logits.dtype).min)
+        return cls(pairs.anchors, rows, similarity, logits, excluded)
+
+    def log_sum_exp(self) -> Tensor:
+        return self.logits.logsumexp(dim=1)
+
+    def best_logit(self) -> Tensor:
+        return self.logits.detach().amax(dim=1)
+
+    def similarity_sum_and_count(self) -> tuple[Tensor, Tensor | int]:
+        if self.excluded is None:
+            total = self.anchors.detach().sum(dim=0).dot(self.rows.detach().sum(dim=0))
+            return total.to(self.similarity.dtype), self.similarity.numel()
+        kept = ~self.excluded
+        return torch.where(kept, self.similarity.detach(), 0.0).sum(), kept.sum()

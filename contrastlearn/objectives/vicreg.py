@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_with_grad, is_distributed
+from contrastlearn.engine.distributed import is_distributed
+from contrastlearn.objectives._pairs import gather_views_with_grad
 from contrastlearn.objectives.base import LossOutput, stack_views
 from contrastlearn.registry import OBJECTIVES
 
@@ -68,7 +69,7 @@ class VICReg(nn.Module):
             stacked = stacked.float()
         invariance = F.mse_loss(stacked[0], stacked[1])
         if self.gather and is_distributed():
-            stacked = gather_with_grad(stacked.transpose(0, 1).contiguous()).transpose(0, 1)
+            stacked = gather_views_with_grad(stacked)
         if stacked.shape[1] < 2:
             raise ValueError("VICReg needs a batch of at least 2 for its variance terms")
         variance_a = variance_term(stacked[0], self.epsilon)

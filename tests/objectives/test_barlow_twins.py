@@ -17,7 +17,8 @@ def naive_barlow_twins(view_a, view_b, lambda_offdiag, epsilon=1e-5):
         for d in range(dim):
             mean = sum(view[i, d] for i in range(batch)) / batch
             variance = sum((view[i, d] - mean) ** 2 for i in range(batch)) / batch
-            columns.append([(view[i, d] - mean) / torch.sqrt(variance + epsilon) for i in range(batch)])
+            std = torch.sqrt(variance + epsilon)
+            columns.append([(view[i, d] - mean) / std for i in range(batch)])
         return columns
 
     a, b = standardised(view_a), standardised(view_b)

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 
 from contrastlearn.objectives import InfoNCE, MemoryQueue
 from contrastlearn.objectives._pairs import build_view_pairs
+from contrastlearn.objectives.infonce import _BankNegatives
 from contrastlearn.registry import OBJECTIVES
 
 
@@ -111,20 +112,29 @@ def test_two_views_equal_textbook_nt_xent():
     assert_value_and_grad(loss, textbook_nt_xent(*views, 0.2), views)
 
 
+@pytest.mark.parametrize("with_bank", [False, True])
 @pytest.mark.parametrize("cross_view_only", [False, True])
-def test_fast_path_equals_general_path(cross_view_only):
+def test_fast_path_equals_general_path(cross_view_only, with_bank):
     views = random_views(2, seed=4)
     objective = InfoNCE(temperature=0.2, cross_view_only=cross_view_only)
     pairs = build_view_pairs(views, None, gather=False)
     scale = objective.inverse_temperature()
-    fast, fast_metrics = objective._two_unique_views(pairs, scale)
-    general, general_metrics = objective._general(pairs, scale, None, None)
+    bank = None
+    if with_bank:
+        rows = torch.randn(4, 4, dtype=torch.float64)
+        bank = _BankNegatives.build(pairs, scale, rows, torch.tensor([1, 9, 3, 8]))
+    fast, fast_metrics = objective._two_unique_views(pairs, scale, bank)
+    general, general_metrics = objective._general(pairs, scale, bank)
     assert_value_and_grad(fast, general, views)
     for name, value in general_metrics.items():
         torch.testing.assert_close(fast_metrics[name].double(), value.double(), msg=name)
-    # an empty bank (a fresh queue) is no bank
+
+
+def test_empty_bank_is_no_bank():
+    views = random_views(2, seed=4)
     empty = torch.zeros(0, 4, dtype=torch.float64)
-    torch.testing.assert_close(objective(views, negatives=empty).loss, fast)
+    objective = InfoNCE(temperature=0.2)
+    torch.testing.assert_close(objective(views, negatives=empty).loss, objective(views).loss)
 
 
 @pytest.mark.parametrize("num_views", [2, 3])

@@ -92,7 +92,7 @@ load_digits_dataset.available = lambda: (True, "embedded in scikit-learn")
 def _read_idx(path: Path, offset: int) -> np.ndarray:
     try:
         with gzip.open(path, "rb") as handle:
-            return np.frombuffer(handle.read(), dtype=np.uint8, offset=offset)
+            return np.frombuffer(handle.read(), dtype=np.uint8, offset=offset).copy()
     except (OSError, EOFError) as error:
         raise DataError(f"cannot read {path}: {error}") from None
 

@@ -126,8 +126,10 @@ def simclr_views(
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
 ) -> Views:
-    """SimCLR views (Chen et al. 2020, arXiv:2002.05709): random resized crop + flip, colour
-    jitter (0.8s, 0.8s, 0.8s, 0.2s) with p=0.8, grayscale with p=0.2, blur with p=0.5.
+    """SimCLR's view policy: crop, flip, colour jitter, grayscale, blur.
+
+    Chen et al. 2020 (arXiv:2002.05709): random resized crop + flip, colour jitter
+    (0.8s, 0.8s, 0.8s, 0.2s) with p=0.8, grayscale with p=0.2, blur with p=0.5.
 
     `blur` None blurs only images of at least 64 px (SimCLR does not blur CIFAR). Unset
     settings default to the paper's (scale (0.08, 1), flip 0.5, grayscale 0.2), or to "off"
@@ -170,9 +172,11 @@ def byol_views(
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
 ) -> Views:
-    """BYOL's two asymmetric views (Grill et al. 2020, arXiv:2006.07733, table 6): crop +
-    flip, colour jitter (0.4s, 0.4s, 0.2s, 0.1s) with p=0.8, grayscale p=0.2, then blur with
-    p = (1.0, 0.1) and solarize with p = (0.0, 0.2) for the first and second view.
+    """BYOL's two asymmetric views: blur p=1.0/0.1, solarize p=0/0.2.
+
+    Grill et al. 2020 (arXiv:2006.07733, table 6): crop + flip, colour jitter
+    (0.4s, 0.4s, 0.2s, 0.1s) with p=0.8, grayscale p=0.2, then blur with p = (1.0, 0.1) and
+    solarize with p = (0.0, 0.2) for the first and second view.
 
     Unlike SimCLR, BYOL blurs at every image size. Unset settings go "off" when
     ``strength == 0`` (see the module docstring).
@@ -219,19 +223,21 @@ def swav_views(
     mean: float | Sequence[float] | None = None,
     std: float | Sequence[float] | None = None,
 ) -> Views:
-    """SwAV multi-crop (Caron et al. 2020, arXiv:2006.09882): `num_global` crops of
+    """SwAV multi-crop: a few large global crops and several small local crops.
+
+    Caron et al. 2020 (arXiv:2006.09882): `num_global` crops of
     `global_size` with area in `global_scale` (default (0.14, 1)) and `num_local` crops of
     `local_size` with area in `local_scale` (default (0.05, 0.14)), each with flip, SimCLR
     colour distortion and blur p=0.5 (blur None: only crops of at least 64 px).
 
-    `size` is an alias of `global_size` (so every preset builds with ``size=``);
+    `size` stands in for `global_size` when that is not given (so every preset builds with
+    ``size=``, which the recipe builder fills in from the data; an explicit `global_size`
+    wins);
     `local_size` defaults to 96/224 of the global size, at least 1 px. The views come out
     global first, then local. Unset settings go "off" when ``strength == 0``.
     """
     if global_size is None:
         global_size = size
-    elif size is not None and size != global_size:
-        raise ValueError(f"swav_views: size={size!r} and global_size={global_size!r} disagree")
     if global_size is None:
         raise ValueError("swav_views needs global_size (or size), e.g. swav_views(224, 96)")
     if strength < 0:

@@ -1,0 +1,116 @@
+"""Forward + backward time of contrastlearn's InfoNCE against a textbook NT-Xent.
+
+    python benchmarks/bench_loss.py [--batch 512] [--dim 128] [--repeats 50] [--threads N]
+
+The reference is the common SimCLR implementation (concatenate, similarity matrix, mask the
+diagonal, cross_entropy). Ours also computes its metrics (accuracy, mean cosines). Further rows
+time the general path (one duplicate id in the batch) and a 4096-key queue of negatives, the
+latter against the same textbook code with the queue's logits concatenated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from contrastlearn.objectives import InfoNCE
+
+
+def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(z.shape[0], dtype=torch.bool), float("-inf"))
+    batch = z1.shape[0]
+    targets = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)])
+    return F.cross_entropy(logits, targets)
+
+
+def reference_nt_xent_with_queue(
+    z1: torch.Tensor, z2: torch.Tensor, queue: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """The same, with the queue's (already normalised) keys appended as extra negatives."""
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    logits = z @ z.T / temperature
+    logits = logits.masked_fill(torch.eye(z.shape[0], dtype=torch.bool), float("-inf"))
+    logits = torch.cat([logits, z @ queue.T / temperature], dim=1)
+    batch = z1.shape[0]
+    targets = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)])
+    return F.cross_entropy(logits, targets)
+
+
+def median_times_ms(
+    steps: list[Callable[[], torch.Tensor]], inputs: list[torch.Tensor], warmup: int, repeats: int
+) -> list[float]:
+    """Median forward+backward time of each step; the steps take turns, so that a change of
+    load on the machine affects all of them alike."""
+    times: list[list[float]] = [[] for _ in steps]
+    for index in range(warmup + repeats):
+        for step, step_times in zip(steps, times):
+            for tensor in inputs:
+                tensor.grad = None
+            start = time.perf_counter()
+            step().backward()
+            elapsed = time.perf_counter() - start
+            if index >= warmup:
+                step_times.append(elapsed * 1e3)
+    return [statistics.median(step_times) for step_times in times]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=512)
+    parser.add_argument("--dim", type=int, default=128)
+    parser.add_argument("--temperature", type=float, default=0.1)
+    parser.add_argument("--repeats", type=int, default=50)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+
+    generator = torch.Generator().manual_seed(0)
+    z1 = torch.randn(args.batch, args.dim, generator=generator).requires_grad_()
+    z2 = torch.randn(args.batch, args.dim, generator=generator).requires_grad_()
+    temperature = args.temperature
+    objective = InfoNCE(temperature=temperature)
+    duplicate_ids = torch.arange(args.batch)
+    duplicate_ids[-1] = 0
+    queue = F.normalize(torch.randn(4096, args.dim, generator=generator), dim=1)
+
+    torch.testing.assert_close(objective([z1, z2]).loss, reference_nt_xent(z1, z2, temperature))
+    torch.testing.assert_close(
+        objective([z1, z2], negatives=queue).loss,
+        reference_nt_xent_with_queue(z1, z2, queue, temperature),
+    )
+
+    # (setting, loss, step, index of the step it is compared with)
+    cases: list[tuple[str, str, Callable[[], torch.Tensor], int]] = [
+        ("2 views", "reference NT-Xent", lambda: reference_nt_xent(z1, z2, temperature), 0),
+        ("2 views", "InfoNCE (ours)", lambda: objective([z1, z2]).loss, 0),
+        ("2 views, 1 duplicate id", "InfoNCE (ours)",
+         lambda: objective([z1, z2], ids=duplicate_ids).loss, 0),
+        ("2 views + 4096 queue", "reference NT-Xent",
+         lambda: reference_nt_xent_with_queue(z1, z2, queue, temperature), 3),
+        ("2 views + 4096 queue", "InfoNCE (ours)",
+         lambda: objective([z1, z2], negatives=queue).loss, 3),
+    ]
+    medians = median_times_ms([case[2] for case in cases], [z1, z2], args.warmup, args.repeats)
+
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32")
+    print(f"batch {args.batch}, dim {args.dim}, 2 views, temperature {args.temperature}, "
+          f"median of {args.repeats} forward+backward after {args.warmup} warmup")
+    print(f"{'setting':<26}{'loss':<20}{'ms':>9}{'ratio':>8}")
+    for (setting, name, _, baseline), milliseconds in zip(cases, medians):
+        ratio = milliseconds / medians[baseline]
+        print(f"{setting:<26}{name:<20}{milliseconds:>9.2f}{ratio:>8.2f}")
+    print("ratio: time / time of the reference of the same setting (the duplicate-id case has "
+          "no textbook reference and is compared with plain NT-Xent)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,107 @@
+"""The Python API end to end: pretrain, load_encoder, evaluate, embed, user data and encoders."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import contrastlearn
+from contrastlearn.config import recipe_from_dict
+from contrastlearn.data.arrays import DataError
+from contrastlearn.evaluation import load_results
+from tests.conftest import tiny_recipe_dict
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    return contrastlearn.pretrain(recipe, out=tmp_path_factory.mktemp("runs") / "run",
+                                  progress=False)
+
+
+def test_run_directory_holds_everything(tiny_run):
+    run_dir = tiny_run.run_dir
+    for name in ("results.json", "metrics.jsonl", "recipe.yaml", "data.json",
+                 "encoder/model.safetensors", "encoder/config.json", "checkpoints/last.ckpt"):
+        assert (run_dir / name).is_file(), name
+    results = load_results(run_dir / "results.json")
+    protocols = {(r.protocol, r.settings["representation"]) for r in results}
+    assert {("linear_probe", "encoder"), ("knn", "encoder"), ("linear_probe", "raw"),
+            ("few_label_linear_probe", "encoder"), ("few_label_knn", "raw")} <= protocols
+    for result in results:
+        assert 0.0 <= result.value <= 1.0 and result.split == "holdout_0.2_seed0"
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert records and all(np.isfinite(r["loss"]) for r in records if "loss" in r)
+
+
+def test_load_encoder_gives_same_embeddings(tiny_run):
+    loaded = contrastlearn.load_encoder(tiny_run.run_dir)
+    assert not loaded.training
+    x = torch.rand(7, 1, 8, 8)
+    tiny_run.encoder.eval()
+    with torch.no_grad():
+        assert torch.allclose(loaded(x), tiny_run.encoder(x), atol=1e-6)
+
+
+def test_evaluate_run_dir_reproduces_results(tiny_run):
+    results = contrastlearn.evaluate(tiny_run.run_dir, protocols=["knn"], labels_per_class=[])
+    saved = tiny_run.result("knn")
+    assert results[0].protocol == "knn" and results[0].value == pytest.approx(saved.value)
+
+
+def test_embed_arrays_and_wrong_shape(tiny_run, tmp_path):
+    x = np.random.default_rng(0).random((5, 8, 8)).astype(np.float32)
+    embeddings = contrastlearn.embed(tiny_run.run_dir, x)
+    assert embeddings.shape == (5, 16) and torch.isfinite(embeddings).all()
+    with pytest.raises(DataError, match="trained on"):
+        contrastlearn.embed(tiny_run.run_dir, np.zeros((2, 12, 12), dtype=np.float32))
+
+
+def test_user_arrays_and_user_encoder(tmp_path):
+    class TinyEncoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.out_dim = 12
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 12))
+
+        def forward(self, x):
+            return self.net(x)
+
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 8, 8)).astype(np.float32)
+    y = np.repeat(np.arange(4), 30)
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    run = contrastlearn.pretrain(recipe, dataset=(x, y), encoder=TinyEncoder(),
+                                 out=tmp_path / "run", progress=False)
+    assert run.results and run.encoder.out_dim == 12
+    with pytest.raises(ValueError, match="custom encoder"):
+        contrastlearn.load_encoder(run.run_dir)
+    loaded = contrastlearn.load_encoder(run.run_dir, module=TinyEncoder())
+    assert torch.equal(loaded.net[1].weight, run.encoder.net[1].weight)
+
+
+def test_user_torch_dataset_trains(tmp_path):
+    dataset = torch.utils.data.TensorDataset(torch.rand(96, 1, 8, 8), torch.arange(96) % 3)
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    run = contrastlearn.pretrain(recipe, dataset=dataset, out=tmp_path / "run", progress=False,
+                                 overrides={"eval.labels_per_class": []})
+    assert run.training.steps > 0
+    assert {r.protocol for r in run.results} == {"linear_probe", "knn"}
+
+
+def test_channel_mismatch_is_clear(tmp_path):
+    data = recipe_from_dict(tiny_recipe_dict())
+    recipe = recipe_from_dict({**tiny_recipe_dict(), "encoder": {
+        "name": "small_cnn", "kwargs": {"width": 8, "in_channels": 3}}})
+    assert data.encoder.kwargs.get("in_channels") is None
+    with pytest.raises(DataError, match="1 channel"):
+        contrastlearn.pretrain(recipe, out=tmp_path / "run", progress=False)
+
+
+def test_supervised_method_without_labels_is_refused(tmp_path):
+    recipe = recipe_from_dict(tiny_recipe_dict("supcon"))
+    with pytest.raises(DataError, match="needs labels"):
+        contrastlearn.pretrain(recipe, dataset=np.random.default_rng(0).random((64, 8, 8)),
+                               out=tmp_path / "run", progress=False)
