@@ -25,8 +25,12 @@ def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:
         raise ValueError(
             f"x and y must be (B, D) of one shape; got {tuple(x.shape)}, {tuple(y.shape)}"
         )
-    x, y = F.normalize(x, dim=-1), F.normalize(y, dim=-1)
+    x, y = F.normalize(_at_least_float32(x), dim=-1), F.normalize(_at_least_float32(y), dim=-1)
     return (x - y).norm(dim=1).pow(alpha).mean()
+
+
+def _at_least_float32(x: Tensor) -> Tensor:
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
 
 
 def _squared_distances(anchors: Tensor, candidates: Tensor) -> Tensor:
@@ -39,7 +43,7 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
     lower is more uniform."""
     if x.dim() != 2 or x.shape[0] < 2:
         raise ValueError(f"x must be (B, D) with B >= 2; got {tuple(x.shape)}")
-    x = F.normalize(x, dim=-1)
+    x = F.normalize(_at_least_float32(x), dim=-1)
     batch = x.shape[0]
     not_self = ~torch.eye(batch, dtype=torch.bool, device=x.device)
     exponent = -t * _squared_distances(x, x)
@@ -79,7 +83,7 @@ class AlignmentUniformity(nn.Module):
         """z_views: V >= 2 tensors (B, D); ids: (B,) item ids; `labels` is unused."""
         pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="AlignmentUniformity")
         num_views, batch, global_batch = pairs.num_views, pairs.local_batch, pairs.global_batch
-        views = pairs.anchors.reshape(num_views, batch, -1)
+        views = _at_least_float32(pairs.anchors).reshape(num_views, batch, -1)
         alignment_value = torch.stack(
             [
                 alignment(views[a], views[b], self.alpha)
@@ -87,7 +91,7 @@ class AlignmentUniformity(nn.Module):
             ]
         ).mean()
         # uniformity within each view: local rows against the view's global rows
-        candidates = pairs.candidates.reshape(num_views, global_batch, -1)
+        candidates = _at_least_float32(pairs.candidates).reshape(num_views, global_batch, -1)
         exponent = -self.t * (2.0 - 2.0 * views @ candidates.transpose(1, 2)).clamp_min(0.0)
         local_ids = pairs.anchor_ids[:batch]
         global_ids = pairs.candidate_ids[:global_batch]

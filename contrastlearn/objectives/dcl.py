@@ -76,11 +76,11 @@ class DCL(nn.Module):
             log_mean = self._log_mean_over_positive_pairs(positive_scores, positive_mask)
             # masked before exp so that non-positive entries cannot overflow
             exponent = (positive_scores - log_mean).masked_fill(~positive_mask, 0.0)
-            weights = 2.0 - torch.exp(exponent)
+            weighted_logits = (2.0 - torch.exp(exponent)) * logits
         else:
-            weights = torch.ones_like(logits)
+            weighted_logits = logits
         positive_count = positive_mask.sum(dim=1)
-        positive_term = -(weights * logits).masked_fill(~positive_mask, 0.0).sum(dim=1)
+        positive_term = -weighted_logits.masked_fill(~positive_mask, 0.0).sum(dim=1)
         positive_term = positive_term / positive_count.clamp_min(1)
         negative_term = masked_logsumexp(logits, negative_mask)
         has_positive = positive_count > 0
@@ -89,7 +89,6 @@ class DCL(nn.Module):
         metrics = pair_metrics(similarity, positive_mask, negative_mask)
         metrics["temperature"] = self.temperature
         return LossOutput(loss, metrics)
-
 
     def _log_mean_over_positive_pairs(self, scores: Tensor, positive_mask: Tensor) -> Tensor:
         """log mean_{(a, q) positive} exp(scores_aq), over every rank's anchors when gathering
@@ -100,7 +99,8 @@ class DCL(nn.Module):
         if distributed:
             dist.all_reduce(shift, op=dist.ReduceOp.MAX)
             dist.all_reduce(count)
-        total = torch.exp(scores - shift).masked_fill(~positive_mask, 0.0).sum()
+        # masked before exp: a non-positive entry above the shift must not overflow
+        total = torch.exp((scores - shift).masked_fill(~positive_mask, float("-inf"))).sum()
         if distributed:
             total = differentiable_all_reduce(total)
         return total.log() + shift - count.clamp_min(1).log()
@@ -113,5 +113,3 @@ class DCLW(DCL):
     def __init__(self, temperature: float = 0.1, sigma: float = 0.5, gather: bool = False) -> None:
         super().__init__(temperature=temperature, weighted=True, sigma=sigma, gather=gather)
 
-
-__all__ = ["DCL", "DCLW"]

@@ -43,6 +43,9 @@ class InfoNCE(nn.Module):
     (the SimCLR multi-positive form; with two views and unique ids it is exactly NT-Xent). The
     loss is the mean of loss_i over anchors. `cross_view_only=True` compares an anchor only with
     rows of other views (MoCo: queries against keys, never query against query).
+
+    Two views with unique ids take a fast path (one cross_entropy, no masks); given `ids` are
+    checked for uniqueness with `torch.unique` (one host sync) to choose it.
     """
 
     def __init__(

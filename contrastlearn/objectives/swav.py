@@ -45,7 +45,7 @@ def sinkhorn_knopp(
     distributed = gather and is_distributed()
     scores = scores.detach().double()
     # subtract the global max: the normalisation cancels it and exp cannot overflow
-    maximum = _all_reduce(scores.max().clone(), dist.ReduceOp.MAX, distributed)
+    maximum = _all_reduce(scores.max(), dist.ReduceOp.MAX, distributed)
     assignment = torch.exp((scores - maximum) / epsilon).T  # (K, B)
     num_prototypes = assignment.shape[0]
     total_samples = assignment.shape[1] * (world_size() if distributed else 1)
