@@ -43,7 +43,7 @@ def to_samples(inputs: Any, modality: str = "image") -> torch.Tensor:
 
 
 def _splitter(modality: str) -> ArraySplitter:
-    import contrastlearn.modalities  # noqa: F401  (registers the modalities)
+    import contrastlearn.plugins  # noqa: F401  (registers the modalities)
 
     if modality not in _ARRAY_SPLITTERS:
         raise DataError(f"unknown modality {modality!r}; known: {sorted(_ARRAY_SPLITTERS)}")
@@ -69,6 +69,8 @@ def resolve_dataset(
     """Splits from: DatasetSplits; a registered dataset name; a `.npz` path; a folder; an array
     `x`; a tuple `(x, y)`; a dict with x/y/x_test/y_test; or a `torch.utils.data.Dataset`
     (which is split at random, unstratified, `holdout_fraction` held out)."""
+    import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
+
     if isinstance(spec, DatasetSplits):
         return spec
     if isinstance(spec, (str, Path)):

@@ -3,6 +3,8 @@ objectives written with `gather=True` run unchanged on one process."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.distributed as dist
 from torch import Tensor
@@ -20,13 +22,27 @@ def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
 
 
+class _ContiguousGradient(torch.autograd.Function):
+    """Identity whose backward hands on a contiguous gradient: torch's all_gather backward on
+    gloo silently mixes up rows when the incoming gradient is not contiguous (e.g. the gradient
+    of a transpose or an expand)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx: Any, gradient: Tensor) -> Tensor:
+        return gradient.contiguous()
+
+
 def gather_with_grad(tensor: Tensor) -> Tensor:
     """Concatenate `tensor` from every rank along dim 0; gradients flow back to each rank's part."""
     if not is_distributed():
         return tensor
     from torch.distributed.nn.functional import all_gather
 
-    return torch.cat(all_gather(tensor), dim=0)
+    return _ContiguousGradient.apply(torch.cat(all_gather(tensor.contiguous()), dim=0))
 
 
 def gather_no_grad(tensor: Tensor) -> Tensor:

@@ -15,8 +15,9 @@ from contrastlearn.registry import METHODS
 
 @METHODS.register("moco_v2")
 class MoCoV2(Method):
-    """Queries from the online network, keys from its EMA copy; negatives are the other keys of
-    the batch and a FIFO queue of past keys. The loss is symmetrised over the two views."""
+    """Queries from the online network, keys from its EMA copy. Each query is the only anchor:
+    its positive is its own key, its negatives the batch's other keys and a FIFO queue of past
+    keys (never keys of the same item). The loss is symmetrised over the two views."""
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
@@ -27,7 +28,7 @@ class MoCoV2(Method):
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
         self.key_network = make_momentum_copy(nn.Sequential(self.encoder, self.projector))
         self.queue = MemoryQueue(queue_size, projection_dim, gather=gather)
-        self.objective = InfoNCE(temperature, cross_view_only=True, gather=gather)
+        self.objective = InfoNCE(temperature, cross_view_only=True, gather=gather, anchor_views=1)
         self.momentum = momentum
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:

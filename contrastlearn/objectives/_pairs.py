@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -20,25 +19,11 @@ from contrastlearn.engine.distributed import gather_no_grad, gather_with_grad, i
 from contrastlearn.objectives.base import default_ids, stack_views
 
 
-class _ContiguousGradient(torch.autograd.Function):
-    """Identity whose backward hands on a contiguous gradient. torch's all_gather backward on
-    gloo scatters the per-rank slices of the incoming gradient and silently mixes up rows when
-    those slices are not contiguous (e.g. the gradient of a transpose or of an expand)."""
-
-    @staticmethod
-    def forward(ctx: Any, tensor: Tensor) -> Tensor:
-        return tensor.view_as(tensor)
-
-    @staticmethod
-    def backward(ctx: Any, gradient: Tensor) -> Tensor:
-        return gradient.contiguous()
-
-
 def gather_views_with_grad(stacked: Tensor) -> Tensor:
     """(V, B, D) local views -> (V, N, D) views of every rank (rank order), with gradients."""
     num_views, batch_size, dim = stacked.shape
     per_item = stacked.transpose(0, 1).reshape(batch_size, num_views * dim)
-    gathered = _ContiguousGradient.apply(gather_with_grad(per_item))
+    gathered = gather_with_grad(per_item)
     return gathered.reshape(-1, num_views, dim).transpose(0, 1)
 
 

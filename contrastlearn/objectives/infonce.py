@@ -43,6 +43,8 @@ class InfoNCE(nn.Module):
     (the SimCLR multi-positive form; with two views and unique ids it is exactly NT-Xent). The
     loss is the mean of loss_i over anchors. `cross_view_only=True` compares an anchor only with
     rows of other views (MoCo: queries against keys, never query against query).
+    `anchor_views=n` makes only the rows of the first n views anchors; the other views are
+    candidates only (MoCo: queries are anchors, keys are not).
 
     Two views with unique ids take a fast path (one cross_entropy, no masks); given `ids` are
     checked for uniqueness with `torch.unique` (one host sync) to choose it.
@@ -54,8 +56,12 @@ class InfoNCE(nn.Module):
         learnable_temperature: bool = False,
         cross_view_only: bool = False,
         gather: bool = False,
+        anchor_views: int | None = None,
     ) -> None:
         super().__init__()
+        if anchor_views is not None and anchor_views < 1:
+            raise ValueError(f"anchor_views must be >= 1 or None; got {anchor_views}")
+        self.anchor_views = anchor_views
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
         if learnable_temperature and temperature < MIN_LEARNABLE_TEMPERATURE:
@@ -93,7 +99,7 @@ class InfoNCE(nn.Module):
         bank = None
         if negatives is not None and negatives.shape[0] > 0:
             bank = _BankNegatives.build(pairs, scale, negatives, negative_ids)
-        if pairs.num_views == 2 and self._ids_unique(pairs):
+        if pairs.num_views == 2 and self.anchor_views is None and self._ids_unique(pairs):
             loss, metrics = self._two_unique_views(pairs, scale, bank)
         else:
             loss, metrics = self._general(pairs, scale, bank)
@@ -181,6 +187,8 @@ class InfoNCE(nn.Module):
             positive_mask = same_id.clone()
             rows = torch.arange(pairs.anchors.shape[0], device=logits.device)
             positive_mask[rows, pairs.anchor_columns] = False
+        if self.anchor_views is not None:
+            positive_mask[self.anchor_views * pairs.local_batch:] = False  # not anchors
         lowest = torch.finfo(logits.dtype).min
         negative_logits = logits.masked_fill(not_negative, lowest)
         # a row without any negative gets lse ~ lowest: its terms are 0 with a zero gradient

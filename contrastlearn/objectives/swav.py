@@ -6,6 +6,7 @@ Assignments", arXiv 2006.09882.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -18,10 +19,15 @@ from contrastlearn.objectives.base import LossOutput, stack_views
 from contrastlearn.registry import OBJECTIVES
 
 
-def _all_reduce(tensor: Tensor, op: dist.ReduceOp.RedOpType, distributed: bool) -> Tensor:
-    if distributed:
-        dist.all_reduce(tensor, op=op)
-    return tensor
+def _logsumexp(log_values: Tensor, dim: int | tuple[int, ...], across_ranks: bool) -> Tensor:
+    """log-sum-exp over `dim` (keepdim); with across_ranks, also over every rank's values."""
+    shift = log_values.amax(dim=dim, keepdim=True)
+    if across_ranks:
+        dist.all_reduce(shift, op=dist.ReduceOp.MAX)
+    total = torch.exp(log_values - shift).sum(dim=dim, keepdim=True)
+    if across_ranks:
+        dist.all_reduce(total)
+    return total.log() + shift
 
 
 @torch.no_grad()
@@ -34,28 +40,26 @@ def sinkhorn_knopp(
 ) -> Tensor:
     """Soft assignments (B, K) of B samples to K prototypes from (B, K) scores.
 
-    Q = exp(scores / epsilon), then `iterations` alternations of "each prototype gets 1/K of
-    the mass" and "each sample gets 1/B of the mass", in float64; the result is scaled so that
-    every row (sample) sums to 1, and prototype columns sum to about B/K. With gather=True and
-    a process group, the sums run over the samples of every rank (as SwAV's
+    Q = exp(scores / epsilon) / sum(Q), then `iterations` alternations of "each prototype gets
+    1/K of the mass" and "each sample gets 1/B of the mass"; the result is scaled so that every
+    row (sample) sums to 1, and prototype columns sum to about B/K (exactly in the limit). Runs
+    in the log domain in float64, so a small epsilon cannot overflow or divide by zero. With
+    gather=True and a process group, the sums over samples run over every rank (as SwAV's
     distributed_sinkhorn). No gradient flows through the codes.
     """
     if scores.dim() != 2:
         raise ValueError(f"scores must be (batch, prototypes); got {tuple(scores.shape)}")
-    distributed = gather and is_distributed()
-    scores = scores.detach().double()
-    # subtract the global max: the normalisation cancels it and exp cannot overflow
-    maximum = _all_reduce(scores.max(), dist.ReduceOp.MAX, distributed)
-    assignment = torch.exp((scores - maximum) / epsilon).T  # (K, B)
-    num_prototypes = assignment.shape[0]
-    total_samples = assignment.shape[1] * (world_size() if distributed else 1)
-    assignment /= _all_reduce(assignment.sum(), dist.ReduceOp.SUM, distributed)
+    across_ranks = gather and is_distributed()
+    log_assignment = scores.detach().double().T / epsilon  # (K, B)
+    num_prototypes = log_assignment.shape[0]
+    total_samples = log_assignment.shape[1] * (world_size() if across_ranks else 1)
+    log_assignment = log_assignment - _logsumexp(log_assignment, (0, 1), across_ranks)
     for _ in range(iterations):
-        prototype_mass = assignment.sum(dim=1, keepdim=True)
-        _all_reduce(prototype_mass, dist.ReduceOp.SUM, distributed)
-        assignment /= prototype_mass * num_prototypes
-        assignment /= assignment.sum(dim=0, keepdim=True) * total_samples
-    return (assignment * total_samples).T
+        prototype_mass = _logsumexp(log_assignment, 1, across_ranks)
+        log_assignment = log_assignment - prototype_mass - math.log(num_prototypes)
+        sample_mass = _logsumexp(log_assignment, 0, False)
+        log_assignment = log_assignment - sample_mass - math.log(total_samples)
+    return torch.exp(log_assignment + math.log(total_samples)).T
 
 
 @OBJECTIVES.register("swav")

@@ -237,3 +237,23 @@ def test_bad_inputs_raise():
     with pytest.raises(ValueError, match="negative_ids"):
         objective([torch.randn(4, 3), torch.randn(4, 3)], negatives=torch.randn(2, 3),
                   negative_ids=torch.arange(3))
+
+
+def test_anchor_views_is_moco_query_only_loss():
+    """With anchor_views=1 and cross_view_only, only queries are anchors: the loss is the
+    textbook MoCo cross-entropy over [own key, other keys, queue]."""
+    torch.manual_seed(0)
+    queries = torch.randn(6, 4, dtype=torch.float64, requires_grad=True)
+    keys = torch.randn(6, 4, dtype=torch.float64)
+    queue = torch.randn(5, 4, dtype=torch.float64)
+    objective = InfoNCE(0.2, cross_view_only=True, anchor_views=1)
+    loss = objective([queries, keys], negatives=queue).loss
+    q, k, bank = (F.normalize(t, dim=1) for t in (queries, keys, queue))
+    logits = torch.cat([q @ k.T, q @ bank.T], dim=1) / 0.2
+    expected = F.cross_entropy(logits, torch.arange(6))
+    assert torch.allclose(loss, expected)
+    (gradient,) = torch.autograd.grad(loss, queries)
+    (expected_gradient,) = torch.autograd.grad(expected, queries)
+    assert torch.allclose(gradient, expected_gradient)
+    with pytest.raises(ValueError, match="anchor_views"):
+        InfoNCE(anchor_views=0)

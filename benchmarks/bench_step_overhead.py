@@ -1,0 +1,96 @@
+"""Pipeline overhead of one SimCLR training step (views + head + loss + engine) over the bare
+encoder's forward and backward on the same two batches.
+
+    python benchmarks/bench_step_overhead.py [--steps 20 --rounds 5]
+
+Setting: batch 256, 1x28x28 inputs (Fashion-MNIST shape, random pixels), two SimCLR views, the
+fashion-mnist-simclr recipe's encoder and head. "bare" is encoder(cat(view1, view2)) forward and
+backward on views made beforehand; "engine" is the real Trainer (Fabric, views made on the
+device, projector, NT-Xent, AdamW step, LR schedule, grad-norm, logging; fixed costs such as
+the final checkpoint cancel by timing runs of S and 2S steps). Bare and engine runs alternate
+in rounds so that load changes hit both; medians reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+import contrastlearn.plugins  # noqa: F401
+from contrastlearn.api import build_encoder, build_views
+from contrastlearn.config import apply_overrides, load_recipe
+from contrastlearn.data.arrays import ArrayDataset
+from contrastlearn.engine.trainer import Trainer
+from contrastlearn.registry import METHODS
+
+SHAPE = (1, 28, 28)
+BATCH = 256
+
+
+def bare_seconds_per_step(recipe, steps: int) -> float:
+    torch.manual_seed(0)
+    encoder, _ = build_encoder(recipe, SHAPE)
+    views = build_views(recipe, SHAPE)
+    x = torch.rand(BATCH, *SHAPE)
+    first, second = views(x, torch.Generator().manual_seed(0))
+    both = torch.cat([first, second])
+    encoder(both).sum().backward()
+    started = time.perf_counter()
+    for _ in range(steps):
+        encoder(both).sum().backward()
+    return (time.perf_counter() - started) / steps
+
+
+def engine_run_seconds(recipe, steps: int) -> float:
+    """Wall time of Trainer.fit for `steps` steps (Trainer construction excluded)."""
+    torch.manual_seed(0)
+    encoder, _ = build_encoder(recipe, SHAPE)
+    views = build_views(recipe, SHAPE)
+    method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
+    data = ArrayDataset(torch.rand(BATCH * steps, *SHAPE))
+    config = apply_overrides(recipe, {"train.epochs": 1}).train
+    with tempfile.TemporaryDirectory() as folder:
+        trainer = Trainer(method, views, config, run_dir=Path(folder), progress=False)
+        started = time.perf_counter()
+        trainer.fit(data)
+        return time.perf_counter() - started
+
+
+def engine_seconds_per_step(recipe, steps: int) -> float:
+    """Per-step cost of the engine: fixed costs (first step, final checkpoint) cancel out."""
+    return (engine_run_seconds(recipe, 2 * steps) - engine_run_seconds(recipe, steps)) / steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--recipe", default="fashion-mnist-simclr")
+    args = parser.parse_args()
+    recipe = load_recipe(args.recipe)
+    print(f"threads={torch.get_num_threads()} cpus={os.cpu_count()} "
+          f"load_before={os.getloadavg()[0]:.2f} torch={torch.__version__} "
+          f"recipe={args.recipe} batch={BATCH} shape={SHAPE} steps/round={args.steps}")
+    bare, engine = [], []
+    for round_index in range(args.rounds):
+        bare.append(bare_seconds_per_step(recipe, args.steps))
+        engine.append(engine_seconds_per_step(recipe, args.steps))
+        print(f"round {round_index}: bare {1000 * bare[-1]:.1f} ms, "
+              f"engine {1000 * engine[-1]:.1f} ms")
+    bare_ms, engine_ms = 1000 * statistics.median(bare), 1000 * statistics.median(engine)
+    overhead = (engine_ms - bare_ms) / engine_ms
+    print(f"\n| measure | ms per step (median of {args.rounds}) |\n|---|---|")
+    print(f"| bare encoder forward+backward, 2x{BATCH} | {bare_ms:.1f} |")
+    print(f"| full SimCLR step through the engine | {engine_ms:.1f} |")
+    print(f"| pipeline overhead (engine - bare) / engine | {100 * overhead:.1f}% |")
+    print(f"load_after={os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
