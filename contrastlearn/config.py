@@ -60,8 +60,6 @@ class TrainConfig(Section):
     """Evaluate a kNN classifier on the held-out split at the end of every epoch."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (the schedule still spans `epochs`)."""
-    time_limit_minutes: float | None = Field(None, gt=0)
-    """Stop after this much training time; the schedule then spans the steps done so far."""
 
 
 class EvalConfig(Section):

@@ -208,7 +208,8 @@ class Trainer:
                     elapsed = time.perf_counter() - started
                     record = {"step": self.state.step, "epoch": self.state.epoch,
                               "loss": loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
-                              "samples_per_second": samples_seen / max(elapsed, 1e-9)}
+                              "samples_per_second": samples_seen / max(elapsed, 1e-9),
+                              "elapsed_seconds": elapsed}
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
                     history.append(record)
                     self._log(record)
