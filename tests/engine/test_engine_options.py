@@ -52,7 +52,8 @@ def test_lars_trust_ratio_step():
 def test_optimizers_skip_decay_on_biases_and_norms(name):
     model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
     optimizer = build_optimizer(model, name, lr=0.1, weight_decay=0.5)
-    decays = {tuple(p.shape): g["weight_decay"] for g in optimizer.param_groups for p in g["params"]}
+    decays = {tuple(p.shape): group["weight_decay"]
+              for group in optimizer.param_groups for p in group["params"]}
     assert decays[(4, 4)] == 0.5 and decays[(4,)] == 0.0
 
 
