@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from contrastlearn.engine.checkpoint import atomic_write_bytes
+from contrastlearn.atomic import atomic_write
 from contrastlearn.registry import ENCODERS
 
 ENCODER_FORMAT = "contrastlearn-encoder-v1"
@@ -33,10 +33,8 @@ def export_encoder(
         "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
         "out_dim": int(encoder.out_dim), "input_shape": input_shape, **(extra or {}),
     }
-    atomic_write_bytes(folder / WEIGHTS_FILE,
-                       lambda handle: handle.write(save(state)))
-    atomic_write_bytes(folder / CONFIG_FILE,
-                       lambda handle: handle.write(json.dumps(config, indent=2).encode()))
+    atomic_write(folder / WEIGHTS_FILE, save(state))
+    atomic_write(folder / CONFIG_FILE, json.dumps(config, indent=2).encode())
     return folder
 
 

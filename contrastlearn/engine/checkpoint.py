@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from contrastlearn.atomic import atomic_write
 
 CHECKPOINT_FORMAT = "contrastlearn-checkpoint-v1"
 
@@ -18,27 +18,10 @@ class CheckpointError(ValueError):
     """A file that is not a usable contrastlearn checkpoint."""
 
 
-def atomic_write_bytes(path: Path, write) -> None:
-    """Call `write(file_object)` on a temporary file beside `path`, fsync, then rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file_object:
-            write(file_object)
-            file_object.flush()
-            os.fsync(file_object.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     """Save a training state atomically: a crash mid-write leaves the previous file intact."""
     payload = {"format": CHECKPOINT_FORMAT, **state}
-    atomic_write_bytes(Path(path), lambda handle: torch.save(payload, handle))
+    atomic_write(path, lambda handle: torch.save(payload, handle))
 
 
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

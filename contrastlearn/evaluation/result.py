@@ -9,11 +9,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
+
+from contrastlearn.atomic import atomic_write
 
 # Metrics that are fractions in [0, 1] and read best as percentages.
 PERCENT_METRICS = frozenset({"top1", "top5", "accuracy", "balanced_accuracy", "recall@1"})
@@ -120,22 +121,7 @@ def save_results(results: Iterable[Result | Mapping[str, Any]], path: str | os.P
         for result in results
     ]
     text = json.dumps(records, indent=2, allow_nan=True) + "\n"
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    # mkstemp makes the file private (0600); give the result the usual permissions instead.
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    try:
-        os.chmod(temporary, mode)
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+    atomic_write(path, text.encode("utf-8"))
 
 
 def load_results(path: str | os.PathLike) -> list[Result]:
