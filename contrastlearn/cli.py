@@ -91,7 +91,9 @@ def cmd_methods(args: argparse.Namespace) -> int:
     from contrastlearn.registry import METHODS
 
     for name in METHODS.names():
-        print(f"{name:14s} {METHODS.describe(name)}")
+        method = METHODS.get(name)
+        paper = (sys.modules[method.__module__].__doc__ or "").strip().splitlines()[0]
+        print(f"{name:14s} {paper}\n{'':14s} {METHODS.describe(name)}")
     return 0
 
 
