@@ -158,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     em = commands.add_parser("embed", help="embed inputs with a run's encoder")
     em.add_argument("run_dir")
-    em.add_argument("--input", required=True, help=".npz file with array x")
+    em.add_argument("--input", required=True, help=".npy array or .npz file with array x")
     em.add_argument("--output", required=True, help=".npy file to write")
     em.add_argument("--batch-size", type=int, default=512)
     em.set_defaults(handler=cmd_embed)

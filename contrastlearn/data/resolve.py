@@ -35,10 +35,20 @@ def register_modality(
 
 
 def to_samples(inputs: Any, modality: str = "image") -> torch.Tensor:
-    """Raw inputs (array or .npz path with `x`) as the modality's validated sample tensor."""
+    """Raw inputs (an array, a .npy file, or a .npz file with `x`) as the modality's validated
+    sample tensor."""
     _splitter(modality)
     if isinstance(inputs, (str, Path)):
-        inputs = read_npz(inputs)["x"]
+        path = Path(inputs)
+        if path.suffix == ".npy":
+            if not path.is_file():
+                raise DataError(f"input file {str(path)!r} does not exist")
+            try:
+                inputs = np.load(path, allow_pickle=False)
+            except ValueError as error:
+                raise DataError(f"cannot read {str(path)!r} as a .npy array: {error}") from None
+        else:
+            inputs = read_npz(path)["x"]
     return _SAMPLE_CONVERTERS[modality](inputs)
 
 

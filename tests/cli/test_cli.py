@@ -45,6 +45,13 @@ def test_pretrain_evaluate_embed(tmp_path, recipe_file, capsys):
     assert main(["embed", str(out), "--input", str(tmp_path / "inputs.npz"), "--output",
                  str(tmp_path / "emb.npy")]) == 0
     assert np.load(tmp_path / "emb.npy").shape == (6, 16)
+    np.save(tmp_path / "inputs.npy", np.random.default_rng(1).random((3, 8, 8)))
+    assert main(["embed", str(out), "--input", str(tmp_path / "inputs.npy"), "--output",
+                 str(tmp_path / "emb2.npy")]) == 0
+    assert np.load(tmp_path / "emb2.npy").shape == (3, 16)
+    assert main(["embed", str(out), "--input", str(tmp_path / "missing.npy"), "--output",
+                 str(tmp_path / "emb3.npy")]) == 2
+    assert "does not exist" in capsys.readouterr().err
 
     # an existing run directory is refused, and nothing in it changes
     before = (out / "results.json").read_bytes()
