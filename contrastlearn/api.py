@@ -13,10 +13,11 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
 from contrastlearn.config import Recipe, apply_overrides, dump_recipe, load_recipe
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
-from contrastlearn.data.resolve import resolve_dataset, to_samples
+from contrastlearn.data.resolve import IN_MEMORY, resolve_dataset, to_samples
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainSummary
 from contrastlearn.evaluation import (
@@ -24,14 +25,13 @@ from contrastlearn.evaluation import (
     extract_embeddings,
     few_label,
     knn_classifier,
-    linear_probe,
     save_results,
 )
 from contrastlearn.export import export_encoder, load_encoder
 from contrastlearn.methods.base import Method
-from contrastlearn.registry import AUGMENTATIONS, ENCODERS, METHODS
+from contrastlearn.registry import AUGMENTATIONS, DATASETS, ENCODERS, EVALUATORS, METHODS
 
-PROTOCOLS = {"linear_probe": linear_probe, "knn": knn_classifier}
+CLASSIFIER_PROTOCOLS = ("linear_probe", "knn")
 
 
 @dataclass
@@ -92,9 +92,13 @@ def build_encoder(recipe: Recipe, sample_shape: tuple[int, ...]) -> tuple[nn.Mod
 
 
 def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
-    """The recipe's view policy, with the image `size` filled in from the data."""
-    factory = AUGMENTATIONS.get(recipe.views.name)
-    kwargs = dict(recipe.views.kwargs)
+    """The recipe's view policy (or the method's default one), with the image `size` filled in
+    from the data."""
+    if recipe.views is None:
+        name, kwargs = METHODS.get(recipe.method.name).default_views, {}
+    else:
+        name, kwargs = recipe.views.name, dict(recipe.views.kwargs)
+    factory = AUGMENTATIONS.get(name)
     if _accepts(factory, "size") and len(sample_shape) >= 2:
         kwargs.setdefault("size", int(sample_shape[-1]))
     views = factory(**kwargs)
@@ -135,9 +139,11 @@ def _protocol_results(
 ) -> list[Result]:
     results = []
     for protocol in protocols:
-        if protocol not in PROTOCOLS:
-            raise ValueError(f"unknown protocol {protocol!r}; choose from {sorted(PROTOCOLS)}")
-        result = PROTOCOLS[protocol](*train, *test, device=device)
+        if protocol not in CLASSIFIER_PROTOCOLS:
+            raise ValueError(
+                f"unknown protocol {protocol!r}; choose from {', '.join(CLASSIFIER_PROTOCOLS)}"
+            )
+        result = EVALUATORS.get(protocol)(*train, *test, device=device)
         results.append(result)
         for count in labels_per_class:
             results.append(few_label(*train, *test, labels_per_class=count, seeds=tuple(seeds),
@@ -167,7 +173,8 @@ def evaluate(
         if data is None:
             data = recipe.data.dataset
         splits = resolve_dataset(data, modality=recipe.data.modality,
-                                 holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed)
+                                 holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
+                                 image_size=recipe.data.image_size)
     else:
         encoder = encoder_or_run
         if data is None:
@@ -204,6 +211,10 @@ def evaluate_splits(
 
 
 def _knn_monitor(splits: DatasetSplits, device: torch.device):
+    """kNN top-1 on the held-out split, logged at the end of every epoch."""
+    if not (_has_labels(splits.train) and _has_labels(splits.test)):
+        raise DataError("train.knn_monitor needs labelled train and test splits")
+
     def monitor(encoder: nn.Module) -> dict[str, float]:
         train = embed_data(encoder, splits.train, device=device)
         test = embed_data(encoder, splits.test, device=device)
@@ -231,8 +242,15 @@ def pretrain(
             raise ValueError("resume needs the run directory (out=...)")
         recipe = load_recipe(Path(out) / "recipe.yaml")
     recipe = _resolve_recipe(recipe, overrides)
-    if dataset is not None and isinstance(dataset, (str, Path)):
-        recipe = apply_overrides(recipe, {"data.dataset": str(dataset)})
+    if dataset is not None:
+        # what the run directory records, so that `evaluate RUN_DIR` finds the same data
+        if not isinstance(dataset, (str, Path)):
+            recorded = IN_MEMORY
+        elif str(dataset) in DATASETS or not Path(dataset).exists():
+            recorded = str(dataset)
+        else:
+            recorded = str(Path(dataset).resolve())
+        recipe = apply_overrides(recipe, {"data.dataset": recorded})
     data_spec = dataset if dataset is not None else recipe.data.dataset
     splits = resolve_dataset(data_spec, modality=recipe.data.modality,
                              holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
@@ -254,18 +272,19 @@ def pretrain(
     run_dir = prepare_run_dir(out or default_run_dir(recipe.name), resume=resume,
                               overwrite=overwrite)
     dump_recipe(recipe, run_dir / "recipe.yaml")
-    (run_dir / "data.json").write_text(json.dumps(splits.info, indent=2))
+    atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
     trainer = Trainer(
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
-        epoch_callback=(_knn_monitor(splits, torch.device("cpu"))
-                        if recipe.train.knn_monitor and splits.test is not None else None),
     )
+    if recipe.train.knn_monitor and splits.test is not None:
+        trainer.epoch_callback = _knn_monitor(splits, trainer.device)
     if resume:
         trainer.resume()
     summary = trainer.fit(train_data)
     encoder = method.encoder
     export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
-                   input_shape=list(sample_shape))
+                   input_shape=list(sample_shape),
+                   extra={"input_scale": splits.info.get("input_scale")})
     results: list[Result] = []
     if evaluate_after and splits.test is not None and _has_labels(splits.train):
         results = evaluate_splits(
@@ -291,8 +310,9 @@ def embed(
         modality = load_recipe(Path(encoder_or_run) / "recipe.yaml").data.modality
     if isinstance(inputs, Dataset):
         return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
-    samples = to_samples(inputs, modality)
-    expected = getattr(encoder, "config", {}).get("input_shape")
+    config = getattr(encoder, "config", {})
+    samples = to_samples(inputs, modality, scale=config.get("input_scale"))
+    expected = config.get("input_shape")
     if expected and list(samples.shape[1:]) != expected:
         raise DataError(
             f"inputs have sample shape {list(samples.shape[1:])}; the encoder was trained on "

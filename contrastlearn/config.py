@@ -3,6 +3,7 @@ name the key and the file."""
 
 from __future__ import annotations
 
+import inspect
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -50,7 +51,8 @@ class TrainConfig(Section):
     precision: Literal["32-true", "bf16-mixed"] = "32-true"
     gradient_clip: float | None = Field(None, gt=0)
     accelerator: str = "auto"
-    devices: int = Field(1, ge=1)
+    devices: int = Field(1, ge=1, le=1)
+    """One device for now; multi-process training is planned (the "Scale out" issue)."""
     strategy: str = "auto"
     num_workers: int = Field(0, ge=0)
     log_every_steps: int = Field(10, ge=1)
@@ -77,7 +79,8 @@ class Recipe(Section):
     description: str = ""
     seed: int = 0
     data: DataConfig = Field(default_factory=DataConfig)
-    views: Component = Field(default_factory=lambda: Component(name="simclr_views"))
+    views: Component | None = None
+    """The view policy; None uses the method's own default (e.g. byol_views for BYOL)."""
     encoder: Component = Field(default_factory=lambda: Component(name="small_cnn"))
     method: Component = Field(default_factory=lambda: Component(name="simclr"))
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -85,7 +88,7 @@ class Recipe(Section):
 
     @model_validator(mode="after")
     def _check_names(self) -> Recipe:
-        for section in ("views", "encoder", "method"):
+        for section in ("encoder", "method"):
             if not getattr(self, section).name:
                 raise ValueError(f"{section}.name must not be empty")
         return self
@@ -121,14 +124,50 @@ def _format_validation_error(error: ValidationError, source: str) -> str:
     return f"invalid recipe in {source}:\n" + "\n".join(lines)
 
 
+def _check_component(section: str, component: Component, registry, source: str,
+                     passed_by_engine: set[str]) -> None:
+    """The named part exists and accepts every key of its kwargs."""
+    if component.name not in registry:
+        known = ", ".join(registry.names())
+        raise RecipeError(f"invalid recipe in {source}: {section}.name {component.name!r} is not "
+                          f"a known {registry.kind}; known: {known}")
+    factory = registry.get(component.name)
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return
+    accepted = set(parameters) - passed_by_engine
+    for key in component.kwargs:
+        if key not in accepted:
+            raise RecipeError(
+                f"invalid recipe in {source}: unknown key '{section}.kwargs.{key}' for "
+                f"{registry.kind} {component.name!r}; accepted: {', '.join(sorted(accepted))}"
+            )
+
+
+def check_components(recipe: Recipe, source: str) -> None:
+    """Every named part is registered and every kwargs key is one its factory accepts."""
+    import contrastlearn.plugins  # noqa: F401  (fills the registries)
+    from contrastlearn.registry import AUGMENTATIONS, ENCODERS, METHODS
+
+    _check_component("encoder", recipe.encoder, ENCODERS, source, set())
+    _check_component("method", recipe.method, METHODS, source, {"encoder"})
+    if recipe.views is not None:
+        _check_component("views", recipe.views, AUGMENTATIONS, source, set())
+
+
 def recipe_from_dict(data: dict[str, Any], source: str = "<dict>") -> Recipe:
     """Validate a recipe given as a dict; errors name every bad key and the source."""
     if not isinstance(data, dict):
         raise RecipeError(f"{source}: a recipe must be a mapping, got {type(data).__name__}")
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as error:
         raise RecipeError(_format_validation_error(error, source)) from None
+    check_components(recipe, source)
+    return recipe
 
 
 def load_recipe(name_or_path: str | Path | None = None) -> Recipe:
@@ -158,5 +197,7 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
 
 
 def dump_recipe(recipe: Recipe, path: Path) -> None:
-    """Write the resolved recipe as YAML."""
-    path.write_text(yaml.safe_dump(recipe.model_dump(), sort_keys=False), encoding="utf-8")
+    """Write the resolved recipe as YAML (atomically: resume reads it back)."""
+    from contrastlearn.atomic import atomic_write
+
+    atomic_write(path, yaml.safe_dump(recipe.model_dump(), sort_keys=False).encode("utf-8"))

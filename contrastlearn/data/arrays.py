@@ -85,13 +85,19 @@ def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
             f"{what} has {len(array)} labels but there are {num_samples} samples; "
             "give exactly one label per sample"
         )
+    if np.issubdtype(array.dtype, np.floating):
+        if not np.all(np.isfinite(array)):
+            raise DataError(f"{what} contains NaN or Inf labels")
+        if not np.all(array == np.round(array)):
+            raise DataError(f"{what} must be class labels; got non-integer values")
+        array = array.astype(np.int64)
+    if np.issubdtype(array.dtype, np.integer) and array.min() < 0:
+        raise DataError(
+            f"{what} contains negative labels (e.g. {int(array.min())}); class labels must be "
+            ">= 0 (leave out y for unlabelled data)"
+        )
     if not np.issubdtype(array.dtype, np.integer):
-        if np.issubdtype(array.dtype, np.floating) and np.all(np.isfinite(array)) and np.all(
-            array == np.round(array)
-        ):
-            array = array.astype(np.int64)
-        else:
-            _, array = np.unique(array, return_inverse=True)
+        _, array = np.unique(array, return_inverse=True)  # strings and other class names
     return torch.as_tensor(array.astype(np.int64))
 
 

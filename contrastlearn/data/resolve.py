@@ -14,16 +14,19 @@ from torch.utils.data import Dataset, Subset
 from contrastlearn.data.arrays import DataError, DatasetSplits, read_npz
 from contrastlearn.registry import DATASETS
 
+IN_MEMORY = "in-memory"
+"""What a run records as its dataset when it was given arrays or a Dataset object."""
+
 ArraySplitter = Callable[..., DatasetSplits]
 FolderLoader = Callable[..., DatasetSplits]
 
 _ARRAY_SPLITTERS: dict[str, ArraySplitter] = {}
 _FOLDER_LOADERS: dict[str, FolderLoader] = {}
-_SAMPLE_CONVERTERS: dict[str, Callable[[Any], torch.Tensor]] = {}
+_SAMPLE_CONVERTERS: dict[str, Callable[..., torch.Tensor]] = {}
 
 
 def register_modality(
-    modality: str, arrays: ArraySplitter, samples: Callable[[Any], torch.Tensor],
+    modality: str, arrays: ArraySplitter, samples: Callable[..., torch.Tensor],
     folder: FolderLoader | None = None,
 ) -> None:
     """A modality says how its arrays become splits, how raw inputs become a validated sample
@@ -34,10 +37,10 @@ def register_modality(
         _FOLDER_LOADERS[modality] = folder
 
 
-def to_samples(inputs: Any, modality: str = "image") -> torch.Tensor:
+def to_samples(inputs: Any, modality: str = "image", scale: float | None = None) -> torch.Tensor:
     """Raw inputs (an array, a .npy file, or a .npz file with `x`) as the modality's validated
-    sample tensor."""
-    _splitter(modality)
+    sample tensor, scaled as the training data was (`scale`, the run's `input_scale`)."""
+    _ensure_modality(modality)
     if isinstance(inputs, (str, Path)):
         path = Path(inputs)
         if path.suffix == ".npy":
@@ -49,7 +52,11 @@ def to_samples(inputs: Any, modality: str = "image") -> torch.Tensor:
                 raise DataError(f"cannot read {str(path)!r} as a .npy array: {error}") from None
         else:
             inputs = read_npz(path)["x"]
-    return _SAMPLE_CONVERTERS[modality](inputs)
+    return _SAMPLE_CONVERTERS[modality](inputs, scale=scale)
+
+
+def _ensure_modality(modality: str) -> None:
+    _splitter(modality)
 
 
 def _splitter(modality: str) -> ArraySplitter:
@@ -85,6 +92,9 @@ def resolve_dataset(
         return spec
     if isinstance(spec, (str, Path)):
         name = str(spec)
+        if name == IN_MEMORY:
+            raise DataError("this run was trained on in-memory data (arrays or a Dataset "
+                            "object): pass the data again (dataset=... or --dataset)")
         if name in DATASETS:
             return DATASETS.build(name, holdout_fraction=holdout_fraction, seed=seed)
         path = Path(name)
@@ -93,7 +103,7 @@ def resolve_dataset(
             return _splitter(modality)(**arrays, name=path.stem,
                                        holdout_fraction=holdout_fraction, seed=seed)
         if path.is_dir():
-            _splitter(modality)
+            _ensure_modality(modality)
             if modality not in _FOLDER_LOADERS:
                 raise DataError(f"the {modality} modality cannot read folders")
             return _FOLDER_LOADERS[modality](path, image_size=image_size,

@@ -39,7 +39,7 @@ def _split_item(item) -> tuple[Tensor, Tensor | None]:
 
 def iterate_batches(
     data: ArrayDataset | Dataset, order: Tensor, batch_size: int, start_batch: int = 0,
-    num_workers: int = 0,
+    num_workers: int = 0, seed: int = 0,
 ) -> Iterator[Batch]:
     """Full batches of `data` in `order`, from batch number `start_batch` (last partial dropped)."""
     num_batches = len(order) // batch_size
@@ -50,7 +50,10 @@ def iterate_batches(
                 data.x[indices], None if data.y is None else data.y[indices], data.ids[indices]
             )
         return
-    loader = DataLoader(data, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers)
+    # the loader's own generator: drawing its base seed must not advance the global RNG,
+    # or a run resumed mid-epoch would drift from an uninterrupted one
+    loader = DataLoader(data, batch_sampler=[c.tolist() for c in chunks], num_workers=num_workers,
+                        generator=torch.Generator().manual_seed(seed))
     for indices, item in zip(chunks, loader):
         x, labels = _split_item(item)
         yield Batch(x.float(), labels, indices)

@@ -33,6 +33,11 @@ def prepare_run_dir(path: str | Path, *, resume: bool = False, overwrite: bool =
             "--overwrite to replace it (or choose another --out)"
         )
     if occupied:
+        if not ((path / "recipe.yaml").is_file() or (path / "checkpoints").is_dir()):
+            raise RunDirectoryExists(
+                f"refusing to overwrite {str(path)!r}: it is not a contrastlearn run directory "
+                "(no recipe.yaml or checkpoints/ in it)"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True, exist_ok=True)
     return path

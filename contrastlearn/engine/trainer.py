@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
 from contrastlearn.config import TrainConfig
 from contrastlearn.data.arrays import ArrayDataset
@@ -43,6 +43,8 @@ class TrainState:
     step: int = 0
     epoch: int = 0
     batch_in_epoch: int = 0
+    batch_size: int | None = None
+    num_samples: int | None = None
 
 
 @dataclass
@@ -98,11 +100,7 @@ class Trainer:
 
     # -- checkpoints -------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        rng = {
-            "torch": torch.get_rng_state(),
-            "views": self.view_generator.get_state(),
-            "python": list(random.getstate()[1]),
-        }
+        rng = {"torch": torch.get_rng_state(), "views": self.view_generator.get_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         return {
@@ -114,7 +112,13 @@ class Trainer:
         }
 
     def save(self) -> None:
-        if self.checkpoint_path is not None and self.fabric.is_global_zero:
+        """Checkpoint, unless a parameter is NaN/Inf: the last good checkpoint stays."""
+        if self.checkpoint_path is None:
+            return
+        if not all(bool(torch.isfinite(p).all()) for p in self.method.parameters()):
+            raise TrainingDiverged(self._diverged_message(
+                "model weights", math.nan, self.state.step))
+        if self.fabric.is_global_zero:
             save_checkpoint(self.checkpoint_path, self.state_dict())
         self.fabric.barrier()
 
@@ -127,10 +131,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainState(**state["train_state"])
         torch.set_rng_state(state["rng"]["torch"])
-        self.view_generator.set_state(state["rng"]["views"].to(self.view_generator.device)
-                                      if self.view_generator.device.type != "cpu"
-                                      else state["rng"]["views"])
-        random.setstate((3, tuple(state["rng"]["python"]), None))
+        self.view_generator.set_state(state["rng"]["views"])  # CPU byte tensor on any device
         if "cuda" in state["rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng"]["cuda"])
         self._truncate_metrics(self.state.step)
@@ -144,9 +145,15 @@ class Trainer:
         path = self._metrics_file()
         if path is None or not path.exists():
             return
-        kept = [line for line in path.read_text().splitlines()
-                if line.strip() and json.loads(line).get("step", 0) <= step]
-        path.write_text("".join(line + "\n" for line in kept))
+        kept = []
+        for line in path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the crash
+                continue
+            if record.get("step", 0) <= step:
+                kept.append(line)
+        atomic_write(path, "".join(line + "\n" for line in kept).encode())
 
     def _log(self, record: dict) -> None:
         path = self._metrics_file()
@@ -160,6 +167,7 @@ class Trainer:
         batch_size = min(config.batch_size, len(data))
         if batch_size < 2:
             raise ValueError(f"need at least 2 training samples, got {len(data)}")
+        self._check_same_data(batch_size, len(data))
         steps_per_epoch = len(data) // batch_size
         total_steps = config.epochs * steps_per_epoch
         last_step = min(total_steps, config.max_steps or total_steps)
@@ -173,7 +181,7 @@ class Trainer:
         while self.state.step < last_step:
             order = epoch_order(len(data), self.seed, self.state.epoch)
             for batch in iterate_batches(data, order, batch_size, self.state.batch_in_epoch,
-                                         config.num_workers):
+                                         config.num_workers, self.seed + self.state.epoch):
                 step = self.state.step
                 lr = warmup_cosine(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
                 for group in self.optimizer.param_groups:
@@ -227,6 +235,16 @@ class Trainer:
         seconds = time.perf_counter() - started
         return TrainSummary(self.state.step, self.state.epoch, seconds, loss_value,
                             samples_seen / max(seconds, 1e-9), history)
+
+    def _check_same_data(self, batch_size: int, num_samples: int) -> None:
+        """A resumed run must see the same data and batch size, or its position is meaningless."""
+        saved = (self.state.batch_size, self.state.num_samples)
+        if self.state.step > 0 and saved != (batch_size, num_samples):
+            raise ValueError(
+                f"cannot resume: the checkpoint was trained with batch size {saved[0]} on "
+                f"{saved[1]} samples, this run has batch size {batch_size} on {num_samples}"
+            )
+        self.state.batch_size, self.state.num_samples = batch_size, num_samples
 
     def _end_of_epoch(self, history: list[dict]) -> None:
         if self.epoch_callback is None:

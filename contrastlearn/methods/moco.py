@@ -25,7 +25,9 @@ class MoCoV2(Method):
         gather: bool = False,
     ) -> None:
         super().__init__(encoder)
-        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
+        self.projector = ProjectionMLP(
+            encoder.out_dim, hidden_dim, projection_dim, batch_norm=False
+        )
         self.key_network = make_momentum_copy(nn.Sequential(self.encoder, self.projector))
         self.queue = MemoryQueue(queue_size, projection_dim, gather=gather)
         self.objective = InfoNCE(temperature, cross_view_only=True, gather=gather, anchor_views=1)

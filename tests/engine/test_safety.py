@@ -24,7 +24,11 @@ def test_existing_run_directory_is_refused(tmp_path):
     (run / "results.json").write_text("[]")
     with pytest.raises(RunDirectoryExists, match="--resume"):
         prepare_run_dir(run)
+    # --overwrite only ever deletes a run directory, never some other folder
+    with pytest.raises(RunDirectoryExists, match="not a contrastlearn run directory"):
+        prepare_run_dir(run, overwrite=True)
     assert (run / "results.json").read_text() == "[]"
+    (run / "recipe.yaml").write_text("name: x\n")
     prepare_run_dir(run, overwrite=True)
     assert not (run / "results.json").exists()
     with pytest.raises(FileNotFoundError, match="no checkpoint"):
@@ -62,6 +66,29 @@ def test_foreign_and_corrupt_checkpoints_are_refused(tmp_path):
     good = tmp_path / "good.ckpt"
     save_checkpoint(good, {"w": torch.ones(2)})
     assert torch.equal(load_checkpoint(good)["w"], torch.ones(2))
+
+
+def test_non_finite_weights_are_never_checkpointed(tmp_path):
+    from contrastlearn.engine.trainer import Trainer
+
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    run = pretrain(recipe, out=tmp_path / "run", progress=False, evaluate_after=False,
+                   overrides={"train.max_steps": 2})
+    checkpoint = run.run_dir / "checkpoints" / "last.ckpt"
+    before = checkpoint.read_bytes()
+    trainer = Trainer(run.method, _views(recipe), recipe.train,
+                      run_dir=run.run_dir, progress=False)
+    with torch.no_grad():
+        next(run.method.parameters()).fill_(float("inf"))
+    with pytest.raises(TrainingDiverged, match="model weights"):
+        trainer.save()
+    assert checkpoint.read_bytes() == before
+
+
+def _views(recipe):
+    from contrastlearn.api import build_views
+
+    return build_views(recipe, (1, 8, 8))
 
 
 def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):

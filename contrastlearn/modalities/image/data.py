@@ -18,9 +18,23 @@ FASHION_MNIST_INSTALL = "sudo apt-get install -y dataset-fashion-mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def to_image_batch(array: np.ndarray | Tensor, what: str = "images") -> Tensor:
+def value_scale(images: np.ndarray | Tensor) -> float:
+    """What pixel values are divided by: 255 for uint8, else the largest finite value when it
+    exceeds 1 (e.g. 16 for scikit-learn's digits), else 1. Chosen once, on the training data,
+    and reused for test data and for every later input to the encoder."""
+    tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
+    if tensor.dtype == torch.uint8:
+        return 255.0
+    finite = tensor[torch.isfinite(tensor)] if tensor.is_floating_point() else tensor
+    peak = float(finite.max()) if finite.numel() else 1.0
+    return peak if peak > 1.0 else 1.0
+
+
+def to_image_batch(
+    array: np.ndarray | Tensor, what: str = "images", scale: float | None = None
+) -> Tensor:
     """(N, H, W), (N, C, H, W), (N, H, W, C) or flattened square (N, H*W) -> float (N, C, H, W)
-    in [0, 1]. uint8 is divided by 255; other values by their maximum when it exceeds 1."""
+    divided by `scale` (default: `value_scale` of this array)."""
     tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
     if tensor.dim() == 2:
         side = int(round(tensor.shape[1] ** 0.5))
@@ -47,31 +61,30 @@ def to_image_batch(array: np.ndarray | Tensor, what: str = "images") -> Tensor:
         )
     if min(tensor.shape[2:]) < 4:
         raise DataError(f"{what}: images of {tuple(tensor.shape[2:])} pixels are too small")
-    is_bytes = tensor.dtype == torch.uint8
-    tensor = tensor.float()
-    if is_bytes:
-        return tensor / 255.0
-    finite = tensor[torch.isfinite(tensor)]
-    peak = float(finite.max()) if finite.numel() else 1.0
-    return tensor / peak if peak > 1.0 else tensor
+    return tensor.float() / (value_scale(tensor) if scale is None else scale)
 
 
-def image_samples(array) -> Tensor:
-    """Validated (N, C, H, W) float images in [0, 1] from any accepted array layout."""
-    return as_float_tensor(to_image_batch(array), "images")
+def image_samples(array, scale: float | None = None) -> Tensor:
+    """Validated (N, C, H, W) float images from any accepted layout, divided by `scale` (pass
+    the training data's scale, recorded as `input_scale`, so inputs match what was trained)."""
+    return as_float_tensor(to_image_batch(array, scale=scale), "images")
 
 
 def image_splits(
     x, y=None, x_test=None, y_test=None, *, name: str, holdout_fraction: float = 0.2,
     seed: int = 0,
 ) -> DatasetSplits:
-    """Validate image arrays (shapes, NaN/Inf, labels) and make train/test splits."""
-    train = to_image_batch(x, f"{name}: x")
-    test = None if x_test is None else to_image_batch(x_test, f"{name}: x_test")
-    return arrays_to_splits(
+    """Validate image arrays (shapes, NaN/Inf, labels) and make train/test splits; both splits
+    are scaled by the training data's `value_scale`."""
+    scale = value_scale(x)
+    train = to_image_batch(x, f"{name}: x", scale)
+    test = None if x_test is None else to_image_batch(x_test, f"{name}: x_test", scale)
+    splits = arrays_to_splits(
         train, y, test, y_test, name=name, modality="image",
         holdout_fraction=holdout_fraction, seed=seed,
     )
+    splits.info["input_scale"] = scale
+    return splits
 
 
 @DATASETS.register("digits")
@@ -80,9 +93,9 @@ def load_digits_dataset(holdout_fraction: float = 0.2, seed: int = 0) -> Dataset
     from sklearn.datasets import load_digits
 
     digits = load_digits()
-    images = (digits.images / 16.0).astype(np.float32)
     return image_splits(
-        images, digits.target, name="digits", holdout_fraction=holdout_fraction, seed=seed
+        digits.images.astype(np.float32), digits.target, name="digits",
+        holdout_fraction=holdout_fraction, seed=seed,
     )
 
 
