@@ -29,6 +29,7 @@ from contrastlearn.evaluation import (
 )
 from contrastlearn.export import export_encoder, load_encoder
 from contrastlearn.methods.base import Method
+from contrastlearn.objectives.alignment_uniformity import alignment, uniformity
 from contrastlearn.registry import AUGMENTATIONS, DATASETS, ENCODERS, EVALUATORS, METHODS
 
 CLASSIFIER_PROTOCOLS = ("linear_probe", "knn")
@@ -188,6 +189,28 @@ def evaluate(
     return results
 
 
+def geometry_results(
+    encoder: nn.Module, test: ArrayDataset, views: Views, *, split: str,
+    device: str | torch.device, max_samples: int = 2048, seed: int = 0,
+) -> list[Result]:
+    """Wang & Isola's (2020, arXiv 2005.10242) alignment of two views of the same test items
+    and uniformity of the test embeddings, on up to `max_samples` items (uniformity is
+    quadratic in their number)."""
+    generator = torch.Generator().manual_seed(seed)
+    chosen = torch.randperm(len(test), generator=generator)[:max_samples]
+    x = test.x[chosen].to(device)
+    first, second = views(x, torch.Generator(device=x.device).manual_seed(seed))[:2]
+    embed_views = [extract_embeddings(encoder, view, device=device) for view in (first, second)]
+    plain = extract_embeddings(encoder, x, device=device)
+    settings = {"num_samples": len(chosen), "representation": "encoder", "normalized": True}
+    return [
+        Result("alignment", "alignment", float(alignment(*embed_views, alpha=2)), split,
+               {**settings, "alpha": 2, "views": repr(views)[:200]}),
+        Result("uniformity", "uniformity", float(uniformity(plain, t=2)), split,
+               {**settings, "t": 2}),
+    ]
+
+
 def evaluate_splits(
     encoder: nn.Module, splits: DatasetSplits, *, protocols: Sequence[str],
     labels_per_class: Sequence[int], seeds: Sequence[int], raw_baseline: bool,
@@ -293,6 +316,9 @@ def pretrain(
             raw_baseline=recipe.eval.raw_baseline, device=trainer.device,
             batch_size=recipe.eval.batch_size,
         )
+    if evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2:
+        results += geometry_results(encoder, splits.test, views, device=trainer.device,
+                                    split=splits.info.get("test_split", "test"))
     save_results(results, run_dir / "results.json")
     return RunResult(run_dir, encoder, method, recipe, results, summary)
 

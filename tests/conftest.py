@@ -26,7 +26,7 @@ def tiny_recipe_dict(method: str = "simclr", **method_kwargs) -> dict:
         "encoder": {"name": "small_cnn", "kwargs": {"width": 8, "out_dim": 16}},
         "method": {"name": method, "kwargs": method_kwargs},
         "train": {"epochs": 2, "batch_size": 64, "lr": 0.003, "log_every_steps": 1,
-                  "warmup_epochs": 0.5},
+                  "warmup_epochs": 0.5, "accelerator": "cpu"},
         "eval": {"labels_per_class": [5], "few_label_seeds": [0, 1]},
     }
 

@@ -61,3 +61,19 @@ def test_overrides_apply_and_validate():
 def test_recipe_from_dict_rejects_non_mapping():
     with pytest.raises(RecipeError, match="mapping"):
         recipe_from_dict([1, 2])
+
+
+def test_component_names_and_kwargs_are_checked(tmp_path):
+    path = tmp_path / "typo.yaml"
+    path.write_text("method:\n  name: simclr\n  kwargs:\n    temprature: 0.1\n")
+    with pytest.raises(RecipeError) as error:
+        load_recipe(path)
+    assert "method.kwargs.temprature" in str(error.value) and "typo.yaml" in str(error.value)
+    path.write_text("encoder:\n  name: resnet19\n")
+    with pytest.raises(RecipeError, match="encoder.name 'resnet19'"):
+        load_recipe(path)
+
+
+def test_more_than_one_device_is_refused_for_now():
+    with pytest.raises(RecipeError, match="train.devices"):
+        apply_overrides(load_recipe(), {"train.devices": 2})

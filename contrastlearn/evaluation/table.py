@@ -18,6 +18,8 @@ def _cell(result: Result | None) -> str:
 def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") -> str:
     """Rows: protocol and labels used; columns: encoder and raw baseline (top-1 accuracy)."""
     rows: dict[tuple[str, str], dict[str, Result]] = {}
+    others = [r for r in results if r.metric != "top1"]
+    results = [r for r in results if r.metric == "top1"]
     for result in results:
         labels = result.settings.get("labels_per_class")
         key = (result.protocol, f"{labels}/class" if labels else "all")
@@ -31,5 +33,7 @@ def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") 
     def fmt(row):
         return "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
 
+    extra = [f"{r.protocol} = {r.value:.4f} ({r.settings.get('num_samples')} test items; "
+             "lower is better)" for r in others]
     return "\n".join([f"top-1 accuracy on split {split!r}", fmt(header),
-                      fmt(["-" * w for w in widths]), *map(fmt, lines)])
+                      fmt(["-" * w for w in widths]), *map(fmt, lines), *extra])

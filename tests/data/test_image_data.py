@@ -99,3 +99,27 @@ def test_torch_dataset_is_split_at_random():
     dataset = torch.utils.data.TensorDataset(torch.rand(20, 1, 8, 8), torch.arange(20) % 2)
     splits = resolve_dataset(dataset)
     assert len(splits.train) == 16 and len(splits.test) == 4
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [(np.array([0, 1, -1, 2]), "negative labels"), (np.array([0.0, np.nan, 1.0, 2.0]), "NaN"),
+     (np.array([0.5, 1.0, 2.0, 3.0]), "non-integer")],
+)
+def test_bad_labels_are_rejected(labels, message):
+    with pytest.raises(DataError, match=message):
+        resolve_dataset({"x": np.zeros((4, 8, 8)), "y": labels})
+
+
+def test_string_labels_become_classes():
+    splits = resolve_dataset({"x": np.zeros((4, 8, 8)), "y": np.array(["a", "b", "a", "b"]),
+                              "x_test": np.zeros((2, 8, 8)), "y_test": np.array(["a", "b"])})
+    assert splits.train.y.tolist() == [0, 1, 0, 1]
+
+
+def test_test_split_uses_the_training_scale():
+    x = np.full((4, 8, 8), 200.0)
+    x_test = np.full((2, 8, 8), 100.0)
+    splits = resolve_dataset({"x": x, "x_test": x_test})
+    assert float(splits.test.x.max()) == pytest.approx(0.5)
+    assert splits.info["input_scale"] == 200.0

@@ -61,7 +61,6 @@ def test_optimizers_skip_decay_on_biases_and_norms(name):
     "train",
     [
         {"precision": "bf16-mixed"},
-        {"gradient_clip": 0.01, "optimizer": "sgd", "lr": 0.05},
         {"optimizer": "lars", "lr": 0.5},
     ],
 )
@@ -72,9 +71,28 @@ def test_training_options_run(tmp_path, train):
                                  evaluate_after=False)
     records = [r for r in run.training.history if "loss" in r]
     assert all(math.isfinite(r["loss"]) for r in records)
-    if "gradient_clip" in train:
-        # the logged norm is the one before clipping; the update used the clipped gradient
-        assert max(r["grad_norm"] for r in records) > train["gradient_clip"]
+
+
+
+def test_gradient_clipping_bounds_the_applied_gradient(tmp_path, monkeypatch):
+    """The logged norm is the one before clipping; the optimizer must see the clipped one."""
+    applied = []
+    original_step = torch.optim.SGD.step
+
+    def recording_step(self, *args, **kwargs):
+        norms = [p.grad.norm() for group in self.param_groups for p in group["params"]
+                 if p.grad is not None]
+        applied.append(float(torch.linalg.vector_norm(torch.stack(norms))))
+        return original_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.SGD, "step", recording_step)
+    raw = tiny_recipe_dict()
+    raw["train"].update({"gradient_clip": 0.01, "optimizer": "sgd", "lr": 0.05})
+    run = contrastlearn.pretrain(recipe_from_dict(raw), out=tmp_path / "run", progress=False,
+                                 evaluate_after=False)
+    logged = [r["grad_norm"] for r in run.training.history if "grad_norm" in r]
+    assert max(logged) > 0.01  # clipping had something to do
+    assert applied and max(applied) <= 0.01 * 1.001
 
 
 def test_knn_monitor_logs_every_epoch(tmp_path):
