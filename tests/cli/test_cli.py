@@ -89,3 +89,14 @@ def test_bad_recipe_key_is_a_clear_error(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "train.learning_rate" in error and "bad.yaml" in error
     assert not (tmp_path / "r").exists()
+
+
+def test_killed_run_resumes_from_cli(tmp_path, recipe_file, capsys):
+    out = tmp_path / "run"
+    assert main(["pretrain", "--recipe", str(recipe_file), "--max-steps", "3", "--out", str(out),
+                 "--no-progress", "--set", "train.checkpoint_every_steps=1"]) == 0
+    assert main(["pretrain", "--out", str(out), "--resume", "--no-progress",
+                 "--set", "train.max_steps=null"]) == 0
+    printed = capsys.readouterr().out
+    assert "8 steps" in printed
+    assert yaml.safe_load((out / "recipe.yaml").read_text())["train"]["max_steps"] is None
