@@ -63,7 +63,7 @@ def supervised_baseline(epochs: int, seed: int = 0) -> dict:
             for group in optimizer.param_groups:
                 group["lr"] = warmup_cosine(step, total, steps_per_epoch, recipe.train.lr)
             inputs = views.pipelines[0].augmentation(batch.x, generator)
-            loss = nn.functional.cross_entropy(model(inputs), batch.y)
+            loss = nn.functional.cross_entropy(model(inputs), batch.labels)
             loss.backward()
             optimizer.step()
             optimizer.zero_grad()
