@@ -4,11 +4,13 @@ encoder's forward and backward on the same two batches.
     python benchmarks/bench_step_overhead.py [--steps 20 --rounds 5]
 
 Setting: batch 256, 1x28x28 inputs (Fashion-MNIST shape, random pixels), two SimCLR views, the
-fashion-mnist-simclr recipe's encoder and head. "bare" is encoder(cat(view1, view2)) forward and
-backward on views made beforehand; "engine" is the real Trainer (Fabric, views made on the
-device, projector, NT-Xent, AdamW step, LR schedule, grad-norm, logging; fixed costs such as
-the final checkpoint cancel by timing runs of S and 2S steps). Bare and engine runs alternate
-in rounds so that load changes hit both; medians reported.
+fashion-mnist-simclr recipe's encoder and head.
+- "bare": encoder(cat(view1, view2)) forward and backward on views made beforehand, a fresh
+  pair every step, gradients freed between steps (as any training loop does).
+- "engine": the real Trainer (Fabric, views made on the device, projector, NT-Xent, AdamW step,
+  LR schedule, grad norm, logging); fixed costs such as the final checkpoint cancel by timing
+  runs of S and 2S steps.
+Bare and engine runs alternate in rounds so that load changes hit both; medians reported.
 """
 
 from __future__ import annotations
@@ -34,15 +36,17 @@ BATCH = 256
 
 
 def bare_seconds_per_step(recipe, steps: int) -> float:
+    """Encoder forward+backward on pre-made views: a fresh pair of batches every step and
+    gradients freed between steps, as in a training loop (no views, head, loss or optimizer)."""
     torch.manual_seed(0)
     encoder, _ = build_encoder(recipe, SHAPE)
     views = build_views(recipe, SHAPE)
-    x = torch.rand(BATCH, *SHAPE)
-    first, second = views(x, torch.Generator().manual_seed(0))
-    both = torch.cat([first, second])
-    encoder(both).sum().backward()
+    generator = torch.Generator().manual_seed(0)
+    batches = [torch.cat(views(torch.rand(BATCH, *SHAPE), generator)) for _ in range(steps + 1)]
+    encoder(batches[0]).sum().backward()
     started = time.perf_counter()
-    for _ in range(steps):
+    for both in batches[1:]:
+        encoder.zero_grad(set_to_none=True)
         encoder(both).sum().backward()
     return (time.perf_counter() - started) / steps
 
