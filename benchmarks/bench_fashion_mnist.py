@@ -3,7 +3,8 @@ baseline and a supervised run of the same encoder. Prints a markdown table and a
 JSON line per run to the output file.
 
     python benchmarks/bench_fashion_mnist.py --epochs 6 --out benchmarks/results/fmnist.jsonl
-    python benchmarks/bench_fashion_mnist.py --methods simclr --epochs 40   # the long run
+    python benchmarks/bench_fashion_mnist.py --methods vicreg --epochs 45 \
+        --set encoder.kwargs.num_blocks=4   # the long run
 
 Protocol: official split (60,000 train / 10,000 test); encoder frozen; linear probe on
 standardised features (L-BFGS softmax regression) and weighted kNN (k=200, T=0.07), trained on
@@ -21,6 +22,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 from torch import nn
 
 import contrastlearn
@@ -76,14 +78,15 @@ def supervised_baseline(epochs: int, seed: int = 0) -> dict:
             "knn": knn_classifier(train, splits.train.y, test, splits.test.y).value}
 
 
-def ssl_run(method: str, epochs: int, out_root: Path) -> dict:
+def ssl_run(method: str, epochs: int, out_root: Path, extra: dict | None = None) -> dict:
+    overrides = {"train.epochs": epochs, "eval.labels_per_class": [10],
+                 "eval.raw_baseline": method == "simclr", **(extra or {})}
     run = contrastlearn.pretrain(
         f"fashion-mnist-{method}", out=out_root / f"{method}-{epochs}ep", overwrite=True,
-        overrides={"train.epochs": epochs, "eval.labels_per_class": [10],
-                   "eval.raw_baseline": method == "simclr"},
-        progress=False,
+        overrides=overrides, progress=False,
     )
     row = {"method": method, "epochs": epochs, "train_seconds": run.training.seconds,
+           "overrides": extra or {},
            "linear_probe": run.result("linear_probe").value, "knn": run.result("knn").value,
            "few_label_linear_probe_10": run.result("few_label_linear_probe").value,
            "few_label_linear_probe_10_std": run.result("few_label_linear_probe").std}
@@ -100,14 +103,17 @@ def main() -> None:
     parser.add_argument("--supervised", action="store_true", help="also the supervised baseline")
     parser.add_argument("--runs", default="runs/bench-fmnist")
     parser.add_argument("--out", default="benchmarks/results/fashion_mnist.jsonl")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="recipe override for every method, e.g. encoder.kwargs.num_blocks=4")
     args = parser.parse_args()
+    extra = {key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.set)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     jobs = [("ssl", m) for m in args.methods] + ([("sup", None)] if args.supervised else [])
     for kind, method in jobs:
         before = machine()
-        row = (ssl_run(method, args.epochs, Path(args.runs)) if kind == "ssl"
+        row = (ssl_run(method, args.epochs, Path(args.runs), extra) if kind == "ssl"
                else supervised_baseline(args.epochs))
         row.update({"machine": before, "load_average_after": os.getloadavg()[0]})
         rows.append(row)

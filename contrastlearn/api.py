@@ -15,11 +15,19 @@ from torch.utils.data import DataLoader, Dataset
 
 from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
-from contrastlearn.config import Recipe, apply_overrides, dump_recipe, load_recipe
+from contrastlearn.config import (
+    FEW_LABEL_PROTOCOLS,
+    PAIR_PROTOCOLS,
+    PROTOCOLS,
+    Recipe,
+    apply_overrides,
+    dump_recipe,
+    load_recipe,
+)
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
 from contrastlearn.data.resolve import IN_MEMORY, resolve_dataset, to_samples
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
-from contrastlearn.engine.trainer import Trainer, TrainSummary
+from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
 from contrastlearn.evaluation import (
     Result,
     extract_embeddings,
@@ -31,8 +39,10 @@ from contrastlearn.export import export_encoder, load_encoder
 from contrastlearn.methods.base import Method
 from contrastlearn.objectives.alignment_uniformity import alignment, uniformity
 from contrastlearn.registry import AUGMENTATIONS, DATASETS, ENCODERS, EVALUATORS, METHODS
+from contrastlearn.report.html import EMBEDDINGS_NAME, PLOTS_DIR, PREVIEW_NAME, write_report
+from contrastlearn.report.preview import preview_samples, write_views_preview
 
-CLASSIFIER_PROTOCOLS = ("linear_probe", "knn")
+EMBEDDINGS_SAMPLE_SIZE = 2000
 
 
 @dataclass
@@ -57,9 +67,21 @@ def _register_everything() -> None:
     import contrastlearn.plugins  # noqa: F401
 
 
-def _resolve_recipe(recipe: Recipe | str | Path | None, overrides: dict[str, Any] | None) -> Recipe:
+def resolve_run_recipe(
+    recipe: Recipe | str | Path | None, overrides: dict[str, Any] | None = None,
+) -> Recipe:
+    """A Recipe from a Recipe, a shipped name, a YAML path or None (the default recipe), with
+    dotted-key `overrides` applied."""
     resolved = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     return apply_overrides(resolved, overrides or {})
+
+
+def load_run_data(recipe: Recipe, dataset: Any = None) -> DatasetSplits:
+    """The train/test splits of `dataset` (default: the recipe's), read as the recipe says."""
+    return resolve_dataset(recipe.data.dataset if dataset is None else dataset,
+                           modality=recipe.data.modality,
+                           holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
+                           image_size=recipe.data.image_size)
 
 
 def _sample_shape(data: ArrayDataset | Dataset) -> tuple[int, ...]:
@@ -138,14 +160,13 @@ def _protocol_results(
     labels_per_class: Sequence[int], seeds: Sequence[int], representation: str, split: str,
     device: str | torch.device,
 ) -> list[Result]:
+    _check_protocols(protocols)
     results = []
     for protocol in protocols:
-        if protocol not in CLASSIFIER_PROTOCOLS:
-            raise ValueError(
-                f"unknown protocol {protocol!r}; choose from {', '.join(CLASSIFIER_PROTOCOLS)}"
-            )
-        result = EVALUATORS.get(protocol)(*train, *test, device=device)
-        results.append(result)
+        measured = EVALUATORS.get(protocol)(*train, *test, device=device)
+        results.extend(measured if isinstance(measured, list) else [measured])
+        if protocol not in FEW_LABEL_PROTOCOLS:
+            continue
         for count in labels_per_class:
             results.append(few_label(*train, *test, labels_per_class=count, seeds=tuple(seeds),
                                      classifier=protocol, device=device))
@@ -155,31 +176,79 @@ def _protocol_results(
     return results
 
 
+def _check_protocols(protocols: Sequence[str], allowed: Sequence[str] = PROTOCOLS) -> None:
+    unknown = [protocol for protocol in protocols if protocol not in allowed]
+    if unknown:
+        raise ValueError(f"unknown protocol(s) {unknown}; choose from {', '.join(allowed)}")
+
+
+def _is_pair_data(data: Any) -> bool:
+    return isinstance(data, dict) and ({"a", "b", "scores"} <= set(data)
+                                       or {"queries", "gallery"} <= set(data))
+
+
+def evaluate_pairs(
+    encoder: nn.Module, data: dict[str, Any], protocols: Sequence[str], *,
+    modality: str = "image", scale: float | None = None, device: str | torch.device = "cpu",
+    batch_size: int = 512,
+) -> list[Result]:
+    """Protocols on explicit pairs. `data` holds inputs ``a``, ``b`` and human ``scores``
+    (similarity: Spearman/Pearson of cosine vs score) and/or ``queries``, ``gallery``,
+    ``query_ids``, ``gallery_ids`` (retrieval: a gallery item is positive when ids match)."""
+    from contrastlearn.evaluation import retrieval_metrics, similarity_correlation
+
+    _check_protocols(protocols, PAIR_PROTOCOLS)
+
+    def embed_inputs(key: str) -> Tensor:
+        if key not in data:
+            raise DataError(f"pair data needs the key {key!r}; it has {sorted(data)}")
+        samples = to_samples(data[key], modality, scale=scale)
+        return extract_embeddings(encoder, samples, batch_size=batch_size, device=device)
+
+    results: list[Result] = []
+    for protocol in protocols:
+        if protocol == "similarity":
+            results += similarity_correlation(embed_inputs("a"), embed_inputs("b"),
+                                              data["scores"])
+        else:
+            for key in ("query_ids", "gallery_ids"):
+                if key not in data:
+                    raise DataError(f"retrieval needs {key!r} in the pair data")
+            results += retrieval_metrics(embed_inputs("queries"), embed_inputs("gallery"),
+                                         data["query_ids"], data["gallery_ids"], device=device)
+    return results
+
+
 def evaluate(
     encoder_or_run: nn.Module | str | Path, data: Any = None, *,
     protocols: Sequence[str] = ("linear_probe", "knn"), labels_per_class: Sequence[int] = (10,),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
 ) -> list[Result]:
-    """Frozen-encoder evaluation: each protocol with all training labels and with n labels per
-    class (mean ± std over seeds). `encoder_or_run` is an encoder or a run directory (whose
-    recipe names the data when `data` is None). With `raw_baseline`, the same protocols run on
-    the raw inputs. `save=True` writes the results to the run directory's results.json."""
+    """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`) with all training labels, and
+    the classifiers also with n labels per class (mean ± std over seeds). `encoder_or_run` is an
+    encoder or a run directory (whose recipe names the data when `data` is None). With
+    `raw_baseline`, the same protocols run on the raw inputs. `data` may also be a dict of
+    pairs for the "similarity" and "retrieval" protocols (see `evaluate_pairs`). `save=True`
+    writes the results to the run directory's results.json."""
     _register_everything()
     run_dir = None
     if isinstance(encoder_or_run, (str, Path)):
         run_dir = Path(encoder_or_run)
         encoder = load_encoder(run_dir, device=device)
         recipe = load_recipe(run_dir / "recipe.yaml")
-        if data is None:
-            data = recipe.data.dataset
-        splits = resolve_dataset(data, modality=recipe.data.modality,
-                                 holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
-                                 image_size=recipe.data.image_size)
+        if _is_pair_data(data):
+            return evaluate_pairs(encoder, data, protocols, modality=recipe.data.modality,
+                                  scale=getattr(encoder, "config", {}).get("input_scale"),
+                                  device=device,
+                                  batch_size=batch_size)
+        splits = load_run_data(recipe, data)
     else:
         encoder = encoder_or_run
         if data is None:
             raise ValueError("evaluate needs data when given an encoder module")
+        if _is_pair_data(data):
+            return evaluate_pairs(encoder, data, protocols, device=device, batch_size=batch_size)
         splits = resolve_dataset(data)
     results = evaluate_splits(encoder, splits, protocols=protocols,
                               labels_per_class=labels_per_class, seeds=seeds,
@@ -214,8 +283,10 @@ def geometry_results(
 def evaluate_splits(
     encoder: nn.Module, splits: DatasetSplits, *, protocols: Sequence[str],
     labels_per_class: Sequence[int], seeds: Sequence[int], raw_baseline: bool,
-    device: str | torch.device, batch_size: int,
+    device: str | torch.device, batch_size: int, embeddings_sample: Path | None = None,
 ) -> list[Result]:
+    """All protocols on the splits' test split; with `embeddings_sample`, also save up to
+    `EMBEDDINGS_SAMPLE_SIZE` test embeddings and labels there (for the report's map)."""
     if splits.test is None:
         raise DataError("evaluation needs a test split (give x_test/y_test or a holdout fraction)")
     split = splits.info.get("test_split", "test")
@@ -223,6 +294,8 @@ def evaluate_splits(
     test = embed_data(encoder, splits.test, batch_size=batch_size, device=device)
     if train[1] is None or test[1] is None:
         raise DataError("evaluation needs labels for the train and test splits")
+    if embeddings_sample is not None:
+        save_embeddings_sample(embeddings_sample, *test)
     results = _protocol_results(train, test, protocols, labels_per_class, seeds, "encoder",
                                 split, device)
     if raw_baseline and isinstance(splits.train, ArrayDataset):
@@ -231,6 +304,23 @@ def evaluate_splits(
         results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
                                      "raw", split, device)
     return results
+
+
+def save_embeddings_sample(path: Path, embeddings: Tensor, labels: Tensor | None,
+                           seed: int = 0) -> None:
+    """Up to `EMBEDDINGS_SAMPLE_SIZE` rows (seeded random choice), written atomically."""
+    import io
+
+    import numpy as np
+
+    count = min(EMBEDDINGS_SAMPLE_SIZE, len(embeddings))
+    chosen = torch.randperm(len(embeddings), generator=torch.Generator().manual_seed(seed))[:count]
+    arrays = {"embeddings": embeddings[chosen].cpu().numpy()}
+    if labels is not None:
+        arrays["labels"] = torch.as_tensor(labels)[chosen].cpu().numpy()
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write(path, buffer.getvalue())
 
 
 def _knn_monitor(splits: DatasetSplits, device: torch.device):
@@ -264,7 +354,7 @@ def pretrain(
         if out is None:
             raise ValueError("resume needs the run directory (out=...)")
         recipe = load_recipe(Path(out) / "recipe.yaml")
-    recipe = _resolve_recipe(recipe, overrides)
+    recipe = resolve_run_recipe(recipe, overrides)
     if dataset is not None:
         # what the run directory records, so that `evaluate RUN_DIR` finds the same data
         if not isinstance(dataset, (str, Path)):
@@ -274,10 +364,7 @@ def pretrain(
         else:
             recorded = str(Path(dataset).resolve())
         recipe = apply_overrides(recipe, {"data.dataset": recorded})
-    data_spec = dataset if dataset is not None else recipe.data.dataset
-    splits = resolve_dataset(data_spec, modality=recipe.data.modality,
-                             holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
-                             image_size=recipe.data.image_size)
+    splits = load_run_data(recipe, dataset)
     train_data = splits.train
     if recipe.data.limit is not None and isinstance(train_data, ArrayDataset):
         train_data = train_data.subset(torch.arange(min(recipe.data.limit, len(train_data))))
@@ -303,7 +390,13 @@ def pretrain(
         trainer.epoch_callback = _knn_monitor(splits, trainer.device)
     if resume:
         trainer.resume()
-    summary = trainer.fit(train_data)
+    else:
+        _write_preview(views, train_data, run_dir, recipe)
+    try:
+        summary = trainer.fit(train_data)
+    except TrainingDiverged:
+        write_report(run_dir)
+        raise
     encoder = method.encoder
     export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
                    input_shape=list(sample_shape),
@@ -314,13 +407,22 @@ def pretrain(
             encoder, splits, protocols=recipe.eval.protocols,
             labels_per_class=recipe.eval.labels_per_class, seeds=recipe.eval.few_label_seeds,
             raw_baseline=recipe.eval.raw_baseline, device=trainer.device,
-            batch_size=recipe.eval.batch_size,
+            batch_size=recipe.eval.batch_size, embeddings_sample=run_dir / EMBEDDINGS_NAME,
         )
     if evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2:
         results += geometry_results(encoder, splits.test, views, device=trainer.device,
                                     split=splits.info.get("test_split", "test"))
     save_results(results, run_dir / "results.json")
+    write_report(run_dir)
     return RunResult(run_dir, encoder, method, recipe, results, summary)
+
+
+def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,
+                   recipe: Recipe) -> None:
+    """plots/views.png: what the views look like, drawn before training starts."""
+    samples = preview_samples(data, seed=recipe.seed)
+    write_views_preview(views, samples, run_dir / PLOTS_DIR / PREVIEW_NAME,
+                        modality=recipe.data.modality, seed=recipe.seed)
 
 
 def embed(

@@ -52,6 +52,9 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
           f"({summary.samples_per_second:.0f} samples/s), final loss {summary.final_loss:.4f}")
     _print_results(run.results, run.recipe.method.name)
     print(f"\nrun directory: {run.run_dir} (results.json, metrics.jsonl, recipe.yaml, encoder/)")
+    print(f"report: {run.run_dir / 'report.html'}")
+    for warning in summary.warnings:
+        print(f"warning: {warning}")
     return 0
 
 
@@ -60,8 +63,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.config import load_recipe
 
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
+    data = args.dataset
+    if args.pairs:
+        from contrastlearn.data.arrays import read_npz
+
+        data = read_npz(args.pairs)
     results = evaluate(
-        args.run_dir, args.dataset, protocols=args.protocol or recipe.eval.protocols,
+        args.run_dir, data, protocols=args.protocol or recipe.eval.protocols,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
         seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
     )
@@ -70,6 +78,45 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
         save_results(results, Path(args.output))
     _print_results(results, recipe.method.name)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from contrastlearn.report.html import run_warnings, write_report
+
+    path = write_report(args.run_dir)
+    print(f"wrote {path}")
+    for warning in run_warnings(Path(args.run_dir)):
+        print(f"warning: {warning}")
+    return 0
+
+
+def cmd_augment(args: argparse.Namespace) -> int:
+    from contrastlearn.api import build_views, load_run_data, resolve_run_recipe
+    from contrastlearn.report.preview import preview_samples, write_views_preview
+
+    recipe = resolve_run_recipe(args.recipe, _parse_set(args.set or []))
+    splits = load_run_data(recipe, args.dataset)
+    sample_shape = tuple(preview_samples(splits.train, 1).shape[1:])
+    if args.sweep:
+        from contrastlearn.export import load_encoder
+        from contrastlearn.report.sweep import DEFAULT_STRENGTHS, strength_sweep
+
+        encoder = load_encoder(args.encoder) if args.encoder else None
+        out = Path(args.out)
+        rows = strength_sweep(recipe, splits, strengths=args.strengths or DEFAULT_STRENGTHS,
+                              encoder=encoder, steps=args.steps, out=out,
+                              progress=not args.no_progress)
+        print("strength  positive similarity  linear probe top-1")
+        for row in rows:
+            print(f"{row['strength']:8.2f}  {row['positive_similarity']:19.4f}  "
+                  f"{100 * row['linear_probe_top1']:17.2f}%")
+        print(f"wrote {out / 'sweep.png'} and {out / 'sweep.json'}")
+        return 0
+    views = build_views(recipe, sample_shape)
+    samples = preview_samples(splits.train, args.num_samples, seed=args.seed)
+    write_views_preview(views, samples, args.out, modality=recipe.data.modality, seed=args.seed)
+    print(f"wrote {args.out}: {len(samples)} samples x {views.num_views} views ({views!r:.200})")
     return 0
 
 
@@ -120,6 +167,8 @@ def cmd_recipes(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from contrastlearn.config import PAIR_PROTOCOLS, PROTOCOLS
+
     parser = argparse.ArgumentParser(
         prog="contrastlearn",
         description="Contrastive self-supervised learning driven by data augmentation.",
@@ -150,7 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder")
     ev.add_argument("run_dir")
     ev.add_argument("--dataset", help="data to evaluate on (default: the run's recipe data)")
-    ev.add_argument("--protocol", action="append", choices=["linear_probe", "knn"])
+    ev.add_argument("--protocol", action="append",
+                    choices=[*PROTOCOLS, *(p for p in PAIR_PROTOCOLS if p not in PROTOCOLS)],
+                    help="repeat for several; similarity (and explicit retrieval) need --pairs")
+    ev.add_argument("--pairs", help=".npz with arrays a, b, scores (similarity) or queries, "
+                    "gallery, query_ids, gallery_ids (retrieval)")
     ev.add_argument("--labels-per-class", type=int, action="append")
     ev.add_argument("--raw-baseline", action="store_true")
     ev.add_argument("--output", help="also write the results to this JSON file")
@@ -162,6 +215,29 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--output", required=True, help=".npy file to write")
     em.add_argument("--batch-size", type=int, default=512)
     em.set_defaults(handler=cmd_embed)
+
+    rep = commands.add_parser("report", help="(re)write a run's self-contained report.html")
+    rep.add_argument("run_dir")
+    rep.set_defaults(handler=cmd_report)
+
+    aug = commands.add_parser(
+        "augment", help="preview a recipe's views (no training), or sweep their strength")
+    aug.add_argument("--recipe", help="shipped recipe name or YAML path (default: digits-simclr)")
+    aug.add_argument("--dataset", help="dataset (default: the recipe's)")
+    aug.add_argument("--out", required=True,
+                     help="PNG file for the preview; a directory for --sweep")
+    aug.add_argument("--num-samples", type=int, default=8)
+    aug.add_argument("--seed", type=int, default=0)
+    aug.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
+    aug.add_argument("--sweep", action="store_true",
+                     help="measure positive similarity and probe accuracy at several strengths")
+    aug.add_argument("--strengths", type=float, nargs="+", help="default 0 0.25 0.5 0.75 1")
+    aug.add_argument("--steps", type=int, default=100,
+                     help="training steps per strength (without --encoder)")
+    aug.add_argument("--encoder", help="run directory of a trained encoder to evaluate frozen "
+                     "instead of training at each strength")
+    aug.add_argument("--no-progress", action="store_true")
+    aug.set_defaults(handler=cmd_augment)
 
     commands.add_parser("methods", help="list methods").set_defaults(handler=cmd_methods)
     commands.add_parser("datasets", help="list datasets and whether they are installed") \

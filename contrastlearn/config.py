@@ -56,6 +56,10 @@ class TrainConfig(Section):
     strategy: str = "auto"
     num_workers: int = Field(0, ge=0)
     log_every_steps: int = Field(10, ge=1)
+    diagnostics: bool = True
+    """Log embedding diagnostics (pos/neg similarity, rank, std, ...) at every logged step."""
+    histograms: int = Field(8, ge=0)
+    """Record pos/neg similarity histograms at this many evenly spaced steps."""
     checkpoint_every_steps: int | None = Field(None, ge=1)
     """Also checkpoint every N steps (always at the end of every epoch)."""
     knn_monitor: bool = False
@@ -64,8 +68,17 @@ class TrainConfig(Section):
     """Stop after this many optimizer steps (the schedule still spans `epochs`)."""
 
 
+PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm", "label_fraction", "retrieval",
+             "clustering", "anomaly")
+"""Evaluation protocols on labelled train and test embeddings (see `contrastlearn.evaluation`)."""
+FEW_LABEL_PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm")
+"""Classifiers that are also run with n labels per class."""
+PAIR_PROTOCOLS = ("similarity", "retrieval")
+"""Protocols on explicit pairs: a/b/scores (similarity) or queries/gallery with ids."""
+
+
 class EvalConfig(Section):
-    protocols: list[Literal["linear_probe", "knn"]] = Field(
+    protocols: list[Literal[PROTOCOLS]] = Field(  # type: ignore[valid-type]
         default_factory=lambda: ["linear_probe", "knn"]
     )
     labels_per_class: list[int] = Field(default_factory=lambda: [10])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,12 @@ from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
 from contrastlearn.config import TrainConfig
 from contrastlearn.data.arrays import ArrayDataset
+from contrastlearn.diagnostics import (
+    collapse_warning,
+    embedding_diagnostics,
+    histogram_steps,
+    similarity_histogram,
+)
 from contrastlearn.engine.batches import epoch_order, iterate_batches
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
 from contrastlearn.engine.optim import build_optimizer
@@ -30,6 +37,7 @@ from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.methods.base import Method
 
 CHECKPOINT_NAME = "last.ckpt"
+TRAINING_SUMMARY_NAME = "training.json"
 
 
 class TrainingDiverged(RuntimeError):
@@ -55,6 +63,16 @@ class TrainSummary:
     final_loss: float
     samples_per_second: float
     history: list[dict] = field(default_factory=list)
+    planned_steps: int = 0
+    status: str = "completed"
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary without the history (that lives in metrics.jsonl)."""
+        return {"steps": self.steps, "planned_steps": self.planned_steps,
+                "epochs_completed": self.epochs_completed, "seconds": self.seconds,
+                "final_loss": self.final_loss, "samples_per_second": self.samples_per_second,
+                "status": self.status, "warnings": self.warnings}
 
 
 def _scalar(value) -> float:
@@ -89,6 +107,7 @@ class Trainer:
         self.view_generator = torch.Generator(device=self.fabric.device)
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
+        self.warnings: list[str] = []
 
     @property
     def device(self) -> torch.device:
@@ -173,6 +192,8 @@ class Trainer:
         last_step = min(total_steps, config.max_steps or total_steps)
         warmup_steps = round(config.warmup_epochs * steps_per_epoch)
         history: list[dict] = []
+        planned = {"planned_steps": total_steps, "last_step": last_step}
+        histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
         started = time.perf_counter()
         samples_seen, loss_value = 0, math.nan
         bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
@@ -194,7 +215,7 @@ class Trainer:
                 loss_value = _scalar(output.loss)
                 if not math.isfinite(loss_value):
                     bar.close()
-                    raise TrainingDiverged(self._diverged_message("loss", loss_value, step))
+                    self._diverged("loss", loss_value, step, planned)
                 self.fabric.backward(output.loss)
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
@@ -202,8 +223,7 @@ class Trainer:
                 )
                 if not math.isfinite(_scalar(grad_norm)):
                     bar.close()
-                    raise TrainingDiverged(self._diverged_message("gradient norm",
-                                                                  _scalar(grad_norm), step))
+                    self._diverged("gradient norm", _scalar(grad_norm), step, planned)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.method.after_optimizer_step(step, total_steps)
@@ -212,13 +232,17 @@ class Trainer:
                 self.state.batch_in_epoch += 1
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.4f}", epoch=self.state.epoch)
-                if self.state.step % config.log_every_steps == 0 or self.state.step == last_step:
+                logged = (self.state.step % config.log_every_steps == 0
+                          or self.state.step == last_step)
+                if logged or self.state.step in histogram_at:
                     elapsed = time.perf_counter() - started
                     record = {"step": self.state.step, "epoch": self.state.epoch,
                               "loss": loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
                               "samples_per_second": samples_seen / max(elapsed, 1e-9),
                               "elapsed_seconds": elapsed}
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
+                    record.update(self._diagnostics(output, ids, self.state.step in histogram_at,
+                                                    bar))
                     history.append(record)
                     self._log(record)
                 if (config.checkpoint_every_steps
@@ -233,8 +257,45 @@ class Trainer:
             self.save()
         bar.close()
         seconds = time.perf_counter() - started
-        return TrainSummary(self.state.step, self.state.epoch, seconds, loss_value,
-                            samples_seen / max(seconds, 1e-9), history)
+        summary = TrainSummary(
+            self.state.step, self.state.epoch, seconds, loss_value,
+            samples_seen / max(seconds, 1e-9), history, planned_steps=total_steps,
+            status="completed" if self.state.step >= total_steps else "stopped_early",
+            warnings=list(self.warnings),
+        )
+        self._write_summary(summary.to_dict())
+        return summary
+
+    def _diagnostics(self, output, ids: Tensor, with_histogram: bool, bar) -> dict:
+        """Embedding diagnostics of this batch (and a pos/neg histogram), plus a collapse
+        warning the first time the embeddings look collapsed."""
+        if not self.config.diagnostics or not output.embeddings or len(output.embeddings) < 2:
+            return {}
+        stats: dict = embedding_diagnostics(output.embeddings, ids)
+        if with_histogram:
+            stats["similarity_histogram"] = similarity_histogram(output.embeddings, ids)
+        message = collapse_warning(stats)
+        if message is not None:
+            stats["collapse_warning"] = message
+            if not self.warnings:
+                text = f"step {self.state.step}: {message}"
+                self.warnings.append(text)
+                bar.write(f"warning: {text}")
+                warnings.warn(text, RuntimeWarning, stacklevel=2)
+        return stats
+
+    def _write_summary(self, summary: dict) -> None:
+        if self.run_dir is not None and self.fabric.is_global_zero:
+            atomic_write(self.run_dir / TRAINING_SUMMARY_NAME,
+                         json.dumps(summary, indent=2).encode())
+
+    def _diverged(self, what: str, value: float, step: int, planned: dict) -> None:
+        """Record the divergence (metrics.jsonl event and training.json), then raise."""
+        message = self._diverged_message(what, value, step)
+        self._log({"step": step, "event": "diverged", "what": what, "value": str(value)})
+        self._write_summary({"steps": step, "planned_steps": planned["planned_steps"],
+                             "status": "diverged", "warnings": [message]})
+        raise TrainingDiverged(message)
 
     def _check_same_data(self, batch_size: int, num_samples: int) -> None:
         """A resumed run must see the same data and batch size, or its position is meaningless."""

@@ -1,28 +1,47 @@
 """Frozen-feature evaluation protocols. Every evaluator is a function
-``(train_embeddings, train_labels, test_embeddings, test_labels, **settings) -> Result``
-registered in `contrastlearn.registry.EVALUATORS`; they take embeddings, so they work for every
-modality. Importing this package registers them."""
+``(train_embeddings, train_labels, test_embeddings, test_labels, **settings)`` returning a
+`Result`, or a list of Results when it measures several metrics (retrieval, clustering, label
+fractions), registered in `contrastlearn.registry.EVALUATORS`; they take embeddings, so they
+work for every modality. Importing this package registers them. `similarity_correlation` takes
+embedding pairs instead and is called directly."""
 
+from contrastlearn.evaluation.anomaly import anomaly_auroc, knn_anomaly_scores, one_class_anomaly
+from contrastlearn.evaluation.clustering import kmeans_clustering
 from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.evaluation.few_label import few_label, sample_labels_per_class
 from contrastlearn.evaluation.knn import knn_classifier, knn_predict, knn_vote
+from contrastlearn.evaluation.label_fraction import label_fraction_curve, sample_label_fraction
 from contrastlearn.evaluation.linear import LinearClassifier, fit_linear_probe, linear_probe
 from contrastlearn.evaluation.result import Result, load_results, save_results
+from contrastlearn.evaluation.retrieval import retrieval, retrieval_metrics
+from contrastlearn.evaluation.similarity import similarity_correlation
+from contrastlearn.evaluation.sklearn_probes import logistic_regression, svm
 from contrastlearn.evaluation.validation import check_embeddings, encode_labels
 
 __all__ = [
     "LinearClassifier",
     "Result",
+    "anomaly_auroc",
     "check_embeddings",
     "encode_labels",
     "extract_embeddings",
     "few_label",
     "fit_linear_probe",
+    "kmeans_clustering",
+    "knn_anomaly_scores",
     "knn_classifier",
     "knn_predict",
     "knn_vote",
+    "label_fraction_curve",
     "linear_probe",
     "load_results",
+    "logistic_regression",
+    "one_class_anomaly",
+    "retrieval",
+    "retrieval_metrics",
+    "sample_label_fraction",
     "sample_labels_per_class",
     "save_results",
+    "similarity_correlation",
+    "svm",
 ]

@@ -16,8 +16,14 @@ from typing import Any
 
 from contrastlearn.atomic import atomic_write
 
-# Metrics that are fractions in [0, 1] and read best as percentages.
-PERCENT_METRICS = frozenset({"top1", "top5", "accuracy", "balanced_accuracy", "recall@1"})
+# Metrics that are proportions or probabilities in [0, 1] and read best as percentages:
+# accuracies, Recall@K, MRR, mAP and AUROC. Correlation- and agreement-type scores (nmi, ari,
+# spearman, pearson) are not proportions (ari and the correlations can be negative) and print
+# as plain numbers.
+PERCENT_METRICS = frozenset({
+    "top1", "top5", "accuracy", "balanced_accuracy", "mrr", "map", "auroc",
+    *(f"recall@{k}" for k in (1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 100)),
+})
 
 
 @dataclass

@@ -15,6 +15,21 @@ def _cell(result: Result | None) -> str:
     return f"{100 * result.value:.2f}%"
 
 
+LOWER_IS_BETTER = frozenset({"alignment", "uniformity"})
+
+
+def _other_line(result: Result) -> str:
+    """One line for a metric that is not a top-1 accuracy (retrieval, clustering, geometry)."""
+    name = result.protocol if result.metric == result.protocol else (
+        f"{result.protocol} {result.metric}")
+    if result.settings.get("representation", "encoder") != "encoder":
+        name += f" ({result.settings['representation']})"
+    text = f"{name} = {str(result).split(' = ', 1)[1].rsplit(' (', 1)[0]}"
+    if result.metric in LOWER_IS_BETTER:
+        text += f" ({result.settings.get('num_samples')} test items; lower is better)"
+    return text
+
+
 def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") -> str:
     """Rows: protocol and labels used; columns: encoder and raw baseline (top-1 accuracy)."""
     rows: dict[tuple[str, str], dict[str, Result]] = {}
@@ -33,7 +48,6 @@ def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") 
     def fmt(row):
         return "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
 
-    extra = [f"{r.protocol} = {r.value:.4f} ({r.settings.get('num_samples')} test items; "
-             "lower is better)" for r in others]
+    extra = [_other_line(r) for r in others]
     return "\n".join([f"top-1 accuracy on split {split!r}", fmt(header),
                       fmt(["-" * w for w in widths]), *map(fmt, lines), *extra])

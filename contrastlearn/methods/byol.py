@@ -33,12 +33,11 @@ class BYOL(Method):
         self.objective = NegativeCosine()
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
-        predictions = encode_views(
-            lambda x: self.predictor(self.projector(self.encoder(x))), views
-        )
+        projections = encode_views(lambda x: self.projector(self.encoder(x)), views)
+        predictions = encode_views(self.predictor, projections)
         with torch.no_grad():
             targets = encode_views(self.target, views)
-        return self.objective(predictions, targets=targets)
+        return self.objective(predictions, targets=targets).with_embeddings(projections)
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         momentum = cosine_momentum(step, total_steps, self.base_momentum)

@@ -26,4 +26,4 @@ class DecoupledContrastive(Method):
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         z = encode_views(lambda x: self.projector(self.encoder(x)), views)
-        return self.objective(z, ids=ids)
+        return self.objective(z, ids=ids).with_embeddings(z)

@@ -48,7 +48,7 @@ class MoCoV2(Method):
         self.queue.enqueue(keys[1], ids)
         metrics = {name: (value + second.metrics[name]) / 2
                    for name, value in first.metrics.items()}
-        return LossOutput((first.loss + second.loss) / 2, metrics)
+        return LossOutput((first.loss + second.loss) / 2, metrics).with_embeddings(queries)
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         update_momentum(nn.Sequential(self.encoder, self.projector), self.key_network,

@@ -29,4 +29,5 @@ class SimSiam(Method):
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         projections = encode_views(lambda x: self.projector(self.encoder(x)), views)
         predictions = [self.predictor(z) for z in projections]
-        return self.objective(predictions, targets=[z.detach() for z in projections])
+        output = self.objective(predictions, targets=[z.detach() for z in projections])
+        return output.with_embeddings(projections)

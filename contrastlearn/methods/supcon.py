@@ -27,4 +27,4 @@ class SupervisedContrastive(Method):
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         z = encode_views(lambda x: self.projector(self.encoder(x)), views)
-        return self.objective(z, labels=labels, ids=ids)
+        return self.objective(z, labels=labels, ids=ids).with_embeddings(z)

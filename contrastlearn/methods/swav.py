@@ -36,8 +36,9 @@ class SwAV(Method):
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         self.prototypes.requires_grad_(int(self.steps_done) >= self.freeze_prototypes_steps)
-        scores = encode_views(lambda x: self.prototypes(self.projector(self.encoder(x))), views)
-        return self.objective(scores, ids=ids)
+        z = encode_views(lambda x: self.projector(self.encoder(x)), views)
+        scores = [self.prototypes(view) for view in z]
+        return self.objective(scores, ids=ids).with_embeddings(z)
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         self.steps_done.fill_(step + 1)

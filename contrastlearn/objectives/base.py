@@ -10,10 +10,19 @@ from torch import Tensor
 
 @dataclass
 class LossOutput:
-    """A scalar loss to minimise and detached metrics to log (floats or 0-d tensors)."""
+    """A scalar loss to minimise and detached metrics to log (floats or 0-d tensors).
+
+    Methods fill `embeddings` with the per-view (B, D) embeddings they compared (projector
+    outputs), so the engine can log training diagnostics for any method."""
 
     loss: Tensor
     metrics: dict[str, Tensor | float] = field(default_factory=dict)
+    embeddings: list[Tensor] | None = None
+
+    def with_embeddings(self, views: list[Tensor]) -> LossOutput:
+        """This output, carrying detached copies of the compared view embeddings."""
+        self.embeddings = [view.detach() for view in views]
+        return self
 
 
 def default_ids(batch_size: int, device: torch.device | str) -> Tensor:

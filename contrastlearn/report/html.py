@@ -1,0 +1,254 @@
+"""`report.html`: one self-contained page that shows what a run learned.
+
+Everything the page needs is inside it (PNG plots as base64 data URIs, inline CSS, no scripts),
+so it opens in any browser without a network. Each section is built from the files of the run
+directory; a missing or unusable input becomes a "not applicable" note in its section instead
+of an error, and the page is written to a temporary file and renamed, so a failure can never
+leave a half-written report.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from contrastlearn.atomic import atomic_write
+from contrastlearn.evaluation.result import PERCENT_METRICS, Result, load_results
+
+REPORT_NAME = "report.html"
+PLOTS_DIR = "plots"
+PREVIEW_NAME = "views.png"
+EMBEDDINGS_NAME = "embeddings_sample.npz"
+
+EXPECTED_ERRORS = (FileNotFoundError, ValueError, KeyError, OSError, ImportError)
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
+       background: #fff; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; }
+table { border-collapse: collapse; margin: .5em 0; }
+td, th { border: 1px solid #ccc; padding: .25em .6em; text-align: left; }
+th { background: #f2f2f2; }
+pre { background: #f6f6f6; padding: .8em; overflow-x: auto; }
+img { max-width: 100%; border: 1px solid #eee; }
+.warning { background: #fff3cd; border: 1px solid #e0c36c; padding: .5em .8em; margin: .4em 0; }
+.na { color: #777; font-style: italic; }
+"""
+
+
+class NotApplicable(Exception):
+    """A section cannot be shown for this run; the message says why."""
+
+
+def read_metrics(path: Path) -> list[dict]:
+    """The JSON lines of metrics.jsonl; a line cut short by a crash is skipped."""
+    if not path.is_file():
+        raise NotApplicable(f"{path.name} is missing (the run logged no metrics)")
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    if not records:
+        raise NotApplicable(f"{path.name} holds no metrics")
+    return records
+
+
+def _image(png: bytes, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    head = "".join(f"<th>{html.escape(cell)}</th>" for cell in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>"
+        for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _format_value(result: Result) -> str:
+    percent = result.metric in PERCENT_METRICS
+    scale, unit = (100.0, "%") if percent else (1.0, "")
+    if not math.isfinite(result.value):
+        return str(result.value)
+    text = f"{scale * result.value:.2f}{unit}" if percent else f"{result.value:.4g}"
+    if result.std is not None:
+        text += f" ± {scale * result.std:.2f}{unit}" if percent else f" ± {result.std:.3g}"
+    return text
+
+
+def _settings_text(settings: dict) -> str:
+    shown = {key: value for key, value in settings.items()
+             if key not in ("values_per_seed", "representation")}
+    return ", ".join(f"{key}={value}" for key, value in shown.items())[:300]
+
+
+# -- sections ---------------------------------------------------------------------------------
+def _section_summary(run_dir: Path) -> str:
+    rows = [["run directory", str(run_dir.resolve())],
+            ["report written", time.strftime("%Y-%m-%d %H:%M:%S")]]
+    training = run_dir / "training.json"
+    if training.is_file():
+        summary = json.loads(training.read_text())
+        rows += [["status", summary.get("status", "?")],
+                 ["steps", f"{summary.get('steps')} of {summary.get('planned_steps')} planned"]]
+        if "seconds" in summary:
+            rows.append(["training time", f"{summary['seconds']:.1f} s "
+                         f"({summary.get('samples_per_second', 0):.0f} samples/s)"])
+        if "final_loss" in summary:
+            rows.append(["final loss", f"{summary['final_loss']:.4f}"])
+    return _table(["", ""], rows)
+
+
+def run_warnings(run_dir: Path) -> list[str]:
+    """Everything a reader must not miss: divergence, collapse, an early stop, missing parts."""
+    found: list[str] = []
+    training = run_dir / "training.json"
+    if training.is_file():
+        summary = json.loads(training.read_text())
+        status = summary.get("status")
+        if status == "diverged":
+            found.append("training diverged (NaN/Inf); the encoder is the last good checkpoint")
+        elif status == "stopped_early":
+            found.append(f"training stopped early: {summary.get('steps')} of "
+                         f"{summary.get('planned_steps')} planned steps (train.max_steps)")
+        found += [w for w in summary.get("warnings", []) if w not in found]
+    else:
+        found.append("no training.json: the run did not finish training")
+    try:
+        records = read_metrics(run_dir / "metrics.jsonl")
+    except NotApplicable:
+        records = []
+    collapsed = [r["step"] for r in records if r.get("collapse_warning")]
+    if collapsed:
+        found.append(f"collapse warnings at {len(collapsed)} logged step(s), first at step "
+                     f"{collapsed[0]}, last at step {collapsed[-1]}")
+    nonfinite = [r["step"] for r in records if isinstance(r.get("loss"), float)
+                 and not math.isfinite(r["loss"])]
+    if nonfinite:
+        found.append(f"non-finite loss logged at step(s) {nonfinite[:5]}")
+    return found
+
+
+def _section_warnings(run_dir: Path) -> str:
+    found = run_warnings(run_dir)
+    if not found:
+        return "<p>No warnings: training completed, no collapse detected.</p>"
+    return "".join(f'<div class="warning">{html.escape(text)}</div>' for text in found)
+
+
+def _section_recipe(run_dir: Path) -> str:
+    path = run_dir / "recipe.yaml"
+    if not path.is_file():
+        raise NotApplicable("recipe.yaml is missing")
+    return f"<pre>{html.escape(path.read_text())}</pre>"
+
+
+def _section_data(run_dir: Path) -> str:
+    path = run_dir / "data.json"
+    if not path.is_file():
+        raise NotApplicable("data.json is missing")
+    info = json.loads(path.read_text())
+    return _table(["key", "value"], [[key, json.dumps(value)] for key, value in info.items()])
+
+
+def _section_preview(run_dir: Path) -> str:
+    path = run_dir / PLOTS_DIR / PREVIEW_NAME
+    if not path.is_file():
+        raise NotApplicable(f"{PLOTS_DIR}/{PREVIEW_NAME} is missing")
+    return ("<p>Rows are training samples; the first column is the input, the others are the "
+            "augmented views the method compares.</p>" + _image(path.read_bytes(), "views"))
+
+
+def _section_curves(run_dir: Path) -> str:
+    from contrastlearn.report.plots import plot_similarity_histograms, plot_training_curves
+
+    records = read_metrics(run_dir / "metrics.jsonl")
+    plots = run_dir / PLOTS_DIR
+    parts = [_image(plot_training_curves(records, plots / "curves.png"), "training curves")]
+    if any("similarity_histogram" in record for record in records):
+        png = plot_similarity_histograms(records, plots / "similarity_histograms.png")
+        parts.append("<h3>Positive and negative pair similarity over training</h3>"
+                     + _image(png, "similarity histograms"))
+    return "".join(parts)
+
+
+def _section_results(run_dir: Path) -> str:
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise NotApplicable("results.json is missing (the run was not evaluated)")
+    results = load_results(path)
+    if not results:
+        raise NotApplicable("no evaluation: the data has no labels or no test split")
+    rows = [[r.protocol, r.settings.get("representation", "encoder"), r.metric,
+             _format_value(r), r.split, _settings_text(r.settings)] for r in results]
+    return _table(["protocol", "representation", "metric", "value", "split", "settings"], rows)
+
+
+def _section_embedding_map(run_dir: Path) -> str:
+    from contrastlearn.report.plots import plot_embedding_map
+
+    path = run_dir / EMBEDDINGS_NAME
+    if not path.is_file():
+        raise NotApplicable(f"{EMBEDDINGS_NAME} is missing (the run was not evaluated)")
+    with np.load(path) as stored:
+        embeddings = stored["embeddings"]
+        labels = stored["labels"] if "labels" in stored.files else None
+    png = plot_embedding_map(embeddings, labels, run_dir / PLOTS_DIR / "embedding_map.png")
+    return _image(png, "embedding map")
+
+
+SECTIONS: list[tuple[str, Callable[[Path], str]]] = [
+    ("Summary", _section_summary),
+    ("Warnings", _section_warnings),
+    ("Evaluation", _section_results),
+    ("Training curves", _section_curves),
+    ("Augmentation preview", _section_preview),
+    ("Embedding map", _section_embedding_map),
+    ("Data", _section_data),
+    ("Recipe", _section_recipe),
+]
+
+
+def render_report(run_dir: str | Path) -> str:
+    """The report page of `run_dir` as an HTML string."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
+    title = run_dir.name
+    body = []
+    for heading, build in SECTIONS:
+        try:
+            content = build(run_dir)
+        except NotApplicable as reason:
+            content = f'<p class="na">Not applicable: {html.escape(str(reason))}</p>'
+        except EXPECTED_ERRORS as error:
+            content = (f'<p class="na">Not applicable: {html.escape(type(error).__name__)}: '
+                       f"{html.escape(str(error))}</p>")
+        body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>contrastlearn run {html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body>"
+            f"<h1>contrastlearn run: {html.escape(title)}</h1>\n" + "\n".join(body)
+            + "\n</body></html>\n")
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write `run_dir/report.html` atomically and return its path."""
+    run_dir = Path(run_dir)
+    page = render_report(run_dir)
+    path = run_dir / REPORT_NAME
+    atomic_write(path, page.encode("utf-8"))
+    return path

@@ -1,0 +1,40 @@
+"""Augmentation preview: a few training samples next to the views a recipe makes of them, so a
+user can see whether the augmentations are too weak or too strong before spending compute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from contrastlearn.augment.views import Views
+from contrastlearn.data.arrays import ArrayDataset, DataError
+
+
+def preview_samples(data: ArrayDataset | Dataset, num_samples: int = 8, seed: int = 0) -> Tensor:
+    """`num_samples` inputs drawn from `data` without replacement (seeded), stacked."""
+    if len(data) == 0:
+        raise DataError("cannot preview views of an empty dataset")
+    count = min(int(num_samples), len(data))
+    chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]
+    if isinstance(data, ArrayDataset):
+        return data.x[chosen]
+    items = [data[int(index)] for index in chosen]
+    return torch.stack([torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item)
+                        .float() for item in items])
+
+
+def write_views_preview(
+    views: Views, samples: Tensor, path: str | Path, *, modality: str = "image", seed: int = 0,
+) -> bytes:
+    """Make the views of `samples` with a generator seeded by `seed` (never the training one)
+    and plot originals and views side by side; returns the PNG bytes."""
+    from contrastlearn.report.plots import plot_augmentation_preview
+
+    generator = torch.Generator(device=samples.device).manual_seed(seed)
+    made = views(samples, generator)
+    titles = ["input"] + [f"view {index + 1}" for index in range(len(made))]
+    return plot_augmentation_preview(samples.cpu(), [view.cpu() for view in made], path,
+                                     modality=modality, titles=titles)

@@ -1,0 +1,159 @@
+"""The run report, training diagnostics in metrics.jsonl, and the files a run leaves."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import shutil
+import subprocess
+
+import pytest
+import torch
+from PIL import Image
+from torch import nn
+
+import contrastlearn
+from contrastlearn.config import recipe_from_dict
+from contrastlearn.report import html as report_html
+from contrastlearn.report.html import render_report, run_warnings, write_report
+from tests.conftest import require_system_data, tiny_recipe_dict
+
+DATA_URI = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
+
+
+def _decode_images(page: str) -> list[Image.Image]:
+    images = []
+    for payload in DATA_URI.findall(page):
+        image = Image.open(io.BytesIO(base64.b64decode(payload)))
+        image.load()
+        images.append(image)
+    return images
+
+
+def _records(run_dir) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    recipe = recipe_from_dict({**tiny_recipe_dict(), "train": {
+        **tiny_recipe_dict()["train"], "histograms": 3}})
+    out = tmp_path_factory.mktemp("runs") / "tiny"
+    return contrastlearn.pretrain(recipe, out=out, progress=False)
+
+
+def test_metrics_hold_diagnostics_and_histograms(run):
+    records = _records(run.run_dir)
+    keys = {"pos_similarity", "neg_similarity", "contrastive_accuracy", "alignment",
+            "uniformity", "effective_rank", "dim_std_mean", "std_ratio", "lr", "grad_norm",
+            "samples_per_second", "temperature"}
+    assert keys <= set(records[-1])
+    with_histograms = [r for r in records if "similarity_histogram" in r]
+    assert len(with_histograms) == 3
+    assert with_histograms[-1]["step"] == run.training.steps
+    histogram = with_histograms[-1]["similarity_histogram"]
+    assert sum(histogram["positive"]) == 64  # batch of 64, one positive per anchor
+    assert 0.0 <= records[-1]["contrastive_accuracy"] <= 1.0
+
+
+def test_run_directory_holds_report_and_plots(run):
+    summary = json.loads((run.run_dir / "training.json").read_text())
+    assert summary["status"] == "completed" and summary["steps"] == run.training.steps
+    for name in ("views.png", "curves.png", "similarity_histograms.png", "embedding_map.png"):
+        assert (run.run_dir / "plots" / name).stat().st_size > 1000
+    page = (run.run_dir / "report.html").read_text()
+    for heading in ("Summary", "Warnings", "Evaluation", "Training curves",
+                    "Augmentation preview", "Embedding map", "Data", "Recipe"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "linear_probe" in page and "tiny-simclr" in page
+    assert "Not applicable" not in page
+    assert len(_decode_images(page)) == 4
+    assert not re.search(r'(src|href)="(https?:)?//', page), "the report must not use the network"
+
+
+def test_report_without_metrics_says_not_applicable(run, tmp_path):
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    shutil.copy(run.run_dir / "recipe.yaml", partial / "recipe.yaml")
+    (partial / "results.json").write_text("[]")
+    page = render_report(partial)
+    assert "Not applicable: metrics.jsonl is missing" in page
+    assert "no evaluation" in page
+    assert "no training.json" in page
+    write_report(partial)
+    assert (partial / "report.html").is_file()
+
+
+def test_report_is_replaced_atomically(run, monkeypatch):
+    path = run.run_dir / "report.html"
+    before = path.read_bytes()
+
+    def broken(run_dir):
+        raise RuntimeError("boom while rendering")
+
+    monkeypatch.setattr(report_html, "SECTIONS", [("Broken", broken)])
+    with pytest.raises(RuntimeError, match="boom"):
+        write_report(run.run_dir)
+    assert path.read_bytes() == before
+    assert not list(run.run_dir.glob(".report.html.*"))
+
+
+def test_report_of_missing_directory(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        write_report(tmp_path / "nope")
+
+
+class ConstantEncoder(nn.Module):
+    """Maps every input to the same vector: the textbook collapse."""
+
+    out_dim = 8
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.vector = nn.Parameter(torch.ones(8))
+
+    def forward(self, x):
+        return self.vector.expand(x.shape[0], -1) + 0.0 * x.flatten(1).mean(1, keepdim=True)
+
+
+def test_collapse_is_warned_and_reported(tmp_path):
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    with pytest.warns(RuntimeWarning, match="collapsed"):
+        run = contrastlearn.pretrain(recipe, encoder=ConstantEncoder(), out=tmp_path / "c",
+                                     progress=False, overrides={"train.epochs": 1})
+    assert run.training.warnings and "collapsed" in run.training.warnings[0]
+    records = _records(run.run_dir)
+    assert all(r.get("collapse_warning") for r in records)
+    assert any("collapse warnings" in w for w in run_warnings(run.run_dir))
+    page = (run.run_dir / "report.html").read_text()
+    assert 'class="warning"' in page and "collapsed" in page
+
+
+def test_stopped_early_is_a_warning(tmp_path):
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    run = contrastlearn.pretrain(recipe, out=tmp_path / "s", progress=False,
+                                 overrides={"train.max_steps": 2}, evaluate_after=False)
+    assert run.training.status == "stopped_early"
+    assert any("stopped early: 2 of" in w for w in run_warnings(run.run_dir))
+
+
+@pytest.mark.browser
+def test_report_renders_in_headless_chromium(run, tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    require_system_data(chromium is not None, "sudo apt-get install -y chromium")
+    screenshot = tmp_path / "report.png"
+    subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         "--disable-background-networking", f"--screenshot={screenshot}",
+         "--window-size=1200,2400", (run.run_dir / "report.html").resolve().as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )
+    image = Image.open(screenshot).convert("L")
+    low, high = image.getextrema()
+    assert high - low > 100, "the screenshot is blank"
+    histogram = image.histogram()
+    assert max(histogram) < 0.99 * sum(histogram), "the screenshot is almost one colour"
+    for decoded in _decode_images((run.run_dir / "report.html").read_text()):
+        assert decoded.size[0] > 50 and decoded.size[1] > 50
