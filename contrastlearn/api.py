@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,7 @@ from contrastlearn.report.html import EMBEDDINGS_NAME, PLOTS_DIR, PREVIEW_NAME, 
 from contrastlearn.report.preview import preview_samples, write_views_preview
 
 EMBEDDINGS_SAMPLE_SIZE = 2000
+NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass
@@ -158,18 +160,28 @@ def embed_data(
 def _protocol_results(
     train: tuple[Tensor, Tensor], test: tuple[Tensor, Tensor], protocols: Sequence[str],
     labels_per_class: Sequence[int], seeds: Sequence[int], representation: str, split: str,
-    device: str | torch.device,
+    device: str | torch.device, strict: bool = True,
 ) -> list[Result]:
+    """Every protocol (and its few-label variants). Without `strict`, a protocol that cannot
+    run on this data (a ValueError: one class, too few samples, NaN embeddings) becomes a
+    "not_applicable" Result that carries the reason, and the others still run."""
     _check_protocols(protocols)
-    results = []
+    jobs = []
     for protocol in protocols:
-        measured = EVALUATORS.get(protocol)(*train, *test, device=device)
+        jobs.append((protocol, lambda p=protocol: EVALUATORS.get(p)(*train, *test, device=device)))
+        if protocol in FEW_LABEL_PROTOCOLS:
+            jobs += [(f"few_label_{protocol}", lambda p=protocol, n=count: few_label(
+                *train, *test, labels_per_class=n, seeds=tuple(seeds), classifier=p,
+                device=device)) for count in labels_per_class]
+    results = []
+    for name, job in jobs:
+        try:
+            measured = job()
+        except ValueError as error:
+            if strict:
+                raise
+            measured = Result(name, NOT_APPLICABLE, math.nan, split, {"reason": str(error)})
         results.extend(measured if isinstance(measured, list) else [measured])
-        if protocol not in FEW_LABEL_PROTOCOLS:
-            continue
-        for count in labels_per_class:
-            results.append(few_label(*train, *test, labels_per_class=count, seeds=tuple(seeds),
-                                     classifier=protocol, device=device))
     for result in results:
         result.split = split
         result.settings["representation"] = representation
@@ -284,9 +296,11 @@ def evaluate_splits(
     encoder: nn.Module, splits: DatasetSplits, *, protocols: Sequence[str],
     labels_per_class: Sequence[int], seeds: Sequence[int], raw_baseline: bool,
     device: str | torch.device, batch_size: int, embeddings_sample: Path | None = None,
+    strict: bool = True,
 ) -> list[Result]:
     """All protocols on the splits' test split; with `embeddings_sample`, also save up to
-    `EMBEDDINGS_SAMPLE_SIZE` test embeddings and labels there (for the report's map)."""
+    `EMBEDDINGS_SAMPLE_SIZE` test embeddings and labels there (for the report's map). See
+    `_protocol_results` for `strict`."""
     if splits.test is None:
         raise DataError("evaluation needs a test split (give x_test/y_test or a holdout fraction)")
     split = splits.info.get("test_split", "test")
@@ -297,12 +311,12 @@ def evaluate_splits(
     if embeddings_sample is not None:
         save_embeddings_sample(embeddings_sample, *test)
     results = _protocol_results(train, test, protocols, labels_per_class, seeds, "encoder",
-                                split, device)
+                                split, device, strict)
     if raw_baseline and isinstance(splits.train, ArrayDataset):
         raw_train = (splits.train.x.flatten(1), splits.train.y)
         raw_test = (splits.test.x.flatten(1), splits.test.y)
         results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
-                                     "raw", split, device)
+                                     "raw", split, device, strict)
     return results
 
 
@@ -408,6 +422,7 @@ def pretrain(
             labels_per_class=recipe.eval.labels_per_class, seeds=recipe.eval.few_label_seeds,
             raw_baseline=recipe.eval.raw_baseline, device=trainer.device,
             batch_size=recipe.eval.batch_size, embeddings_sample=run_dir / EMBEDDINGS_NAME,
+            strict=False,
         )
     if evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2:
         results += geometry_results(encoder, splits.test, views, device=trainer.device,

@@ -60,16 +60,20 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.api import evaluate
-    from contrastlearn.config import load_recipe
+    from contrastlearn.config import PAIR_PROTOCOLS, load_recipe
+    from contrastlearn.data.arrays import PAIR_KEYS
 
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
-        from contrastlearn.data.arrays import read_npz
+        from contrastlearn.data.arrays import read_pairs_npz
 
-        data = read_npz(args.pairs)
+        data = read_pairs_npz(args.pairs)
+    protocols = args.protocol or recipe.eval.protocols
+    if args.pairs and not args.protocol:
+        protocols = [name for name, keys in zip(PAIR_PROTOCOLS, PAIR_KEYS) if keys <= set(data)]
     results = evaluate(
-        args.run_dir, data, protocols=args.protocol or recipe.eval.protocols,
+        args.run_dir, data, protocols=protocols,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
         seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
     )

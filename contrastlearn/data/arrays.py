@@ -174,3 +174,25 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
             f"{str(path)!r} has unknown arrays {sorted(unknown)}; expected x, y, x_test, y_test"
         )
     return arrays
+
+
+PAIR_KEYS = ({"a", "b", "scores"}, {"queries", "gallery", "query_ids", "gallery_ids"})
+
+
+def read_pairs_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Evaluation pairs from a `.npz` file (no pickles): arrays `a`, `b`, `scores` (similarity)
+    and/or `queries`, `gallery`, `query_ids`, `gallery_ids` (retrieval)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"pairs file {str(path)!r} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except Exception as error:  # zip, header and pickle errors all mean the same to a user
+        raise DataError(f"cannot read {str(path)!r} as a .npz archive: {error}") from None
+    if not any(keys <= set(arrays) for keys in PAIR_KEYS):
+        raise DataError(
+            f"{str(path)!r} has arrays {sorted(arrays)}; pairs need a, b, scores (similarity) "
+            "or queries, gallery, query_ids, gallery_ids (retrieval)"
+        )
+    return arrays

@@ -20,6 +20,8 @@ LOWER_IS_BETTER = frozenset({"alignment", "uniformity"})
 
 def _other_line(result: Result) -> str:
     """One line for a metric that is not a top-1 accuracy (retrieval, clustering, geometry)."""
+    if result.metric == "not_applicable":
+        return f"{result.protocol}: not applicable ({result.settings.get('reason')})"
     name = result.protocol if result.metric == result.protocol else (
         f"{result.protocol} {result.metric}")
     if result.settings.get("representation", "encoder") != "encoder":

@@ -193,7 +193,8 @@ def _section_results(run_dir: Path) -> str:
     if not results:
         raise NotApplicable("no evaluation: the data has no labels or no test split")
     rows = [[r.protocol, r.settings.get("representation", "encoder"), r.metric,
-             _format_value(r), r.split, _settings_text(r.settings)] for r in results]
+             "not applicable" if r.metric == "not_applicable" else _format_value(r), r.split,
+             _settings_text(r.settings)] for r in results]
     return _table(["protocol", "representation", "metric", "value", "split", "settings"], rows)
 
 

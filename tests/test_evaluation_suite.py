@@ -1,0 +1,168 @@
+"""The whole evaluation suite through the public API and the CLI: every protocol on a real
+(tiny) run, explicit pairs, not-applicable entries, the report and augment commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+import contrastlearn
+from contrastlearn.cli import main
+from contrastlearn.config import PROTOCOLS, recipe_from_dict
+from tests.conftest import tiny_recipe_dict
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    recipe = tiny_recipe_dict()
+    recipe["eval"]["protocols"] = list(PROTOCOLS)
+    recipe["eval"]["raw_baseline"] = False
+    recipe["train"]["epochs"] = 1
+    return contrastlearn.pretrain(recipe_from_dict(recipe), progress=False,
+                                  out=tmp_path_factory.mktemp("suite") / "run")
+
+
+def test_every_protocol_runs_in_pretrain(run):
+    by_protocol = {}
+    for result in run.results:
+        if result.settings["representation"] == "encoder":
+            by_protocol.setdefault(result.protocol, []).append(result)
+    expected = {"linear_probe", "knn", "logistic_regression", "svm", "retrieval", "clustering",
+                "anomaly", "label_fraction_linear_probe", "few_label_linear_probe",
+                "few_label_svm", "few_label_logistic_regression", "few_label_knn"}
+    assert expected <= set(by_protocol)
+    assert {r.metric for r in by_protocol["retrieval"]} == {
+        "recall@1", "recall@5", "recall@10", "mrr", "map"}
+    assert {r.metric for r in by_protocol["clustering"]} == {"nmi", "ari"}
+    fractions = sorted(r.settings["fraction"] for r in by_protocol["label_fraction_linear_probe"])
+    assert fractions == [0.01, 0.1, 1.0]
+    for results in by_protocol.values():
+        for result in results:
+            assert math.isfinite(result.value) and result.split == "holdout_0.2_seed0"
+    # digits are easy: a trained encoder beats chance by far on every classifier
+    for name in ("linear_probe", "logistic_regression", "svm", "knn"):
+        assert by_protocol[name][0].value > 0.5
+    saved = json.loads((run.run_dir / "results.json").read_text())
+    assert len(saved) == len(run.results)
+    assert "svm" in (run.run_dir / "report.html").read_text()
+
+
+def test_protocol_that_cannot_run_is_not_applicable(tmp_path):
+    generator = np.random.default_rng(0)
+    x = generator.random((120, 1, 8, 8)).astype(np.float32)
+    y = np.repeat(np.arange(4), 30)
+    y[:27] = 1  # class 0 keeps 3 samples: fewer than anomaly's k=5 neighbours
+    data = tmp_path / "data.npz"
+    np.savez(data, x=x, y=y, x_test=x[:40], y_test=np.arange(40) % 4)
+    recipe = tiny_recipe_dict()
+    recipe["eval"] = {"protocols": ["knn", "anomaly"], "labels_per_class": [],
+                      "raw_baseline": False}
+    run = contrastlearn.pretrain(recipe_from_dict(recipe), dataset=str(data), progress=False,
+                                 out=tmp_path / "run", overrides={"train.epochs": 1})
+    anomaly = [r for r in run.results if r.protocol == "anomaly"]
+    assert anomaly[0].metric == "not_applicable" and math.isnan(anomaly[0].value)
+    assert "k=5" in anomaly[0].settings["reason"] or "k" in anomaly[0].settings["reason"]
+    assert run.result("knn").value >= 0
+    page = (run.run_dir / "report.html").read_text()
+    assert "not applicable" in page
+
+
+def test_evaluate_pairs_similarity_and_retrieval(run):
+    generator = np.random.default_rng(1)
+    images = generator.random((30, 1, 8, 8)).astype(np.float32)
+    noisy = np.clip(images + 0.05 * generator.standard_normal(images.shape), 0, 1)
+    scores = generator.random(30)
+    results = contrastlearn.evaluate(
+        run.run_dir, {"a": images, "b": noisy, "scores": scores}, protocols=["similarity"])
+    assert {r.metric for r in results} == {"spearman", "pearson"}
+    assert all(-1 <= r.value <= 1 for r in results)
+    retrieval = contrastlearn.evaluate(
+        run.run_dir, {"queries": noisy, "gallery": images, "query_ids": np.arange(30),
+                      "gallery_ids": np.arange(30)}, protocols=["retrieval"])
+    recall = {r.metric: r.value for r in retrieval}
+    # a slightly noisy copy finds its own original far more often than chance (1/30)
+    assert recall["recall@1"] > 0.3 and recall["recall@10"] >= recall["recall@1"]
+    with pytest.raises(ValueError, match="unknown protocol"):
+        contrastlearn.evaluate(run.run_dir, {"a": images, "b": noisy, "scores": scores},
+                               protocols=["knn"])
+
+
+def test_evaluate_strict_errors(run):
+    encoder = contrastlearn.load_encoder(run.run_dir)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        contrastlearn.evaluate(encoder, "digits", protocols=["telepathy"])
+
+
+def test_cli_evaluate_protocols_and_pairs(run, tmp_path, capsys):
+    output = tmp_path / "results.json"
+    assert main(["evaluate", str(run.run_dir), "--protocol", "svm", "--protocol", "knn",
+                 "--protocol", "clustering", "--labels-per-class", "5",
+                 "--output", str(output)]) == 0
+    printed = capsys.readouterr().out
+    assert "svm" in printed and "clustering nmi" in printed
+    saved = json.loads(output.read_text())
+    assert {"svm", "knn", "few_label_svm", "clustering"} <= {r["protocol"] for r in saved}
+    svm = next(r for r in saved if r["protocol"] == "svm")
+    assert "C" in svm["settings"] or any(k.lower().startswith("c") for k in svm["settings"])
+
+    pairs = tmp_path / "pairs.npz"
+    images = np.random.default_rng(2).random((20, 1, 8, 8)).astype(np.float32)
+    np.savez(pairs, a=images, b=images[::-1], scores=np.linspace(0, 1, 20))
+    assert main(["evaluate", str(run.run_dir), "--pairs", str(pairs)]) == 0
+    assert "similarity spearman" in capsys.readouterr().out
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, a=images)
+    assert main(["evaluate", str(run.run_dir), "--pairs", str(bad)]) == 2
+    assert "pairs need a, b, scores" in capsys.readouterr().err
+
+
+def test_cli_report(run, capsys):
+    (run.run_dir / "report.html").unlink()
+    assert main(["report", str(run.run_dir)]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert (run.run_dir / "report.html").stat().st_size > 10_000
+    assert main(["report", str(run.run_dir / "missing")]) == 2
+
+
+def _recipe_file(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(tiny_recipe_dict()))
+    return path
+
+
+def test_cli_augment_preview(tmp_path, capsys):
+    out = tmp_path / "views.png"
+    assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),
+                 "--num-samples", "4"]) == 0
+    assert "4 samples x 2 views" in capsys.readouterr().out
+    image = Image.open(out).convert("L")
+    low, high = image.getextrema()
+    assert high - low > 100
+
+
+def test_cli_augment_sweep_trains_and_plots(tmp_path, capsys):
+    out = tmp_path / "sweep"
+    assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),
+                 "--sweep", "--strengths", "0", "1", "--steps", "2", "--no-progress"]) == 0
+    rows = json.loads((out / "sweep.json").read_text())
+    assert [row["strength"] for row in rows] == [0.0, 1.0]
+    assert all(-1 <= row["positive_similarity"] <= 1 for row in rows)
+    assert all(0 <= row["linear_probe_top1"] <= 1 for row in rows)
+    assert (out / "sweep.png").stat().st_size > 1000
+    assert (out / "strength-1" / "report.html").is_file()
+
+
+def test_augment_sweep_with_frozen_encoder(run, tmp_path, capsys):
+    out = tmp_path / "frozen"
+    assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),
+                 "--sweep", "--strengths", "0", "0.5", "1", "--encoder", str(run.run_dir)]) == 0
+    rows = json.loads((out / "sweep.json").read_text())
+    # stronger views: positives drift apart and less class information survives
+    assert rows[0]["positive_similarity"] > rows[-1]["positive_similarity"]
+    assert rows[0]["linear_probe_top1"] > rows[-1]["linear_probe_top1"]
+    assert {row["encoder"] for row in rows} == {"frozen encoder"}
