@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import json
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from contrastlearn.config import (
     dump_recipe,
     load_recipe,
 )
-from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
+from contrastlearn.data.arrays import PAIR_KEYS, ArrayDataset, DataError, DatasetSplits
 from contrastlearn.data.resolve import IN_MEMORY, resolve_dataset, to_samples
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
@@ -168,7 +169,9 @@ def _protocol_results(
     _check_protocols(protocols)
     jobs = []
     for protocol in protocols:
-        jobs.append((protocol, lambda p=protocol: EVALUATORS.get(p)(*train, *test, device=device)))
+        options = {"seeds": tuple(seeds)} if protocol == "label_fraction" else {}
+        jobs.append((protocol, lambda p=protocol, o=options: EVALUATORS.get(p)(
+            *train, *test, device=device, **o)))
         if protocol in FEW_LABEL_PROTOCOLS:
             jobs += [(f"few_label_{protocol}", lambda p=protocol, n=count: few_label(
                 *train, *test, labels_per_class=n, seeds=tuple(seeds), classifier=p,
@@ -200,20 +203,26 @@ def _is_pair_data(data: Any) -> bool:
 
 
 def evaluate_pairs(
-    encoder: nn.Module, data: dict[str, Any], protocols: Sequence[str], *,
+    encoder: nn.Module, data: dict[str, Any], protocols: Sequence[str] | None = None, *,
     modality: str = "image", scale: float | None = None, device: str | torch.device = "cpu",
     batch_size: int = 512,
 ) -> list[Result]:
     """Protocols on explicit pairs. `data` holds inputs ``a``, ``b`` and human ``scores``
     (similarity: Spearman/Pearson of cosine vs score) and/or ``queries``, ``gallery``,
-    ``query_ids``, ``gallery_ids`` (retrieval: a gallery item is positive when ids match)."""
+    ``query_ids``, ``gallery_ids`` (retrieval: a gallery item is positive when ids match).
+    `protocols=None` runs every protocol whose arrays `data` holds."""
     from contrastlearn.evaluation import retrieval_metrics, similarity_correlation
 
+    if protocols is None:
+        protocols = pair_protocols(data)
     _check_protocols(protocols, PAIR_PROTOCOLS)
+    for protocol in protocols:
+        missing = sorted(PAIR_KEYS[PAIR_PROTOCOLS.index(protocol)] - set(data))
+        if missing:
+            raise DataError(f"the {protocol} protocol needs the arrays {missing} in the pair "
+                            f"data; it has {sorted(data)}")
 
     def embed_inputs(key: str) -> Tensor:
-        if key not in data:
-            raise DataError(f"pair data needs the key {key!r}; it has {sorted(data)}")
         samples = to_samples(data[key], modality, scale=scale)
         return extract_embeddings(encoder, samples, batch_size=batch_size, device=device)
 
@@ -223,48 +232,51 @@ def evaluate_pairs(
             results += similarity_correlation(embed_inputs("a"), embed_inputs("b"),
                                               data["scores"])
         else:
-            for key in ("query_ids", "gallery_ids"):
-                if key not in data:
-                    raise DataError(f"retrieval needs {key!r} in the pair data")
             results += retrieval_metrics(embed_inputs("queries"), embed_inputs("gallery"),
                                          data["query_ids"], data["gallery_ids"], device=device)
     return results
 
 
+def pair_protocols(data: dict[str, Any]) -> list[str]:
+    """The pair protocols whose arrays `data` holds."""
+    return [name for name, keys in zip(PAIR_PROTOCOLS, PAIR_KEYS) if keys <= set(data)]
+
+
 def evaluate(
     encoder_or_run: nn.Module | str | Path, data: Any = None, *,
-    protocols: Sequence[str] = ("linear_probe", "knn"), labels_per_class: Sequence[int] = (10,),
+    protocols: Sequence[str] | None = None, labels_per_class: Sequence[int] = (10,),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
+    strict: bool = True,
 ) -> list[Result]:
-    """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`) with all training labels, and
-    the classifiers also with n labels per class (mean ± std over seeds). `encoder_or_run` is an
-    encoder or a run directory (whose recipe names the data when `data` is None). With
-    `raw_baseline`, the same protocols run on the raw inputs. `data` may also be a dict of
-    pairs for the "similarity" and "retrieval" protocols (see `evaluate_pairs`). `save=True`
-    writes the results to the run directory's results.json."""
+    """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default linear_probe and knn)
+    with all training labels, and the classifiers also with n labels per class (mean ± std over
+    seeds). `encoder_or_run` is an encoder or a run directory (whose recipe names the data when
+    `data` is None). With `raw_baseline`, the same protocols run on the raw inputs. `data` may
+    also be a dict of pairs for the "similarity" and "retrieval" protocols (see
+    `evaluate_pairs`; default: those the arrays allow). Without `strict`, a protocol that cannot
+    run on the data gives a "not_applicable" result instead of an error. `save=True` writes the
+    results to the run directory's results.json."""
     _register_everything()
-    run_dir = None
-    if isinstance(encoder_or_run, (str, Path)):
-        run_dir = Path(encoder_or_run)
+    run_dir = Path(encoder_or_run) if isinstance(encoder_or_run, (str, Path)) else None
+    if run_dir is not None:
         encoder = load_encoder(run_dir, device=device)
         recipe = load_recipe(run_dir / "recipe.yaml")
-        if _is_pair_data(data):
-            return evaluate_pairs(encoder, data, protocols, modality=recipe.data.modality,
-                                  scale=getattr(encoder, "config", {}).get("input_scale"),
-                                  device=device,
-                                  batch_size=batch_size)
-        splits = load_run_data(recipe, data)
+        modality = recipe.data.modality
     else:
-        encoder = encoder_or_run
+        encoder, recipe, modality = encoder_or_run, None, "image"
         if data is None:
             raise ValueError("evaluate needs data when given an encoder module")
-        if _is_pair_data(data):
-            return evaluate_pairs(encoder, data, protocols, device=device, batch_size=batch_size)
-        splits = resolve_dataset(data)
-    results = evaluate_splits(encoder, splits, protocols=protocols,
-                              labels_per_class=labels_per_class, seeds=seeds,
-                              raw_baseline=raw_baseline, device=device, batch_size=batch_size)
+    if _is_pair_data(data):
+        results = evaluate_pairs(encoder, data, protocols, modality=modality,
+                                 scale=getattr(encoder, "config", {}).get("input_scale"),
+                                 device=device, batch_size=batch_size)
+    else:
+        splits = load_run_data(recipe, data) if recipe is not None else resolve_dataset(data)
+        results = evaluate_splits(
+            encoder, splits, protocols=protocols or ("linear_probe", "knn"),
+            labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,
+            device=device, batch_size=batch_size, strict=strict)
     if save and run_dir is not None:
         save_results(results, run_dir / "results.json")
     return results
@@ -405,11 +417,12 @@ def pretrain(
     if resume:
         trainer.resume()
     else:
-        _write_preview(views, train_data, run_dir, recipe)
+        _best_effort("the augmentation preview", _write_preview, views, train_data, run_dir,
+                     recipe)
     try:
         summary = trainer.fit(train_data)
     except TrainingDiverged:
-        write_report(run_dir)
+        _best_effort("the report", write_report, run_dir)
         raise
     encoder = method.encoder
     export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
@@ -428,8 +441,18 @@ def pretrain(
         results += geometry_results(encoder, splits.test, views, device=trainer.device,
                                     split=splits.info.get("test_split", "test"))
     save_results(results, run_dir / "results.json")
-    write_report(run_dir)
+    _best_effort("the report", write_report, run_dir)
     return RunResult(run_dir, encoder, method, recipe, results, summary)
+
+
+def _best_effort(what: str, function, *args) -> None:
+    """Pictures and reports must never cost a user their trained encoder: a failure here is a
+    warning, not an error."""
+    try:
+        function(*args)
+    except Exception as error:  # noqa: BLE001 - anything, by design
+        warnings.warn(f"could not write {what}: {type(error).__name__}: {error}", RuntimeWarning,
+                      stacklevel=2)
 
 
 def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,

@@ -60,8 +60,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.api import evaluate
-    from contrastlearn.config import PAIR_PROTOCOLS, load_recipe
-    from contrastlearn.data.arrays import PAIR_KEYS
+    from contrastlearn.config import load_recipe
 
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
     data = args.dataset
@@ -69,11 +68,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from contrastlearn.data.arrays import read_pairs_npz
 
         data = read_pairs_npz(args.pairs)
-    protocols = args.protocol or recipe.eval.protocols
-    if args.pairs and not args.protocol:
-        protocols = [name for name, keys in zip(PAIR_PROTOCOLS, PAIR_KEYS) if keys <= set(data)]
+    protocols = args.protocol or (None if args.pairs else recipe.eval.protocols)
+    if not args.pairs and "similarity" in (args.protocol or []):
+        raise ValueError("--protocol similarity needs --pairs FILE.npz with arrays a, b, scores")
     results = evaluate(
-        args.run_dir, data, protocols=protocols,
+        args.run_dir, data, protocols=protocols, strict=False,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
         seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
     )
@@ -88,7 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from contrastlearn.report.html import run_warnings, write_report
 
-    path = write_report(args.run_dir)
+    path = write_report(args.run_dir, embedding_map=args.map)
     print(f"wrote {path}")
     for warning in run_warnings(Path(args.run_dir)):
         print(f"warning: {warning}")
@@ -99,17 +98,20 @@ def cmd_augment(args: argparse.Namespace) -> int:
     from contrastlearn.api import build_views, load_run_data, resolve_run_recipe
     from contrastlearn.report.preview import preview_samples, write_views_preview
 
-    recipe = resolve_run_recipe(args.recipe, _parse_set(args.set or []))
+    recipe_source = args.recipe
+    if recipe_source is None and args.encoder:
+        recipe_source = Path(args.encoder) / "recipe.yaml"  # the encoder's own recipe and data
+    recipe = resolve_run_recipe(recipe_source, _parse_set(args.set or []))
     splits = load_run_data(recipe, args.dataset)
     sample_shape = tuple(preview_samples(splits.train, 1).shape[1:])
     if args.sweep:
         from contrastlearn.export import load_encoder
         from contrastlearn.report.sweep import DEFAULT_STRENGTHS, strength_sweep
 
-        encoder = load_encoder(args.encoder) if args.encoder else None
+        encoder = load_encoder(args.encoder, device=args.device) if args.encoder else None
         out = Path(args.out)
         rows = strength_sweep(recipe, splits, strengths=args.strengths or DEFAULT_STRENGTHS,
-                              encoder=encoder, steps=args.steps, out=out,
+                              encoder=encoder, steps=args.steps, out=out, device=args.device,
                               progress=not args.no_progress)
         print("strength  positive similarity  linear probe top-1")
         for row in rows:
@@ -222,11 +224,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = commands.add_parser("report", help="(re)write a run's self-contained report.html")
     rep.add_argument("run_dir")
+    rep.add_argument("--map", choices=["tsne", "umap", "pca"], default="tsne",
+                     help="embedding map method (umap needs `pip install umap-learn`)")
     rep.set_defaults(handler=cmd_report)
 
     aug = commands.add_parser(
         "augment", help="preview a recipe's views (no training), or sweep their strength")
-    aug.add_argument("--recipe", help="shipped recipe name or YAML path (default: digits-simclr)")
+    aug.add_argument("--recipe", help="shipped recipe name or YAML path (default: the --encoder "
+                     "run's recipe, else digits-simclr)")
     aug.add_argument("--dataset", help="dataset (default: the recipe's)")
     aug.add_argument("--out", required=True,
                      help="PNG file for the preview; a directory for --sweep")
@@ -240,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="training steps per strength (without --encoder)")
     aug.add_argument("--encoder", help="run directory of a trained encoder to evaluate frozen "
                      "instead of training at each strength")
+    aug.add_argument("--device", default="cpu",
+                     help="where a frozen --encoder runs (training uses the recipe's accelerator)")
     aug.add_argument("--no-progress", action="store_true")
     aug.set_defaults(handler=cmd_augment)
 

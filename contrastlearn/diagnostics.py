@@ -19,13 +19,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastlearn.objectives.alignment_uniformity import alignment, uniformity
+
+PREFIX = "diag_"
 HISTOGRAM_BINS = 40
 HISTOGRAM_RANGE = (-1.0, 1.0)
 
 COLLAPSE_STD_RATIO = 0.05
 """Collapse when the mean per-dimension std times sqrt(D) falls below this (1 is healthy)."""
 COLLAPSE_EFFECTIVE_RANK = 2.0
-"""Collapse when the effective rank of the batch falls below this."""
+"""Collapse when the effective rank of the batch falls below this (tested only when the batch
+could reach twice that rank)."""
 
 
 def _pair(views: Sequence[Tensor]) -> tuple[Tensor, Tensor]:
@@ -62,34 +66,33 @@ def effective_rank(embeddings: Tensor) -> float:
 
 @torch.no_grad()
 def embedding_diagnostics(views: Sequence[Tensor], ids: Tensor | None = None) -> dict[str, float]:
-    """Statistics of one batch of view embeddings (see the module docstring).
+    """Statistics of one batch of view embeddings (see the module docstring), keyed with the
+    prefix ``diag_`` so they never clash with the metrics an objective logs itself.
 
     `ids` marks items that occur more than once: samples with equal ids are positives, never
-    negatives. Returns pos_similarity, neg_similarity, contrastive_accuracy, alignment,
-    uniformity, effective_rank, dim_std_mean, dim_std_min and std_ratio (dim_std_mean *
-    sqrt(D))."""
+    negatives. Returns diag_pos_similarity, diag_neg_similarity, diag_contrastive_accuracy,
+    diag_alignment, diag_uniformity, diag_effective_rank, diag_dim_std_mean, diag_dim_std_min
+    and diag_std_ratio (dim_std_mean * sqrt(D))."""
     first, second = _pair(views)
     batch, dim = first.shape
     similarity = first @ second.T
     positive = _positive_mask(batch, ids, first.device)
-    stats = {"pos_similarity": float(similarity[positive].mean())}
     negatives = ~positive
-    stats["neg_similarity"] = (float(similarity[negatives].mean()) if bool(negatives.any())
-                               else math.nan)
     best = similarity.argmax(dim=1)
-    stats["contrastive_accuracy"] = float(positive[torch.arange(batch), best].float().mean())
-    stats["alignment"] = float((first - second).pow(2).sum(dim=1).mean())
-    if batch > 1:
-        distances = torch.pdist(first).pow(2)
-        stats["uniformity"] = float(torch.logsumexp(-2 * distances, 0) - math.log(len(distances)))
-    else:
-        stats["uniformity"] = math.nan
-    stats["effective_rank"] = effective_rank(first)
     std = first.std(dim=0) if batch > 1 else torch.zeros(dim, device=first.device)
-    stats["dim_std_mean"] = float(std.mean())
-    stats["dim_std_min"] = float(std.min())
-    stats["std_ratio"] = stats["dim_std_mean"] * math.sqrt(dim)
-    return stats
+    stats = {
+        "pos_similarity": float(similarity[positive].mean()),
+        "neg_similarity": (float(similarity[negatives].mean()) if bool(negatives.any())
+                           else math.nan),
+        "contrastive_accuracy": float(positive[torch.arange(batch), best].float().mean()),
+        "alignment": float(alignment(first, second, alpha=2)),
+        "uniformity": float(uniformity(first, t=2)) if batch > 1 else math.nan,
+        "effective_rank": effective_rank(first),
+        "dim_std_mean": float(std.mean()),
+        "dim_std_min": float(std.min()),
+        "std_ratio": float(std.mean()) * math.sqrt(dim),
+    }
+    return {f"{PREFIX}{key}": value for key, value in stats.items()}
 
 
 @torch.no_grad()
@@ -110,15 +113,18 @@ def similarity_histogram(
             "positive": counts(similarity[positive]), "negative": counts(similarity[~positive])}
 
 
-def collapse_warning(stats: dict[str, float]) -> str | None:
-    """A sentence saying why the embeddings look collapsed, or None when they look healthy."""
+def collapse_warning(stats: dict[str, float], rank_limit: float = math.inf) -> str | None:
+    """A sentence saying why the embeddings look collapsed, or None when they look healthy.
+    `rank_limit` is min(batch, dim), the highest effective rank the batch could show."""
     reasons = []
-    if stats.get("std_ratio", math.inf) < COLLAPSE_STD_RATIO:
-        reasons.append(f"per-dimension std x sqrt(D) is {stats['std_ratio']:.3g} "
+    std_ratio = stats.get(f"{PREFIX}std_ratio", math.inf)
+    if std_ratio < COLLAPSE_STD_RATIO:
+        reasons.append(f"per-dimension std x sqrt(D) is {std_ratio:.3g} "
                        f"(< {COLLAPSE_STD_RATIO}; about 1 when healthy)")
-    if stats.get("effective_rank", math.inf) < COLLAPSE_EFFECTIVE_RANK:
-        reasons.append(f"effective rank is {stats['effective_rank']:.3g} "
-                       f"(< {COLLAPSE_EFFECTIVE_RANK})")
+    rank = stats.get(f"{PREFIX}effective_rank", math.inf)
+    # a batch of rank <= 2 * threshold could not show more, so the rank test only applies above
+    if rank_limit >= 2 * COLLAPSE_EFFECTIVE_RANK and rank < COLLAPSE_EFFECTIVE_RANK:
+        reasons.append(f"effective rank is {rank:.3g} (< {COLLAPSE_EFFECTIVE_RANK})")
     if not reasons:
         return None
     return ("embeddings look collapsed: " + "; ".join(reasons)

@@ -18,10 +18,15 @@ from contrastlearn.diagnostics import (
 )
 
 
+def _unprefixed(stats: dict) -> dict:
+    assert all(key.startswith("diag_") for key in stats)
+    return {key.removeprefix("diag_"): value for key, value in stats.items()}
+
+
 def test_hand_computed_two_by_two():
     first = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     second = torch.tensor([[1.0, 0.0], [1.0, 0.0]])  # item 1's positive points at item 0
-    stats = embedding_diagnostics([first, second])
+    stats = _unprefixed(embedding_diagnostics([first, second]))
     assert stats["pos_similarity"] == pytest.approx(0.5)  # (1 + 0) / 2
     assert stats["neg_similarity"] == pytest.approx(0.5)  # (first0·second1=1, first1·second0=0)
     # anchor 0: best match is column 0 (tie with 1 goes to the first) -> correct;
@@ -40,7 +45,7 @@ def test_against_naive_loops():
     generator = torch.Generator().manual_seed(0)
     a, b = torch.randn(12, 5, generator=generator), torch.randn(12, 5, generator=generator)
     ids = torch.tensor([0, 1, 2, 3, 3, 4, 5, 6, 7, 8, 9, 9])
-    stats = embedding_diagnostics([a, b], ids)
+    stats = _unprefixed(embedding_diagnostics([a, b], ids))
     na, nb = F.normalize(a, dim=1), F.normalize(b, dim=1)
     pos, neg, correct = [], [], 0
     for i in range(12):
@@ -64,10 +69,14 @@ def test_effective_rank_bounds_and_collapse():
     collapsed = torch.ones(256, 16) + 1e-6 * torch.randn(256, 16, generator=generator)
     assert effective_rank(F.normalize(collapsed, dim=1)) < 1.1
     stats = embedding_diagnostics([collapsed, collapsed])
-    assert stats["std_ratio"] < COLLAPSE_STD_RATIO
-    message = collapse_warning(stats)
+    assert stats["diag_std_ratio"] < COLLAPSE_STD_RATIO
+    message = collapse_warning(stats, rank_limit=16)
     assert message is not None and "collapsed" in message and "effective rank" in message
-    assert collapse_warning(embedding_diagnostics([healthy, healthy + 0.1])) is None
+    assert collapse_warning(embedding_diagnostics([healthy, healthy + 0.1]), rank_limit=16) is None
+    # two 2-D embeddings can never show a rank of 2 or more: no rank-based warning then
+    tiny = {"diag_effective_rank": 1.5, "diag_std_ratio": 1.0}
+    assert collapse_warning(tiny, rank_limit=2) is None
+    assert "effective rank" in collapse_warning(tiny, rank_limit=64)
 
 
 def test_histogram_counts_every_pair():

@@ -123,7 +123,7 @@ def test_cli_evaluate_protocols_and_pairs(run, tmp_path, capsys):
 
 def test_cli_report(run, capsys):
     (run.run_dir / "report.html").unlink()
-    assert main(["report", str(run.run_dir)]) == 0
+    assert main(["report", str(run.run_dir), "--map", "pca"]) == 0
     assert "wrote" in capsys.readouterr().out
     assert (run.run_dir / "report.html").stat().st_size > 10_000
     assert main(["report", str(run.run_dir / "missing")]) == 2
@@ -166,3 +166,39 @@ def test_augment_sweep_with_frozen_encoder(run, tmp_path, capsys):
     assert rows[0]["positive_similarity"] > rows[-1]["positive_similarity"]
     assert rows[0]["linear_probe_top1"] > rows[-1]["linear_probe_top1"]
     assert {row["encoder"] for row in rows} == {"frozen encoder"}
+
+
+def test_table_shows_every_label_fraction(run):
+    from contrastlearn.evaluation.table import comparison_table
+
+    table = comparison_table(run.results)
+    for used in ("1%", "10%", "all"):
+        assert any(line.startswith("label_fraction_linear_probe") and f" {used} " in line
+                   for line in table.splitlines())
+
+
+def test_pair_evaluation_defaults_and_save(run, tmp_path):
+    images = np.random.default_rng(3).random((12, 1, 8, 8)).astype(np.float32)
+    before = (run.run_dir / "results.json").read_text()
+    try:
+        results = contrastlearn.evaluate(run.run_dir, {"a": images, "b": images,
+                                                       "scores": np.arange(12.0)}, save=True)
+        assert {r.protocol for r in results} == {"similarity"}
+        saved = json.loads((run.run_dir / "results.json").read_text())
+        assert {r["protocol"] for r in saved} == {"similarity"}
+    finally:
+        (run.run_dir / "results.json").write_text(before)
+    with pytest.raises(ValueError, match="needs the arrays"):
+        contrastlearn.evaluate(run.run_dir, {"a": images, "b": images, "scores": np.ones(12)},
+                               protocols=["retrieval"])
+
+
+def test_brief_schedule_spans_the_steps():
+    from contrastlearn.report.sweep import brief_schedule
+
+    recipe = recipe_from_dict(tiny_recipe_dict())  # batch 64, warmup 0.5 epochs
+    overrides = brief_schedule(recipe, num_train=256, steps=10)  # 4 steps per epoch
+    assert overrides == pytest.approx(
+        {"train.epochs": 3, "train.max_steps": 10, "train.warmup_epochs": 0.3})
+    with pytest.raises(ValueError, match="steps"):
+        brief_schedule(recipe, 256, 0)

@@ -108,6 +108,7 @@ class Trainer:
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
         self.warnings: list[str] = []
+        self.planned_steps = 0
 
     @property
     def device(self) -> torch.device:
@@ -135,8 +136,7 @@ class Trainer:
         if self.checkpoint_path is None:
             return
         if not all(bool(torch.isfinite(p).all()) for p in self.method.parameters()):
-            raise TrainingDiverged(self._diverged_message(
-                "model weights", math.nan, self.state.step))
+            self._diverged("model weights", math.nan, self.state.step)
         if self.fabric.is_global_zero:
             save_checkpoint(self.checkpoint_path, self.state_dict())
         self.fabric.barrier()
@@ -192,7 +192,7 @@ class Trainer:
         last_step = min(total_steps, config.max_steps or total_steps)
         warmup_steps = round(config.warmup_epochs * steps_per_epoch)
         history: list[dict] = []
-        planned = {"planned_steps": total_steps, "last_step": last_step}
+        self.planned_steps = total_steps
         histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
         started = time.perf_counter()
         samples_seen, loss_value = 0, math.nan
@@ -215,7 +215,7 @@ class Trainer:
                 loss_value = _scalar(output.loss)
                 if not math.isfinite(loss_value):
                     bar.close()
-                    self._diverged("loss", loss_value, step, planned)
+                    self._diverged("loss", loss_value, step)
                 self.fabric.backward(output.loss)
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
@@ -223,7 +223,7 @@ class Trainer:
                 )
                 if not math.isfinite(_scalar(grad_norm)):
                     bar.close()
-                    self._diverged("gradient norm", _scalar(grad_norm), step, planned)
+                    self._diverged("gradient norm", _scalar(grad_norm), step)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.method.after_optimizer_step(step, total_steps)
@@ -274,7 +274,7 @@ class Trainer:
         stats: dict = embedding_diagnostics(output.embeddings, ids)
         if with_histogram:
             stats["similarity_histogram"] = similarity_histogram(output.embeddings, ids)
-        message = collapse_warning(stats)
+        message = collapse_warning(stats, rank_limit=min(output.embeddings[0].shape))
         if message is not None:
             stats["collapse_warning"] = message
             if not self.warnings:
@@ -289,12 +289,12 @@ class Trainer:
             atomic_write(self.run_dir / TRAINING_SUMMARY_NAME,
                          json.dumps(summary, indent=2).encode())
 
-    def _diverged(self, what: str, value: float, step: int, planned: dict) -> None:
+    def _diverged(self, what: str, value: float, step: int) -> None:
         """Record the divergence (metrics.jsonl event and training.json), then raise."""
         message = self._diverged_message(what, value, step)
         self._log({"step": step, "event": "diverged", "what": what, "value": str(value)})
-        self._write_summary({"steps": step, "planned_steps": planned["planned_steps"],
-                             "status": "diverged", "warnings": [message]})
+        self._write_summary({"steps": step, "planned_steps": self.planned_steps,
+                             "status": "diverged", "warnings": [*self.warnings, message]})
         raise TrainingDiverged(message)
 
     def _check_same_data(self, batch_size: int, num_samples: int) -> None:

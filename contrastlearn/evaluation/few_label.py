@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastlearn.evaluation.result import Result
+from contrastlearn.evaluation.result import Result, merge_settings
 from contrastlearn.evaluation.validation import check_embeddings, resolve_device
 from contrastlearn.registry import EVALUATORS
 
@@ -54,8 +54,9 @@ def few_label(
     classifier: str = "linear_probe", device: torch.device | str | None = "cpu",
     split: str = "test", **classifier_settings: Any,
 ) -> Result:
-    """Mean and std over `seeds` of `classifier` (an evaluator name, "linear_probe" or "knn")
-    fit on `labels_per_class` labelled train samples per class.
+    """Mean and std over `seeds` of `classifier` (an evaluator name that returns one Result:
+    "linear_probe", "knn", "logistic_regression", "svm") fit on `labels_per_class` labelled
+    train samples per class.
 
     `classifier_settings` go to the classifier (e.g. ``weight_decay=1e-3`` or ``k=20``).
     Protocol is ``"few_label_<classifier>"``; `settings` holds labels_per_class, seeds,
@@ -80,6 +81,7 @@ def few_label(
         train_embeddings, train_labels, test_embeddings, test_labels, device=device
     )
     values: list[float] = []
+    per_seed: list[dict] = []
     first: Result | None = None
     for seed in seeds:
         subset = sample_labels_per_class(train_y, int(labels_per_class), seed).to(device)
@@ -88,6 +90,7 @@ def few_label(
         if first is None:
             first = result
         values.append(result.value)
+        per_seed.append(result.settings)
 
     mean = sum(values) / len(values)
     std = (
@@ -97,7 +100,7 @@ def few_label(
     assert first is not None  # seeds is non-empty
     settings = {
         "classifier": classifier, "labels_per_class": int(labels_per_class), "seeds": seeds,
-        **{key: value for key, value in first.settings.items() if key != "num_iterations"},
+        **merge_settings(per_seed),
         "num_train_total": int(train_x.shape[0]),
         "std_ddof": 1,
         "values_per_seed": values,

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastlearn.evaluation.result import Result
+from contrastlearn.evaluation.result import Result, merge_settings
 from contrastlearn.evaluation.validation import check_embeddings, resolve_device
 from contrastlearn.registry import EVALUATORS
 
@@ -56,19 +56,6 @@ def _check_fraction(fraction: float) -> None:
         )
 
 
-def _merge_settings(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
-    """The classifier's settings, with every key whose value differs between seeds (e.g. the
-    C an SVM grid search chose, or L-BFGS iterations) stored as ``<key>_per_seed``."""
-    merged: dict[str, Any] = {}
-    for key, value in per_seed[0].items():
-        values = [settings.get(key) for settings in per_seed]
-        if all(other == value for other in values[1:]):
-            merged[key] = value
-        else:
-            merged[f"{key}_per_seed"] = values
-    return merged
-
-
 @EVALUATORS.register("label_fraction")
 def label_fraction_curve(
     train_embeddings: Any, train_labels: Any, test_embeddings: Any, test_labels: Any, *,
@@ -83,7 +70,7 @@ def label_fraction_curve(
     `classifier_settings` go to the classifier. Protocol is ``"label_fraction_<protocol>"``;
     `settings` holds classifier, fraction, seeds (only the first for fraction 1.0), all_labels,
     num_labelled (subset size), num_train_total, values_per_seed, std_ddof and the classifier's
-    own settings (per-seed lists for those that vary, see `_merge_settings`).
+    own settings (per-seed lists for those that vary, see `merge_settings`).
     """
     fractions = list(fractions) if hasattr(fractions, "__iter__") else [fractions]
     if not fractions:
@@ -139,7 +126,7 @@ def label_fraction_curve(
                     "classifier": classifier, "fraction": fraction, "seeds": run_seeds,
                     "all_labels": all_labels, "rounding": "half_up_at_least_1_per_class",
                     "num_labelled": num_labelled,
-                    **_merge_settings([result.settings for result in same_run]),
+                    **merge_settings([result.settings for result in same_run]),
                     "num_train_total": int(train_x.shape[0]),
                     "std_ddof": 1,
                     "values_per_seed": values,

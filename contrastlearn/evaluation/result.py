@@ -20,10 +20,14 @@ from contrastlearn.atomic import atomic_write
 # accuracies, Recall@K, MRR, mAP and AUROC. Correlation- and agreement-type scores (nmi, ari,
 # spearman, pearson) are not proportions (ari and the correlations can be negative) and print
 # as plain numbers.
-PERCENT_METRICS = frozenset({
-    "top1", "top5", "accuracy", "balanced_accuracy", "mrr", "map", "auroc",
-    *(f"recall@{k}" for k in (1, 2, 4, 5, 8, 10, 16, 20, 32, 50, 100)),
-})
+PERCENT_METRICS = frozenset({"top1", "top5", "accuracy", "balanced_accuracy", "mrr", "map",
+                             "auroc"})
+"""Metrics shown as percentages, together with every ``recall@K``."""
+
+
+def is_percent_metric(metric: str) -> bool:
+    """Whether `metric` is a fraction in [0, 1] best read as a percentage."""
+    return metric in PERCENT_METRICS or metric.startswith("recall@")
 
 
 @dataclass
@@ -75,15 +79,33 @@ class Result:
             num_seeds=None if data.get("num_seeds") is None else int(data["num_seeds"]),
         )
 
-    def __str__(self) -> str:
-        percent = self.metric in PERCENT_METRICS
-        text = f"{self.protocol} {self.metric} = {_format(self.value, percent)}"
+    def formatted_value(self) -> str:
+        """The value (± std) as people read it: fractions as percentages."""
+        percent = is_percent_metric(self.metric)
+        text = _format(self.value, percent)
         if self.std is not None:
             text += f" ± {_format(self.std, percent)}"
+        return text
+
+    def __str__(self) -> str:
+        text = f"{self.protocol} {self.metric} = {self.formatted_value()}"
         details = [self.split]
         if self.num_seeds is not None:
             details.append(f"{self.num_seeds} seed{'s' if self.num_seeds != 1 else ''}")
         return f"{text} ({', '.join(details)})"
+
+
+def merge_settings(per_seed: list[dict[str, Any]]) -> dict[str, Any]:
+    """One settings dict for a result repeated over seeds: every key whose value differs
+    between seeds (the C an SVM search chose, L-BFGS iterations) becomes ``<key>_per_seed``."""
+    merged: dict[str, Any] = {}
+    for key, value in per_seed[0].items():
+        values = [settings.get(key) for settings in per_seed]
+        if all(other == value for other in values[1:]):
+            merged[key] = value
+        else:
+            merged[f"{key}_per_seed"] = values
+    return merged
 
 
 def _format(value: float, percent: bool) -> str:

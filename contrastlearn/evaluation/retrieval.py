@@ -101,7 +101,7 @@ def retrieval_metrics(
     (query rows per chunk) only trades memory for speed and does not change the result.
 
     Inputs are validated by `check_embeddings` with the gallery in the "train" role and the
-    queries in the "test" role. `settings` records ks/k, exclude_self, similarity, ties,
+    queries in the "test" role. `settings` records k (for recall@K), exclude_self, similarity, ties,
     num_queries, num_queries_evaluated, num_queries_without_positives, num_gallery and dim.
     """
     ks = _check_ks(ks)

@@ -77,8 +77,8 @@ def similarity_correlation(
     if constant:
         spearman = pearson = float("nan")
     else:
-        spearman = float(stats.spearmanr(cosine, human).statistic)
-        pearson = float(stats.pearsonr(cosine, human).statistic)
+        spearman = float(stats.spearmanr(cosine, human)[0])
+        pearson = float(stats.pearsonr(cosine, human)[0])
     settings = {"similarity": "cosine", "num_pairs": int(num_pairs), "dim": int(a.shape[1]),
                 "constant_similarity": constant}
     return [

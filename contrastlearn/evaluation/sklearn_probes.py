@@ -120,7 +120,7 @@ def svm(
     from sklearn.model_selection import GridSearchCV, StratifiedKFold, train_test_split
     from sklearn.svm import SVC
 
-    c_grid = [float(value) for value in c_grid]
+    c_grid = sorted(float(value) for value in c_grid)  # ties go to the smaller C
     if not c_grid or not all(value > 0 for value in c_grid):
         raise ValueError(f"c_grid must be a non-empty list of values > 0, got {c_grid}")
     if int(cv_folds) < 2:
@@ -139,7 +139,9 @@ def svm(
 
     if grid_search:
         fit_x, fit_y = train_x, train_y
-        subsampled = num_train > int(max_search_samples)
+        num_classes = len(np.unique(train_y))
+        # a stratified subsample must leave at least one sample of every class out
+        subsampled = num_train - int(max_search_samples) >= num_classes
         if subsampled:
             fit_x, _, fit_y, _ = train_test_split(
                 train_x, train_y, train_size=int(max_search_samples), stratify=train_y,

@@ -26,7 +26,7 @@ def _other_line(result: Result) -> str:
         f"{result.protocol} {result.metric}")
     if result.settings.get("representation", "encoder") != "encoder":
         name += f" ({result.settings['representation']})"
-    text = f"{name} = {str(result).split(' = ', 1)[1].rsplit(' (', 1)[0]}"
+    text = f"{name} = {result.formatted_value()}"
     if result.metric in LOWER_IS_BETTER:
         text += f" ({result.settings.get('num_samples')} test items; lower is better)"
     return text
@@ -39,7 +39,14 @@ def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") 
     results = [r for r in results if r.metric == "top1"]
     for result in results:
         labels = result.settings.get("labels_per_class")
-        key = (result.protocol, f"{labels}/class" if labels else "all")
+        fraction = result.settings.get("fraction")
+        if labels:
+            used = f"{labels}/class"
+        elif fraction is not None and fraction < 1:
+            used = f"{100 * fraction:g}%"
+        else:
+            used = "all"
+        key = (result.protocol, used)
         rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
     split = results[0].split if results else ""
     header = ["protocol", "labels", encoder_label, "raw input"]

@@ -12,7 +12,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,14 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from contrastlearn.atomic import atomic_write
-from contrastlearn.evaluation.result import PERCENT_METRICS, Result, load_results
+from contrastlearn.evaluation.result import load_results
 
 REPORT_NAME = "report.html"
 PLOTS_DIR = "plots"
 PREVIEW_NAME = "views.png"
 EMBEDDINGS_NAME = "embeddings_sample.npz"
-
-EXPECTED_ERRORS = (FileNotFoundError, ValueError, KeyError, OSError, ImportError)
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -78,17 +75,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _format_value(result: Result) -> str:
-    percent = result.metric in PERCENT_METRICS
-    scale, unit = (100.0, "%") if percent else (1.0, "")
-    if not math.isfinite(result.value):
-        return str(result.value)
-    text = f"{scale * result.value:.2f}{unit}" if percent else f"{result.value:.4g}"
-    if result.std is not None:
-        text += f" ± {scale * result.std:.2f}{unit}" if percent else f" ± {result.std:.3g}"
-    return text
-
-
 def _settings_text(settings: dict) -> str:
     shown = {key: value for key, value in settings.items()
              if key not in ("values_per_seed", "representation")}
@@ -99,9 +85,8 @@ def _settings_text(settings: dict) -> str:
 def _section_summary(run_dir: Path) -> str:
     rows = [["run directory", str(run_dir.resolve())],
             ["report written", time.strftime("%Y-%m-%d %H:%M:%S")]]
-    training = run_dir / "training.json"
-    if training.is_file():
-        summary = json.loads(training.read_text())
+    summary = _read_json_object(run_dir / "training.json")
+    if summary is not None:
         rows += [["status", summary.get("status", "?")],
                  ["steps", f"{summary.get('steps')} of {summary.get('planned_steps')} planned"]]
         if "seconds" in summary:
@@ -112,19 +97,30 @@ def _section_summary(run_dir: Path) -> str:
     return _table(["", ""], rows)
 
 
+def _read_json_object(path: Path) -> dict | None:
+    """A JSON object file, or None when it is missing or not a readable JSON object."""
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def run_warnings(run_dir: Path) -> list[str]:
     """Everything a reader must not miss: divergence, collapse, an early stop, missing parts."""
     found: list[str] = []
     training = run_dir / "training.json"
-    if training.is_file():
-        summary = json.loads(training.read_text())
+    summary = _read_json_object(training)
+    if summary is not None:
         status = summary.get("status")
         if status == "diverged":
-            found.append("training diverged (NaN/Inf); the encoder is the last good checkpoint")
+            found.append("training diverged (NaN/Inf); no encoder was exported, the last good "
+                         "state is checkpoints/last.ckpt")
         elif status == "stopped_early":
             found.append(f"training stopped early: {summary.get('steps')} of "
                          f"{summary.get('planned_steps')} planned steps (train.max_steps)")
-        found += [w for w in summary.get("warnings", []) if w not in found]
+        listed = summary.get("warnings")
+        found += [str(w) for w in (listed if isinstance(listed, list) else []) if w not in found]
     else:
         found.append("no training.json: the run did not finish training")
     try:
@@ -135,10 +131,6 @@ def run_warnings(run_dir: Path) -> list[str]:
     if collapsed:
         found.append(f"collapse warnings at {len(collapsed)} logged step(s), first at step "
                      f"{collapsed[0]}, last at step {collapsed[-1]}")
-    nonfinite = [r["step"] for r in records if isinstance(r.get("loss"), float)
-                 and not math.isfinite(r["loss"])]
-    if nonfinite:
-        found.append(f"non-finite loss logged at step(s) {nonfinite[:5]}")
     return found
 
 
@@ -193,12 +185,12 @@ def _section_results(run_dir: Path) -> str:
     if not results:
         raise NotApplicable("no evaluation: the data has no labels or no test split")
     rows = [[r.protocol, r.settings.get("representation", "encoder"), r.metric,
-             "not applicable" if r.metric == "not_applicable" else _format_value(r), r.split,
+             "not applicable" if r.metric == "not_applicable" else r.formatted_value(), r.split,
              _settings_text(r.settings)] for r in results]
     return _table(["protocol", "representation", "metric", "value", "split", "settings"], rows)
 
 
-def _section_embedding_map(run_dir: Path) -> str:
+def _section_embedding_map(run_dir: Path, method: str = "tsne") -> str:
     from contrastlearn.report.plots import plot_embedding_map
 
     path = run_dir / EMBEDDINGS_NAME
@@ -207,7 +199,8 @@ def _section_embedding_map(run_dir: Path) -> str:
     with np.load(path) as stored:
         embeddings = stored["embeddings"]
         labels = stored["labels"] if "labels" in stored.files else None
-    png = plot_embedding_map(embeddings, labels, run_dir / PLOTS_DIR / "embedding_map.png")
+    png = plot_embedding_map(embeddings, labels, run_dir / PLOTS_DIR / "embedding_map.png",
+                             method=method)
     return _image(png, "embedding map")
 
 
@@ -223,8 +216,9 @@ SECTIONS: list[tuple[str, Callable[[Path], str]]] = [
 ]
 
 
-def render_report(run_dir: str | Path) -> str:
-    """The report page of `run_dir` as an HTML string."""
+def render_report(run_dir: str | Path, *, embedding_map: str = "tsne") -> str:
+    """The report page of `run_dir` as an HTML string; `embedding_map` is "tsne", "umap" (needs
+    umap-learn) or "pca"."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"run directory {str(run_dir)!r} does not exist")
@@ -232,10 +226,11 @@ def render_report(run_dir: str | Path) -> str:
     body = []
     for heading, build in SECTIONS:
         try:
-            content = build(run_dir)
+            content = (build(run_dir, embedding_map) if build is _section_embedding_map
+                       else build(run_dir))
         except NotApplicable as reason:
             content = f'<p class="na">Not applicable: {html.escape(str(reason))}</p>'
-        except EXPECTED_ERRORS as error:
+        except Exception as error:  # noqa: BLE001 - one bad input must not lose the page
             content = (f'<p class="na">Not applicable: {html.escape(type(error).__name__)}: '
                        f"{html.escape(str(error))}</p>")
         body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
@@ -246,10 +241,10 @@ def render_report(run_dir: str | Path) -> str:
             + "\n</body></html>\n")
 
 
-def write_report(run_dir: str | Path) -> Path:
+def write_report(run_dir: str | Path, *, embedding_map: str = "tsne") -> Path:
     """Write `run_dir/report.html` atomically and return its path."""
     run_dir = Path(run_dir)
-    page = render_report(run_dir)
+    page = render_report(run_dir, embedding_map=embedding_map)
     path = run_dir / REPORT_NAME
     atomic_write(path, page.encode("utf-8"))
     return path

@@ -90,7 +90,8 @@ def strength_sweep(
             accuracy = _probe(model, train, first_view, evaluation, device)
         else:
             run = pretrain(varied, dataset=_as_arrays(splits), out=out / f"strength-{strength:g}",
-                           overwrite=True, overrides={"train.max_steps": steps},
+                           overwrite=True, overrides=brief_schedule(recipe, len(splits.train),
+                                                                    steps),
                            progress=progress, evaluate_after=False)
             model, trained = run.encoder, f"trained {steps} steps"
             accuracy = _probe(model, train, evaluation.x, evaluation, device)
@@ -102,6 +103,17 @@ def strength_sweep(
     plot_strength_sweep([r["strength"] for r in rows], [r["positive_similarity"] for r in rows],
                         [r["linear_probe_top1"] for r in rows], out / "sweep.png")
     return rows
+
+
+def brief_schedule(recipe: Recipe, num_train: int, steps: int) -> dict[str, Any]:
+    """Overrides that fit the whole warmup + cosine schedule into about `steps` steps, so a
+    brief run still reaches its peak learning rate and anneals."""
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    steps_per_epoch = max(1, num_train // min(recipe.train.batch_size, num_train))
+    epochs = max(1, math.ceil(steps / steps_per_epoch))
+    return {"train.epochs": epochs, "train.max_steps": steps,
+            "train.warmup_epochs": min(recipe.train.warmup_epochs, 0.1 * epochs)}
 
 
 def _as_arrays(splits: DatasetSplits) -> dict[str, Tensor]:

@@ -1,5 +1,6 @@
 """Bad situations: existing run directories, foreign checkpoints, NaN losses."""
 
+import json
 import os
 import pickle
 
@@ -84,6 +85,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
     with pytest.raises(TrainingDiverged, match="model weights"):
         trainer.save()
     assert checkpoint.read_bytes() == before
+    assert json.loads((run.run_dir / "training.json").read_text())["status"] == "diverged"
 
 
 def _views(recipe):
@@ -115,3 +117,9 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path, monkeypatch
                  overrides={"train.max_steps": None})
     assert checkpoint.read_bytes() == before
     assert load_checkpoint(checkpoint)["train_state"]["step"] == 4
+    summary = json.loads((out / "training.json").read_text())
+    assert summary["status"] == "diverged" and "loss" in summary["warnings"][-1]
+    events = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "diverged" and events[-1]["what"] == "loss"
+    page = (out / "report.html").read_text()
+    assert "training diverged" in page

@@ -39,7 +39,7 @@ def metric_records() -> list[dict]:
         record = {"step": step, "epoch": step // 20, "elapsed_seconds": step * 0.1,
                   "loss": 4.0 - step * 0.05, "lr": 1e-3 * (1 - step / 50)}
         if step % 10 == 0:  # only some records carry these keys
-            record.update(pos_similarity=0.2 + step / 100, neg_similarity=0.05,
+            record.update(diag_pos_similarity=0.2 + step / 100, diag_neg_similarity=0.05,
                           knn_monitor_top1=0.3 + step / 200, my_custom_metric=step ** 0.5)
         records.append(record)
     records[1]["grad_norm"] = float("nan")  # never finite: no panel

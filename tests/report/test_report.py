@@ -46,16 +46,17 @@ def run(tmp_path_factory):
 
 def test_metrics_hold_diagnostics_and_histograms(run):
     records = _records(run.run_dir)
-    keys = {"pos_similarity", "neg_similarity", "contrastive_accuracy", "alignment",
-            "uniformity", "effective_rank", "dim_std_mean", "std_ratio", "lr", "grad_norm",
-            "samples_per_second", "temperature"}
+    keys = {"diag_pos_similarity", "diag_neg_similarity", "diag_contrastive_accuracy",
+            "diag_alignment", "diag_uniformity", "diag_effective_rank", "diag_dim_std_mean",
+            "diag_std_ratio", "lr", "grad_norm", "samples_per_second", "temperature",
+            "contrastive_accuracy"}
     assert keys <= set(records[-1])
     with_histograms = [r for r in records if "similarity_histogram" in r]
     assert len(with_histograms) == 3
     assert with_histograms[-1]["step"] == run.training.steps
     histogram = with_histograms[-1]["similarity_histogram"]
     assert sum(histogram["positive"]) == 64  # batch of 64, one positive per anchor
-    assert 0.0 <= records[-1]["contrastive_accuracy"] <= 1.0
+    assert 0.0 <= records[-1]["diag_contrastive_accuracy"] <= 1.0
 
 
 def test_run_directory_holds_report_and_plots(run):
@@ -157,3 +158,37 @@ def test_report_renders_in_headless_chromium(run, tmp_path):
     assert max(histogram) < 0.99 * sum(histogram), "the screenshot is almost one colour"
     for decoded in _decode_images((run.run_dir / "report.html").read_text()):
         assert decoded.size[0] > 50 and decoded.size[1] > 50
+
+
+def test_a_section_that_breaks_becomes_not_applicable(run, monkeypatch):
+    def broken(run_dir):
+        raise TypeError("unexpected value in a metrics file")
+
+    monkeypatch.setattr(report_html, "SECTIONS", [("Summary", report_html._section_summary),
+                                                  ("Broken", broken)])
+    page = render_report(run.run_dir)
+    assert "Not applicable: TypeError: unexpected value" in page and "<h2>Summary</h2>" in page
+
+
+def test_malformed_training_summary_does_not_break_warnings(run, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(run.run_dir, copy)
+    (copy / "training.json").write_text("[1, 2]")
+    assert any("no training.json" in w for w in run_warnings(copy))
+    assert "<h2>Summary</h2>" in render_report(copy)
+
+
+def test_preview_and_report_failures_only_warn(tmp_path, monkeypatch):
+    import contrastlearn.api as api
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("no renderer")
+
+    monkeypatch.setattr(api, "write_views_preview", fail)
+    monkeypatch.setattr(api, "write_report", fail)
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    with pytest.warns(RuntimeWarning, match="could not write the augmentation preview"):
+        run = contrastlearn.pretrain(recipe, out=tmp_path / "w", progress=False,
+                                     overrides={"train.max_steps": 1}, evaluate_after=False)
+    assert (run.run_dir / "encoder" / "model.safetensors").is_file()
+    assert not (run.run_dir / "report.html").exists()
