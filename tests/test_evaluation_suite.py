@@ -184,6 +184,8 @@ def test_pair_evaluation_defaults_and_save(run, tmp_path):
         results = contrastlearn.evaluate(run.run_dir, {"a": images, "b": images,
                                                        "scores": np.arange(12.0)}, save=True)
         assert {r.protocol for r in results} == {"similarity"}
+        # identical sides: every cosine is 1, so no correlation exists
+        assert all(r.settings["constant_similarity"] and math.isnan(r.value) for r in results)
         saved = json.loads((run.run_dir / "results.json").read_text())
         assert {r["protocol"] for r in saved} == {"similarity"}
     finally:

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import _as_tensor, _check_matrix
 
+CONSTANT_TOLERANCE = 1e-9
 MIN_PAIRS = 3
 
 
@@ -73,7 +74,8 @@ def similarity_correlation(
     human = _check_scores(scores, num_pairs)
     cosine = (F.normalize(a, dim=1) * F.normalize(b, dim=1)).sum(dim=1).cpu().numpy()
 
-    constant = bool(np.all(cosine == cosine[0]))
+    # float64 cosines of identical directions differ by ~1e-16; anything this flat is constant
+    constant = bool(np.ptp(cosine) <= CONSTANT_TOLERANCE)
     if constant:
         spearman = pearson = float("nan")
     else:

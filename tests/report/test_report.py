@@ -91,10 +91,10 @@ def test_report_is_replaced_atomically(run, monkeypatch):
     path = run.run_dir / "report.html"
     before = path.read_bytes()
 
-    def broken(run_dir):
-        raise RuntimeError("boom while rendering")
+    def crash(*args):
+        raise RuntimeError("boom: killed before the rename")
 
-    monkeypatch.setattr(report_html, "SECTIONS", [("Broken", broken)])
+    monkeypatch.setattr("contrastlearn.atomic.os.replace", crash)
     with pytest.raises(RuntimeError, match="boom"):
         write_report(run.run_dir)
     assert path.read_bytes() == before
