@@ -487,10 +487,31 @@ def _share_clim(axes: Sequence[Axes]) -> None:
 
 
 # modality -> renderer(ax, one sample as a numpy array); add entries for new modalities.
+def _render_graph(ax: Axes, array: np.ndarray) -> None:
+    """A small graph given as its (N, N) adjacency matrix: nodes on a circle, an edge per
+    non-zero entry (so dropped edges and nodes of an augmented view are visible)."""
+    a = np.asarray(array, dtype=float)
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError(f"a graph must be an (N, N) adjacency matrix, got shape {a.shape}")
+    count = a.shape[0]
+    angle = 2 * np.pi * np.arange(count) / max(count, 1)
+    x, y = np.cos(angle), np.sin(angle)
+    rows, columns = np.nonzero(np.triu(np.abs(a) + np.abs(a).T, k=1))
+    for i, j in zip(rows, columns):
+        ax.plot([x[i], x[j]], [y[i], y[j]], color="0.45", linewidth=0.6, zorder=1)
+    degree = (a != 0).sum(axis=1)
+    ax.scatter(x, y, s=12, c=np.where(degree > 0, "tab:blue", "0.75"), zorder=2)
+    ax.set_xlabel(f"{count} nodes, {len(rows)} edges", fontsize=6)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 PREVIEW_RENDERERS: dict[str, Callable[[Axes, np.ndarray], None]] = {
     "image": _render_image,
     "timeseries": _render_timeseries,
     "audio": _render_audio,
+    "graph": _render_graph,
 }
 _PREPARE: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {"image": _prepare_image}
 _FINISH_ROW: dict[str, Callable[[Sequence[Axes]], None]] = {

@@ -258,10 +258,26 @@ def test_preview_timeseries_and_audio(tmp_path):
     assert fig.axes[3].images[0].get_array().shape[0] == 9  # short input -> n_fft 16
 
 
+def test_preview_graphs_show_dropped_edges(tmp_path):
+    ring = np.roll(np.eye(6), 1, axis=1) + np.roll(np.eye(6), -1, axis=1)  # 6-cycle
+    dropped = ring.copy()
+    dropped[0, 1] = dropped[1, 0] = 0.0  # edge dropping removes one edge
+    originals = np.stack([ring, ring])
+    path = tmp_path / "graphs.png"
+    assert_png(plot_augmentation_preview(originals, [np.stack([dropped, ring])], path,
+                                         modality="graph"), path)
+    fig = plots._figure_augmentation_preview(originals, [np.stack([dropped, ring])],
+                                             modality="graph")
+    assert len(fig.axes[0].lines) == 6 and len(fig.axes[1].lines) == 5
+    assert "5 edges" in fig.axes[1].get_xlabel()
+    with pytest.raises(ValueError, match="adjacency"):
+        plots._figure_augmentation_preview(np.ones((1, 3, 4)), [], modality="graph")
+
+
 def test_preview_errors(tmp_path):
     images = torch.rand(2, 1, 8, 8)
     with pytest.raises(ValueError, match="known:.*image.*timeseries"):
-        plot_augmentation_preview(images, [images], tmp_path / "x.png", modality="graph")
+        plot_augmentation_preview(images, [images], tmp_path / "x.png", modality="molecule")
     with pytest.raises(ValueError, match="view 1 has 1 samples"):
         plot_augmentation_preview(images, [images[:1]], tmp_path / "x.png")
     with pytest.raises(ValueError, match="titles needs 2"):
