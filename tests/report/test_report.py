@@ -187,8 +187,11 @@ def test_preview_and_report_failures_only_warn(tmp_path, monkeypatch):
     monkeypatch.setattr(api, "write_views_preview", fail)
     monkeypatch.setattr(api, "write_report", fail)
     recipe = recipe_from_dict(tiny_recipe_dict())
-    with pytest.warns(RuntimeWarning, match="could not write the augmentation preview"):
+    with pytest.warns(RuntimeWarning) as caught:
         run = contrastlearn.pretrain(recipe, out=tmp_path / "w", progress=False,
                                      overrides={"train.max_steps": 1}, evaluate_after=False)
+    messages = " | ".join(str(warning.message) for warning in caught)
+    assert "could not write the augmentation preview" in messages
+    assert "could not write the report: RuntimeError: no renderer" in messages
     assert (run.run_dir / "encoder" / "model.safetensors").is_file()
     assert not (run.run_dir / "report.html").exists()
