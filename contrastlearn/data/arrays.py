@@ -73,6 +73,13 @@ def as_float_tensor(array: Any, what: str) -> Tensor:
     return tensor
 
 
+def _padded_float_tensor(array: Any, what: str) -> Tensor:
+    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
+    if tensor.numel() == 0 or tensor.shape[0] == 0:
+        raise DataError(f"{what} is empty (shape {tuple(tensor.shape)})")
+    return tensor.float()
+
+
 def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
     """Integer class labels (N,), remapped to 0..C-1 only if they are not integers already."""
     if labels is None:
@@ -124,12 +131,15 @@ def stratified_holdout(
 def arrays_to_splits(
     x: Any, y: Any = None, x_test: Any = None, y_test: Any = None, *, name: str = "arrays",
     modality: str = "image", holdout_fraction: float = 0.2, seed: int = 0,
+    allow_padding: bool = False,
 ) -> DatasetSplits:
-    """Validate arrays and make the splits; without a test split, hold out a stratified part."""
-    train_x = as_float_tensor(x, f"{name}: x")
+    """Validate arrays and make the splits; without a test split, hold out a stratified part.
+    `allow_padding` accepts NaN (the caller has checked that NaN only pads series ends)."""
+    to_tensor = _padded_float_tensor if allow_padding else as_float_tensor
+    train_x = to_tensor(x, f"{name}: x")
     train_y = as_labels(y, len(train_x), f"{name}: y")
     if x_test is not None:
-        test_x = as_float_tensor(x_test, f"{name}: x_test")
+        test_x = to_tensor(x_test, f"{name}: x_test")
         if test_x.shape[1:] != train_x.shape[1:]:
             raise DataError(
                 f"{name}: x_test samples have shape {tuple(test_x.shape[1:])} but x samples have "
