@@ -437,7 +437,8 @@ def pretrain(
             batch_size=recipe.eval.batch_size, embeddings_sample=run_dir / EMBEDDINGS_NAME,
             strict=False,
         )
-    if evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2:
+    if (evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2
+            and views.num_views >= 2):
         results += geometry_results(encoder, splits.test, views, device=trainer.device,
                                     split=splits.info.get("test_split", "test"))
     save_results(results, run_dir / "results.json")

@@ -66,6 +66,9 @@ class TrainConfig(Section):
     """Evaluate a kNN classifier on the held-out split at the end of every epoch."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (the schedule still spans `epochs`)."""
+    steps: int | None = Field(None, ge=1)
+    """Train for exactly this many steps instead of `epochs` (the schedule spans them), as
+    iteration-based methods like TS2Vec count their budget."""
 
 
 PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm", "label_fraction", "retrieval",

@@ -188,7 +188,7 @@ class Trainer:
             raise ValueError(f"need at least 2 training samples, got {len(data)}")
         self._check_same_data(batch_size, len(data))
         steps_per_epoch = len(data) // batch_size
-        total_steps = config.epochs * steps_per_epoch
+        total_steps = config.steps or config.epochs * steps_per_epoch
         last_step = min(total_steps, config.max_steps or total_steps)
         warmup_steps = round(config.warmup_epochs * steps_per_epoch)
         history: list[dict] = []
@@ -275,7 +275,8 @@ class Trainer:
         if with_histogram:
             stats["similarity_histogram"] = similarity_histogram(output.embeddings, ids)
         message = collapse_warning(stats, rank_limit=min(output.embeddings[0].shape))
-        if message is not None:
+        # freshly initialised networks often map everything close together: give them a grace
+        if message is not None and self.state.step > min(10, self.planned_steps // 2):
             stats["collapse_warning"] = message
             if not self.warnings:
                 text = f"step {self.state.step}: {message}"

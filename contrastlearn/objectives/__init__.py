@@ -8,6 +8,7 @@ from contrastlearn.objectives.alignment_uniformity import (
 from contrastlearn.objectives.barlow_twins import BarlowTwins
 from contrastlearn.objectives.base import LossOutput, default_ids, stack_views
 from contrastlearn.objectives.dcl import DCL, DCLW
+from contrastlearn.objectives.hierarchical import HierarchicalContrastive
 from contrastlearn.objectives.infonce import InfoNCE
 from contrastlearn.objectives.negative_cosine import NegativeCosine
 from contrastlearn.objectives.queue import MemoryQueue
@@ -20,6 +21,7 @@ __all__ = [
     "DCLW",
     "AlignmentUniformity",
     "BarlowTwins",
+    "HierarchicalContrastive",
     "InfoNCE",
     "LossOutput",
     "MemoryQueue",

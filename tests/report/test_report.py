@@ -126,7 +126,8 @@ def test_collapse_is_warned_and_reported(tmp_path):
                                      progress=False, overrides={"train.epochs": 1})
     assert run.training.warnings and "collapsed" in run.training.warnings[0]
     records = _records(run.run_dir)
-    assert all(r.get("collapse_warning") for r in records)
+    # a grace of min(10, planned // 2) steps: 4 planned steps -> warnings from step 3 on
+    assert [bool(r.get("collapse_warning")) for r in records] == [False, False, True, True]
     assert any("collapse warnings" in w for w in run_warnings(run.run_dir))
     page = (run.run_dir / "report.html").read_text()
     assert 'class="warning"' in page and "collapsed" in page

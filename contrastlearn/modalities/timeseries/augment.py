@@ -18,7 +18,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from contrastlearn.augment.base import Augmentation, Compose, uniform
+from contrastlearn.augment.base import Augmentation, Compose, Identity, uniform
 from contrastlearn.augment.views import Views
 from contrastlearn.registry import AUGMENTATIONS
 
@@ -388,3 +388,46 @@ def ts_tcc_views(strength: float = 1.0, max_segments: int = 5) -> Views:
     weak = Compose([Scaling(0.2 * s), Jitter(0.05 * s)])
     strong = Compose([SegmentPermutation(max_segments if s > 0 else 1), Jitter(0.2 * s)])
     return Views([weak, strong])
+
+
+@AUGMENTATIONS.register("identity_views")
+def identity_views() -> Views:
+    """One view: the batch itself (for methods that make their own views, like TS2Vec)."""
+    return Views([Identity()])
+
+
+def take_windows(x: Tensor, starts: Tensor, length: int) -> Tensor:
+    """(B, C, length) windows of `x` starting at `starts` (B,); steps outside the series are
+    NaN (padding)."""
+    steps = starts[:, None] + torch.arange(length, device=x.device)[None, :]
+    inside = (steps >= 0) & (steps < x.shape[-1])
+    windows = x.gather(2, steps.clamp(0, x.shape[-1] - 1)[:, None, :].expand(-1, x.shape[1], -1))
+    return windows.masked_fill(~inside[:, None, :], float("nan"))
+
+
+def overlapping_crops(
+    x: Tensor, generator: torch.Generator, min_overlap: int = 2,
+) -> tuple[Tensor, Tensor, int]:
+    """TS2Vec's contextual-consistency crops: two windows of each series that share a span of
+    `overlap` timestamps (at least `min_overlap`), at a random per-series shift. Returns
+    ``(first, second, overlap)``: the last `overlap` steps of `first` and the first `overlap`
+    steps of `second` are the same timestamps."""
+    check_series(x, "overlapping_crops")
+    length = x.shape[-1]
+    if length < min_overlap:
+        raise ValueError(f"series of length {length} are shorter than the crop overlap "
+                         f"{min_overlap}")
+
+    def draw(low: int, high: int, size: int = 1) -> Tensor:
+        return torch.randint(low, high, (size,), generator=generator,
+                             device=generator.device).to(x.device)
+
+    overlap = int(draw(min_overlap, length + 1))
+    left = int(draw(0, length - overlap + 1))
+    right = left + overlap
+    outer_left = int(draw(0, left + 1))
+    outer_right = int(draw(right, length + 1))
+    shift = draw(-outer_left, length - outer_right + 1, x.shape[0])
+    first = take_windows(x, shift + outer_left, right - outer_left)
+    second = take_windows(x, shift + left, outer_right - left)
+    return first, second, overlap

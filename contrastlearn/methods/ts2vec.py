@@ -1,0 +1,60 @@
+"""TS2Vec (Yue et al. 2022, arXiv 2106.10466): contextual consistency between overlapping crops
+of a series, learned with the hierarchical contrastive loss and latent timestamp masking."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from contrastlearn.methods.base import Method
+from contrastlearn.modalities.timeseries.augment import overlapping_crops
+from contrastlearn.modalities.timeseries.encoders import max_over_valid
+from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.hierarchical import HierarchicalContrastive
+from contrastlearn.registry import METHODS
+
+
+@METHODS.register("ts2vec")
+class TS2Vec(Method):
+    """Each step draws two overlapping crops of the batch, encodes them timestamp by timestamp
+    with a random half of the projected timestamps masked (`mask_p`), and contrasts the
+    overlapping span hierarchically. The crops and masks come from the method's own seeded
+    generator, whose state is a buffer, so checkpoints resume exactly. The encoder must have
+    `timestamps(x, keep)` (e.g. `ts2vec_encoder`)."""
+
+    default_views = "identity_views"
+
+    def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
+                 mask_p: float = 0.5, seed: int = 0) -> None:
+        super().__init__(encoder)
+        if not callable(getattr(encoder, "timestamps", None)):
+            raise TypeError(f"TS2Vec needs an encoder with per-timestamp features "
+                            f"(`timestamps(x, keep)`), e.g. ts2vec_encoder; got "
+                            f"{type(encoder).__name__}")
+        if not 0 <= mask_p < 1:
+            raise ValueError(f"mask_p must be in [0, 1), got {mask_p}")
+        self.objective = HierarchicalContrastive(alpha, temporal_unit)
+        self.mask_p = float(mask_p)
+        self.min_overlap = 2 ** (int(temporal_unit) + 1)
+        self.register_buffer("rng_state", torch.Generator().manual_seed(seed).get_state())
+
+    def _generator(self) -> torch.Generator:
+        generator = torch.Generator()
+        generator.set_state(self.rng_state.cpu())
+        return generator
+
+    def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
+        x = views[0]
+        generator = self._generator()
+        first, second, overlap = overlapping_crops(x, generator, self.min_overlap)
+        outputs = []
+        for crop in (first, second):
+            keep = torch.rand(crop.shape[0], crop.shape[-1], generator=generator) >= self.mask_p
+            outputs.append(self.encoder.timestamps(crop, keep.to(x.device)))
+        self.rng_state.copy_(generator.get_state())
+        (features_1, valid_1), (features_2, valid_2) = outputs
+        span_1, span_2 = features_1[:, -overlap:], features_2[:, :overlap]
+        output = self.objective(span_1, span_2)
+        output.metrics["overlap"] = float(overlap)
+        return output.with_embeddings([max_over_valid(span_1, valid_1[:, -overlap:]),
+                                       max_over_valid(span_2, valid_2[:, :overlap])])

@@ -1,0 +1,106 @@
+"""Time-series encoders: per-timestamp features and a pooled instance embedding.
+
+Every encoder here maps a (B, C, T) batch, NaN-padded at the end, to (B, out_dim) instance
+embeddings (max over the valid timestamps) in `forward`, and to (B, T, out_dim) per-timestamp
+features in `timestamps`. Padded timestamps enter as zeros and never win the max.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from contrastlearn.registry import ENCODERS
+
+
+def _check(x: Tensor, in_channels: int, owner: str) -> None:
+    if x.dim() != 3 or x.shape[1] != in_channels:
+        raise ValueError(
+            f"{owner} expects series of shape (batch, {in_channels}, length); got "
+            f"{tuple(x.shape)}. The encoder was built for {in_channels} channel(s)."
+        )
+
+
+def max_over_valid(features: Tensor, valid: Tensor) -> Tensor:
+    """(B, T, D) features -> (B, D): the max over each series' valid timestamps."""
+    masked = features.masked_fill(~valid[:, :, None], float("-inf"))
+    pooled = masked.amax(dim=1)
+    return torch.where(torch.isfinite(pooled), pooled, torch.zeros_like(pooled))
+
+
+class _SamePadConv(nn.Conv1d):
+    """A dilated convolution whose output has the input's length."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int,
+                 dilation: int) -> None:
+        receptive = (kernel_size - 1) * dilation + 1
+        super().__init__(in_channels, out_channels, kernel_size, padding=receptive // 2,
+                         dilation=dilation)
+        self.trim = 1 if receptive % 2 == 0 else 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = super().forward(x)
+        return out[..., : out.shape[-1] - self.trim] if self.trim else out
+
+
+class _DilatedBlock(nn.Module):
+    """GELU -> dilated conv -> GELU -> dilated conv, plus a residual (projected when the
+    channel count changes or the block is the last one)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dilation: int,
+                 final: bool) -> None:
+        super().__init__()
+        self.first = _SamePadConv(in_channels, out_channels, kernel_size, dilation)
+        self.second = _SamePadConv(out_channels, out_channels, kernel_size, dilation)
+        project = in_channels != out_channels or final
+        self.residual = nn.Conv1d(in_channels, out_channels, 1) if project else nn.Identity()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.second(F.gelu(self.first(F.gelu(x))))
+        return out + self.residual(x)
+
+
+@ENCODERS.register("ts2vec_encoder")
+class TS2VecEncoder(nn.Module):
+    """TS2Vec's encoder (Yue et al. 2022): a per-timestamp linear input projection, optional
+    timestamp masking of the projected features, then `depth` residual blocks of dilated
+    convolutions (dilation 2^i, kernel 3) and a final block to `out_dim`, with dropout on the
+    output. Defaults are the paper's: hidden 64, depth 10, 320-d output, dropout 0.1."""
+
+    def __init__(self, in_channels: int = 1, hidden_dim: int = 64, out_dim: int = 320,
+                 depth: int = 10, kernel_size: int = 3, dropout: float = 0.1) -> None:
+        super().__init__()
+        if min(in_channels, hidden_dim, out_dim, kernel_size) < 1 or depth < 0:
+            raise ValueError("TS2VecEncoder needs positive sizes and depth >= 0")
+        self.in_channels, self.out_dim = int(in_channels), int(out_dim)
+        self.input_projection = nn.Linear(self.in_channels, hidden_dim)
+        widths = [hidden_dim] * depth + [self.out_dim]
+        blocks, previous = [], hidden_dim
+        for index, width in enumerate(widths):
+            blocks.append(_DilatedBlock(previous, width, kernel_size, 2**index,
+                                        final=index == len(widths) - 1))
+            previous = width
+        self.blocks = nn.Sequential(*blocks)
+        self.dropout = nn.Dropout(dropout)
+
+    @property
+    def receptive_field(self) -> int:
+        """Timestamps one output feature sees."""
+        return 1 + sum(2 * (block.first.kernel_size[0] - 1) * block.first.dilation[0]
+                       for block in self.blocks)
+
+    def timestamps(self, x: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """Per-timestamp features (B, T, out_dim) and the (B, T) mask of valid timestamps.
+        `keep` (B, T) zeroes the projected features where False (latent timestamp masking)."""
+        _check(x, self.in_channels, type(self).__name__)
+        valid = torch.isfinite(x).all(dim=1)
+        hidden = self.input_projection(torch.nan_to_num(x).transpose(1, 2))
+        drop = ~valid if keep is None else ~(valid & keep)
+        hidden = hidden.masked_fill(drop[:, :, None], 0.0)
+        features = self.dropout(self.blocks(hidden.transpose(1, 2))).transpose(1, 2)
+        return features, valid
+
+    def forward(self, x: Tensor) -> Tensor:
+        features, valid = self.timestamps(x)
+        return max_over_valid(features, valid)

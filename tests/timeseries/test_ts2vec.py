@@ -1,0 +1,152 @@
+"""TS2Vec: the hierarchical loss against a naive loop, the encoder, the overlapping crops, and
+the method end to end on NaN-padded series."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+import contrastlearn
+from contrastlearn.methods.ts2vec import TS2Vec
+from contrastlearn.modalities.timeseries.augment import overlapping_crops
+from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.objectives.hierarchical import (
+    HierarchicalContrastive,
+    instance_contrastive,
+    temporal_contrastive,
+)
+
+
+def naive_contrast(first, second, over_batch: bool) -> float:
+    """Loop reference: every item of both views finds its counterpart among the others."""
+    first, second = first.double(), second.double()
+    if over_batch:  # groups are timestamps, items are series
+        first, second = first.transpose(0, 1), second.transpose(0, 1)
+    losses = []
+    for a, b in zip(first, second):
+        items = torch.cat([a, b])
+        count = len(a)
+        for i in range(2 * count):
+            others = [j for j in range(2 * count) if j != i]
+            scores = torch.stack([items[i] @ items[j] for j in others])
+            target = others.index(i + count if i < count else i - count)
+            losses.append(-torch.log_softmax(scores, 0)[target])
+    return float(torch.stack(losses).mean())
+
+
+def naive_hierarchical(first, second, alpha=0.5, temporal_unit=0) -> float:
+    total, scales = 0.0, 0
+    while first.shape[1] > 1:
+        total += alpha * naive_contrast(first, second, True)
+        if scales >= temporal_unit:
+            total += (1 - alpha) * naive_contrast(first, second, False)
+        scales += 1
+        first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
+        second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
+    total += alpha * naive_contrast(first, second, True)
+    return total / (scales + 1)
+
+
+@pytest.mark.parametrize("length,alpha,unit", [(7, 0.5, 0), (8, 0.3, 1), (1, 0.5, 0)])
+def test_hierarchical_loss_matches_naive_loops(length, alpha, unit):
+    generator = torch.Generator().manual_seed(length)
+    first = torch.randn(3, length, 4, generator=generator)
+    second = torch.randn(3, length, 4, generator=generator)
+    got = HierarchicalContrastive(alpha, unit)(first, second).loss
+    assert float(got) == pytest.approx(naive_hierarchical(first, second, alpha, unit), rel=1e-5)
+
+
+def test_contrast_terms_and_gradients():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(4, 5, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(4, 5, 3, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert float(instance_contrastive(a, b).detach()) == pytest.approx(
+        naive_contrast(a.detach(), b.detach(), True))
+    assert float(temporal_contrastive(a, b).detach()) == pytest.approx(
+        naive_contrast(a.detach(), b.detach(), False))
+    assert float(instance_contrastive(a[:1], b[:1])) == 0.0
+    torch.autograd.gradcheck(lambda x, y: HierarchicalContrastive()(x, y).loss, (a, b))
+    with pytest.raises(ValueError, match="one shape"):
+        HierarchicalContrastive()(a, b[:, :4])
+
+
+def test_encoder_shapes_padding_and_channels():
+    encoder = TS2VecEncoder(in_channels=2, hidden_dim=8, out_dim=16, depth=3).eval()
+    x = torch.randn(3, 2, 30)
+    x[1, :, 20:] = float("nan")
+    features, valid = encoder.timestamps(x)
+    assert features.shape == (3, 30, 16) and valid.sum(1).tolist() == [30, 20, 30]
+    pooled = encoder(x)
+    assert pooled.shape == (3, 16) and torch.isfinite(pooled).all()
+    torch.testing.assert_close(pooled[1], features[1, :20].amax(0))
+    assert encoder.receptive_field == 1 + 2 * 2 * (1 + 2 + 4 + 8)
+    with pytest.raises(ValueError, match="2 channel"):
+        encoder(torch.randn(3, 3, 30))
+
+
+def test_overlapping_crops_share_their_overlap():
+    x = torch.arange(40.0).expand(6, 2, -1).clone()
+    first, second, overlap = overlapping_crops(x, torch.Generator().manual_seed(3))
+    assert overlap >= 2
+    torch.testing.assert_close(first[:, :, -overlap:], second[:, :, :overlap], equal_nan=True)
+    same = overlapping_crops(x, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(same[0], first, equal_nan=True)
+    with pytest.raises(ValueError, match="shorter"):
+        overlapping_crops(torch.randn(2, 1, 3), torch.Generator(), min_overlap=4)
+
+
+def test_method_step_is_seeded_and_advances_its_generator():
+    torch.manual_seed(0)
+    encoder = TS2VecEncoder(in_channels=1, hidden_dim=8, out_dim=16, depth=2)
+    method = TS2Vec(encoder, seed=5)
+    x = torch.randn(4, 1, 32)
+    before = method.rng_state.clone()
+    output = method([x])
+    assert math.isfinite(float(output.loss)) and output.loss.requires_grad
+    assert not torch.equal(before, method.rng_state)
+    assert output.embeddings[0].shape == (4, 16)
+    flat = torch.nn.Linear(3, 3)
+    flat.out_dim = 3
+    with pytest.raises(TypeError, match="per-timestamp"):
+        TS2Vec(flat)
+
+
+def _series_file(tmp_path):
+    generator = np.random.default_rng(0)
+    t = np.linspace(0, 6.28, 48)
+    labels = np.arange(60) % 3
+    x = np.stack([np.sin((k + 1) * t + generator.normal()) for k in labels])[:, None, :]
+    x = x + 0.1 * generator.normal(size=x.shape)
+    x[::5, :, 40:] = np.nan  # some shorter series
+    path = tmp_path / "waves.npz"
+    np.savez(path, x=x[:40], y=labels[:40], x_test=x[40:], y_test=labels[40:])
+    return path
+
+
+def test_ts2vec_recipe_end_to_end_and_resume(tmp_path):
+    path = _series_file(tmp_path)
+    overrides = {"train.steps": 12, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
+                 "eval.protocols": ["svm", "knn"]}
+    run = contrastlearn.pretrain("ts2vec", dataset=str(path), out=tmp_path / "run",
+                                 overrides=overrides, progress=False)
+    assert run.training.steps == 12 and run.training.status == "completed"
+    svm = run.result("svm")
+    assert svm.split == "test" and svm.value > 0.5  # three frequencies: far above chance
+    assert (run.run_dir / "report.html").is_file()
+    embeddings = contrastlearn.embed(run.run_dir, np.load(path)["x_test"])
+    assert embeddings.shape == (20, 32) and torch.isfinite(embeddings).all()
+
+    half = contrastlearn.pretrain("ts2vec", dataset=str(path), out=tmp_path / "half",
+                                  overrides={**overrides, "train.max_steps": 6},
+                                  progress=False, evaluate_after=False)
+    assert half.training.status == "stopped_early"
+    resumed = contrastlearn.pretrain(out=tmp_path / "half", dataset=str(path), resume=True,
+                                     overrides={"train.max_steps": None}, progress=False,
+                                     evaluate_after=False)
+    for (name, a), b in zip(run.method.state_dict().items(),
+                            resumed.method.state_dict().values()):
+        torch.testing.assert_close(a, b, msg=name)
