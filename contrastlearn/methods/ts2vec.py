@@ -18,14 +18,15 @@ from contrastlearn.registry import METHODS
 class TS2Vec(Method):
     """Each step draws two overlapping crops of the batch, encodes them timestamp by timestamp
     with a random half of the projected timestamps masked (`mask_p`), and contrasts the
-    overlapping span hierarchically. The crops and masks come from the method's own seeded
-    generator, whose state is a buffer, so checkpoints resume exactly. The encoder must have
+    overlapping span hierarchically. The crops and masks come from the method's own generator
+    (seeded by `seed`, default the recipe's seed), whose state is a buffer, so checkpoints
+    resume exactly. The encoder must have
     `timestamps(x, keep)` (e.g. `ts2vec_encoder`)."""
 
     default_views = "identity_views"
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
-                 mask_p: float = 0.5, seed: int = 0) -> None:
+                 mask_p: float = 0.5, seed: int | None = None) -> None:
         super().__init__(encoder)
         if not callable(getattr(encoder, "timestamps", None)):
             raise TypeError(f"TS2Vec needs an encoder with per-timestamp features "
@@ -36,6 +37,7 @@ class TS2Vec(Method):
         self.objective = HierarchicalContrastive(alpha, temporal_unit)
         self.mask_p = float(mask_p)
         self.min_overlap = 2 ** (int(temporal_unit) + 1)
+        seed = torch.initial_seed() if seed is None else seed  # pretrain seeds torch first
         self.register_buffer("rng_state", torch.Generator().manual_seed(seed).get_state())
 
     def _generator(self) -> torch.Generator:
