@@ -23,6 +23,7 @@ _LAZY = {
     "load_recipe": "contrastlearn.config",
     "Recipe": "contrastlearn.config",
     "Views": "contrastlearn.augment.views",
+    "TimeSeriesEncoder": "contrastlearn.modalities.timeseries.sklearn_api",
     "Method": "contrastlearn.methods.base",
     "AUGMENTATIONS": "contrastlearn.registry",
     "DATASETS": "contrastlearn.registry",
@@ -41,6 +42,7 @@ def __getattr__(name: str) -> Any:
     if name not in _LAZY:
         raise AttributeError(f"module 'contrastlearn' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
-    if name.isupper() or name in {"pretrain", "evaluate", "embed", "load_encoder"}:
+    if name.isupper() or name in {"pretrain", "evaluate", "embed", "load_encoder",
+                                  "TimeSeriesEncoder"}:
         import contrastlearn.plugins  # noqa: F401
     return getattr(module, name)

@@ -2,8 +2,9 @@
 
 They answer "is it learning, or collapsing?" without a probe: how similar positive and negative
 pairs are (and their histograms, the pos/neg score view of Zhu et al., ICCV 2021),
-Wang & Isola's (2020) alignment and uniformity, the effective rank of the batch (RankMe,
-Garrido et al. 2023, after Roy & Vetterli 2007), the per-dimension standard deviation of the
+Wang & Isola's (2020) alignment and uniformity, the effective rank of the centred batch
+(Roy & Vetterli 2007, as in RankMe, Garrido et al. 2023; centred so that a shared offset, which
+max-pooled or ReLU features often have, does not read as collapse), the per-dimension standard deviation of the
 L2-normalised embeddings (about 1/sqrt(D) when healthy, 0 when collapsed; Chen & He 2021) and
 the contrastive accuracy (is an anchor's positive its best match among the other view).
 
@@ -87,7 +88,7 @@ def embedding_diagnostics(views: Sequence[Tensor], ids: Tensor | None = None) ->
         "contrastive_accuracy": float(positive[torch.arange(batch), best].float().mean()),
         "alignment": float(alignment(first, second, alpha=2)),
         "uniformity": float(uniformity(first, t=2)) if batch > 1 else math.nan,
-        "effective_rank": effective_rank(first),
+        "effective_rank": effective_rank(first - first.mean(dim=0)),
         "dim_std_mean": float(std.mean()),
         "dim_std_min": float(std.min()),
         "std_ratio": float(std.mean()) * math.sqrt(dim),

@@ -35,8 +35,8 @@ def test_hand_computed_two_by_two():
     assert stats["alignment"] == pytest.approx((0.0 + 2.0) / 2)
     # one pair at squared distance 2: log(exp(-4))
     assert stats["uniformity"] == pytest.approx(-4.0)
-    # two orthogonal unit rows: singular values (1, 1) -> effective rank 2
-    assert stats["effective_rank"] == pytest.approx(2.0, rel=1e-5)
+    # two unit rows, centred: (0.5, -0.5) and its negative span one direction -> rank 1
+    assert stats["effective_rank"] == pytest.approx(1.0, rel=1e-5)
     assert stats["dim_std_mean"] == pytest.approx(math.sqrt(0.5), rel=1e-5)
     assert stats["std_ratio"] == pytest.approx(math.sqrt(0.5) * math.sqrt(2), rel=1e-5)
 
@@ -71,7 +71,12 @@ def test_effective_rank_bounds_and_collapse():
     stats = embedding_diagnostics([collapsed, collapsed])
     assert stats["diag_std_ratio"] < COLLAPSE_STD_RATIO
     message = collapse_warning(stats, rank_limit=16)
-    assert message is not None and "collapsed" in message and "effective rank" in message
+    assert message is not None and "collapsed" in message and "std" in message
+    # a shared offset is not collapse: the rank is measured on the centred batch
+    offset = F.normalize(healthy, dim=1) + 5.0
+    assert embedding_diagnostics([offset, offset])["diag_effective_rank"] > 12
+    line = torch.randn(256, 1, generator=generator) * torch.randn(1, 16, generator=generator)
+    assert embedding_diagnostics([line, line])["diag_effective_rank"] < 1.1
     assert collapse_warning(embedding_diagnostics([healthy, healthy + 0.1]), rank_limit=16) is None
     # two 2-D embeddings can never show a rank of 2 or more: no rank-based warning then
     tiny = {"diag_effective_rank": 1.5, "diag_std_ratio": 1.0}

@@ -1,0 +1,70 @@
+"""The scikit-learn TimeSeriesEncoder: fit/transform, pooling modes, a Pipeline, bad input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.svm import SVC
+
+import contrastlearn
+from contrastlearn.data.arrays import DataError
+
+
+def _waves(count: int = 48, length: int = 40, seed: int = 0):
+    generator = np.random.default_rng(seed)
+    labels = np.arange(count) % 2
+    t = np.linspace(0, 6.28, length)
+    x = np.stack([np.sin((2 * k + 1) * t + generator.normal()) for k in labels])
+    return x + 0.1 * generator.normal(size=x.shape), labels
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory):
+    x, _ = _waves()
+    encoder = contrastlearn.TimeSeriesEncoder(
+        steps=6, out_dim=16, run_dir=str(tmp_path_factory.mktemp("tsenc") / "run"),
+        recipe_overrides={"encoder.kwargs.depth": 2, "encoder.kwargs.hidden_dim": 8})
+    return encoder.fit(x)
+
+
+def test_pooling_modes(fitted):
+    x, _ = _waves(6)
+    assert fitted.transform(x).shape == (6, 16)
+    ragged = [x[0], x[1][:25]]
+    per_step = fitted.transform(ragged, pooling="timestamps")
+    assert per_step.shape == (2, 40, 16)
+    assert np.isnan(per_step[1, 25:]).all() and np.isfinite(per_step[1, :25]).all()
+    windows = fitted.transform(x, pooling="sliding", window=10, stride=5)
+    assert windows.shape == (6, 7, 16)
+    np.testing.assert_allclose(windows[:, 0], per_step_max(fitted, x, 0, 10), rtol=1e-5)
+    assert (fitted.run_dir_ / "encoder" / "model.safetensors").is_file()
+
+
+def per_step_max(fitted, x, start, stop):
+    return fitted.transform(x, pooling="timestamps")[:, start:stop].max(axis=1)
+
+
+def test_bad_input(fitted):
+    x, _ = _waves(4)
+    with pytest.raises(DataError, match="channel"):
+        fitted.transform(np.stack([x, x], axis=1))
+    with pytest.raises(ValueError, match="window"):
+        fitted.transform(x, pooling="sliding", window=100)
+    with pytest.raises(ValueError, match="pooling"):
+        fitted.transform(x, pooling="mean")
+    with pytest.raises(RuntimeError, match="fit"):
+        contrastlearn.TimeSeriesEncoder().transform(x)
+    with pytest.raises(ValueError, match="unknown method"):
+        contrastlearn.TimeSeriesEncoder(method="nope").fit(x)
+
+
+def test_inside_a_pipeline(tmp_path):
+    x, y = _waves(60)
+    encoder = contrastlearn.TimeSeriesEncoder(
+        steps=10, out_dim=16, run_dir=str(tmp_path / "run"),
+        recipe_overrides={"encoder.kwargs.depth": 2, "encoder.kwargs.hidden_dim": 8})
+    assert clone(encoder).get_params()["steps"] == 10
+    model = make_pipeline(encoder, SVC()).fit(x[:40], y[:40])
+    assert model.score(x[40:], y[40:]) > 0.7  # two frequencies: far above chance
