@@ -1,12 +1,13 @@
 """Cheap health checks of the embeddings a method compares, logged while training.
 
 They answer "is it learning, or collapsing?" without a probe: how similar positive and negative
-pairs are (and their histograms, the pos/neg score view of Zhu et al., ICCV 2021),
-Wang & Isola's (2020) alignment and uniformity, the effective rank of the centred batch
-(Roy & Vetterli 2007, as in RankMe, Garrido et al. 2023; centred so that a shared offset, which
-max-pooled or ReLU features often have, does not read as collapse), the per-dimension
-standard deviation of the L2-normalised embeddings (about 1/sqrt(D) when healthy, 0 when collapsed; Chen & He 2021) and
-the contrastive accuracy (is an anchor's positive its best match among the other view).
+pairs are (and their histograms, the pos/neg score view of Zhu et al., ICCV 2021), Wang &
+Isola's (2020) alignment and uniformity, the effective rank of the centred batch (Roy &
+Vetterli 2007, as in RankMe, Garrido et al. 2023; centred so that a shared offset, which
+max-pooled or ReLU features often have, does not read as collapse), the per-dimension standard
+deviation of the L2-normalised embeddings (about 1/sqrt(D) when healthy, 0 when collapsed;
+Chen & He 2021) and the contrastive accuracy (is an anchor's positive its best match among the
+other view).
 
 All statistics use the first two views of a batch, L2-normalised, in float32, without grad.
 """
