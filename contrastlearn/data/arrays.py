@@ -166,16 +166,21 @@ def arrays_to_splits(
     return DatasetSplits(train, test, modality, info)
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Arrays `x` and optional `y`, `x_test`, `y_test` from a `.npz` file (no pickles)."""
+def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
+    """Every array of a `.npz` file, never unpickling anything."""
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"dataset file {str(path)!r} does not exist")
+        raise DataError(f"{what} file {str(path)!r} does not exist")
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
+            return {key: archive[key] for key in archive.files}
     except Exception as error:  # zip, header and pickle errors all mean the same to a user
         raise DataError(f"cannot read {str(path)!r} as a .npz archive: {error}") from None
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Arrays `x` and optional `y`, `x_test`, `y_test` from a `.npz` file (no pickles)."""
+    arrays = _load_npz(path, "dataset")
     unknown = set(arrays) - {"x", "y", "x_test", "y_test"}
     if "x" not in arrays:
         raise DataError(f"{str(path)!r} has no array 'x' (found: {sorted(arrays)})")
@@ -192,14 +197,7 @@ PAIR_KEYS = ({"a", "b", "scores"}, {"queries", "gallery", "query_ids", "gallery_
 def read_pairs_npz(path: str | Path) -> dict[str, np.ndarray]:
     """Evaluation pairs from a `.npz` file (no pickles): arrays `a`, `b`, `scores` (similarity)
     and/or `queries`, `gallery`, `query_ids`, `gallery_ids` (retrieval)."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"pairs file {str(path)!r} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except Exception as error:  # zip, header and pickle errors all mean the same to a user
-        raise DataError(f"cannot read {str(path)!r} as a .npz archive: {error}") from None
+    arrays = _load_npz(path, "pairs")
     if not any(keys <= set(arrays) for keys in PAIR_KEYS):
         raise DataError(
             f"{str(path)!r} has arrays {sorted(arrays)}; pairs need a, b, scores (similarity) "
