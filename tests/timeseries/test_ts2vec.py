@@ -150,3 +150,14 @@ def test_ts2vec_recipe_end_to_end_and_resume(tmp_path):
     for (name, a), b in zip(run.method.state_dict().items(),
                             resumed.method.state_dict().values()):
         torch.testing.assert_close(a, b, msg=name)
+
+
+def test_instance_contrast_recipe_runs_on_series(tmp_path):
+    path = _series_file(tmp_path)
+    run = contrastlearn.pretrain(
+        "ts-instance", dataset=str(path), out=tmp_path / "inst", progress=False,
+        overrides={"train.steps": 8, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
+                   "eval.protocols": ["svm"], "eval.raw_baseline": False})
+    assert run.recipe.method.name == "simclr" and run.training.steps == 8
+    assert run.result("svm").value > 0.5
+    assert (run.run_dir / "plots" / "views.png").is_file()
