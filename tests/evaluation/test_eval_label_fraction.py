@@ -12,16 +12,13 @@ from contrastlearn.evaluation import (
 )
 from contrastlearn.evaluation.label_fraction import labelled_per_class
 from contrastlearn.registry import EVALUATORS
+from tests.evaluation.problems import noisy_problem as _noisy_problem
 
 
 def noisy_problem(seed=0, num_train=300, num_test=120, dim=6, num_classes=3):
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(num_classes, dim))
-    train_y = rng.integers(0, num_classes, size=num_train)
-    test_y = rng.integers(0, num_classes, size=num_test)
-    train_x = centers[train_y] + rng.normal(scale=1.2, size=(num_train, dim))
-    test_x = centers[test_y] + rng.normal(scale=1.2, size=(num_test, dim))
-    return train_x, train_y, test_x, test_y
+    return _noisy_problem(seed, num_train, num_test, dim, num_classes)
+
+
 
 
 @pytest.mark.parametrize(("fraction", "expected"), [
