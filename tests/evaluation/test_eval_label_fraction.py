@@ -19,8 +19,6 @@ def noisy_problem(seed=0, num_train=300, num_test=120, dim=6, num_classes=3):
     return _noisy_problem(seed, num_train, num_test, dim, num_classes)
 
 
-
-
 @pytest.mark.parametrize(("fraction", "expected"), [
     (0.1, [10, 3, 1]),   # 10, 3, 0.7 -> 1
     (0.05, [5, 2, 1]),   # 1.5 rounds half up to 2; 0.35 -> at least 1
