@@ -31,6 +31,7 @@ _LAZY = {
     "EVALUATORS": "contrastlearn.registry",
     "HEADS": "contrastlearn.registry",
     "METHODS": "contrastlearn.registry",
+    "VIEW_GENERATORS": "contrastlearn.registry",
     "OBJECTIVES": "contrastlearn.registry",
 }
 

@@ -39,8 +39,16 @@ from contrastlearn.evaluation import (
 )
 from contrastlearn.export import export_encoder, load_encoder
 from contrastlearn.methods.base import Method
+from contrastlearn.methods.learned_views import LearnedViews
 from contrastlearn.objectives.alignment_uniformity import alignment, uniformity
-from contrastlearn.registry import AUGMENTATIONS, DATASETS, ENCODERS, EVALUATORS, METHODS
+from contrastlearn.registry import (
+    AUGMENTATIONS,
+    DATASETS,
+    ENCODERS,
+    EVALUATORS,
+    METHODS,
+    VIEW_GENERATORS,
+)
 from contrastlearn.report.html import EMBEDDINGS_NAME, PLOTS_DIR, PREVIEW_NAME, write_report
 from contrastlearn.report.preview import preview_samples, write_views_preview
 
@@ -115,6 +123,19 @@ def build_encoder(recipe: Recipe, sample_shape: tuple[int, ...]) -> tuple[nn.Mod
     if _accepts(factory, "in_dim"):
         kwargs.setdefault("in_dim", int(torch.tensor(sample_shape).prod()))
     return factory(**kwargs), kwargs
+
+
+def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ...]) -> Method:
+    """The recipe's method around `encoder`, wrapped with its learned view generator if any
+    (`in_channels` filled in from the data)."""
+    method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
+    if recipe.learned_views is None:
+        return method
+    factory = VIEW_GENERATORS.get(recipe.learned_views.name)
+    kwargs = dict(recipe.learned_views.kwargs)
+    if _accepts(factory, "in_channels"):
+        kwargs.setdefault("in_channels", sample_shape[0])
+    return LearnedViews(method, factory(**kwargs))
 
 
 def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
@@ -371,10 +392,12 @@ def pretrain(
     """Pre-train an encoder by the recipe (a shipped name, a YAML path, a Recipe, or the default
     digits SimCLR recipe), export it, and evaluate it next to a raw-input baseline.
 
-    `dataset` overrides the recipe's data: a registered name, a .npz path, a folder of images,
-    arrays, `(x, y)`, a dict of arrays, or a torch Dataset. `encoder` replaces the recipe's
-    encoder with your own module (it must have `out_dim`). `overrides` are dotted recipe keys,
-    e.g. {"train.epochs": 5}. With `resume`, the run directory's own recipe is used."""
+    `dataset` overrides the recipe's data: a registered name, a .npz path (x, y, x_test,
+    y_test, groups), a folder of images, a time-series file (.ts, .arff, .csv; a `_TRAIN` file
+    pairs with its `_TEST` sibling), arrays, `(x, y)`, a dict of arrays, or a torch Dataset.
+    `encoder` replaces the recipe's encoder with your own module (it must have `out_dim`).
+    `overrides` are dotted recipe keys, e.g. {"train.epochs": 5}. With `resume`, the run
+    directory's own recipe is used."""
     _register_everything()
     if resume:
         if out is None:
@@ -402,7 +425,7 @@ def pretrain(
     else:
         encoder_name, encoder_kwargs = "custom", {}
     views = build_views(recipe, sample_shape)
-    method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
+    method = build_method(recipe, encoder, sample_shape)
     if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
     run_dir = prepare_run_dir(out or default_run_dir(recipe.name), resume=resume,

@@ -159,8 +159,11 @@ def cmd_datasets(args: argparse.Namespace) -> int:
         available, hint = factory.available()
         status = "available" if available else "missing  "
         print(f"{name:16s} {status}  {DATASETS.describe(name)}  [{hint}]")
-    print("\nAny array dataset: --dataset path/to/data.npz (arrays x, optional y, x_test, y_test)"
-          "\nA folder of images: --dataset path/to/folder (one sub-folder per class, or flat)")
+    print("\nAny array dataset: --dataset path/to/data.npz (arrays x, optional y, x_test, y_test,"
+          " groups)"
+          "\nA folder of images: --dataset path/to/folder (one sub-folder per class, or flat)"
+          "\nTime series: --dataset path/to/X_TRAIN.ts|.arff|.csv (X_TEST beside it is the test"
+          " split; CSV: one series per row, optional label and group columns)")
     return 0
 
 
@@ -185,7 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     pre = commands.add_parser("pretrain", help="pre-train an encoder, then evaluate it")
     pre.add_argument("--recipe", help="shipped recipe name or path to a YAML recipe "
                      "(default: digits-simclr)")
-    pre.add_argument("--dataset", help="registered dataset name, .npz file or image folder")
+    pre.add_argument("--dataset", help="registered dataset name, .npz file, image folder, "
+                     "or time-series file (.ts, .arff, .csv)")
     pre.add_argument("--out", help="run directory (default: runs/<recipe>-<time>)")
     pre.add_argument("--epochs", type=int)
     pre.add_argument("--batch-size", type=int)

@@ -97,6 +97,9 @@ class Recipe(Section):
     data: DataConfig = Field(default_factory=DataConfig)
     views: Component | None = None
     """The view policy; None uses the method's own default (e.g. byol_views for BYOL)."""
+    learned_views: Component | None = None
+    """A trainable view generator (e.g. `autotcl`) applied on top of the view policy and
+    trained with the encoder; None: views are the policy's alone."""
     encoder: Component = Field(default_factory=lambda: Component(name="small_cnn"))
     method: Component = Field(default_factory=lambda: Component(name="simclr"))
     train: TrainConfig = Field(default_factory=TrainConfig)

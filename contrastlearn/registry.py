@@ -71,6 +71,7 @@ class Registry(Generic[T]):
 
 AUGMENTATIONS: Registry[Any] = Registry("augmentation")
 ENCODERS: Registry[Any] = Registry("encoder")
+VIEW_GENERATORS: Registry[Any] = Registry("view generator")
 HEADS: Registry[Any] = Registry("head")
 OBJECTIVES: Registry[Any] = Registry("objective")
 METHODS: Registry[Any] = Registry("method")

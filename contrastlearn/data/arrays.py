@@ -80,6 +80,18 @@ def _padded_float_tensor(array: Any, what: str) -> Tensor:
     return tensor.float()
 
 
+def regression_target_reason(values: Any) -> str:
+    """Why finite targets with non-integer values cannot be class labels. Shared by the
+    data loaders and the evaluators, so a regression target meets one message wherever it
+    is handed over. Only non-integer values count: many distinct integers may well be classes."""
+    array = np.asarray(values, dtype=np.float64)
+    fractional = np.unique(array[array != np.round(array)])
+    examples = ", ".join(f"{value:g}" for value in fractional[:3])
+    return (f"look like a regression target ({fractional.size} distinct non-integer values, "
+            f"e.g. {examples}); classification protocols (svm, linear_probe, knn, ...) need "
+            "class labels")
+
+
 def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
     """Integer class labels (N,), remapped to 0..C-1 only if they are not integers already."""
     if labels is None:
@@ -96,7 +108,8 @@ def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
         if not np.all(np.isfinite(array)):
             raise DataError(f"{what} contains NaN or Inf labels")
         if not np.all(array == np.round(array)):
-            raise DataError(f"{what} must be class labels; got non-integer values")
+            raise DataError(f"{what} must be class labels, but they "
+                            f"{regression_target_reason(array)}")
         array = array.astype(np.int64)
     if np.issubdtype(array.dtype, np.integer) and array.min() < 0:
         raise DataError(
@@ -106,6 +119,20 @@ def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
     if not np.issubdtype(array.dtype, np.integer):
         _, array = np.unique(array, return_inverse=True)  # strings and other class names
     return torch.as_tensor(array.astype(np.int64))
+
+
+def as_group_ids(groups: Any, num_samples: int, what: str) -> Tensor | None:
+    """Group ids of any kind (integers, strings) as int64 codes 0..G-1, one per sample."""
+    if groups is None:
+        return None
+    array = np.asarray(groups)
+    if array.ndim != 1 or len(array) != num_samples:
+        raise DataError(f"{what} must be 1-D with one group id per sample ({num_samples}), got "
+                        f"shape {array.shape}")
+    if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
+        raise DataError(f"{what} contains NaN or Inf")
+    _, codes = np.unique(array, return_inverse=True)
+    return torch.as_tensor(codes.reshape(-1).astype(np.int64))
 
 
 def stratified_holdout(
@@ -131,13 +158,16 @@ def stratified_holdout(
 def arrays_to_splits(
     x: Any, y: Any = None, x_test: Any = None, y_test: Any = None, *, name: str = "arrays",
     modality: str = "image", holdout_fraction: float = 0.2, seed: int = 0,
-    allow_padding: bool = False,
+    allow_padding: bool = False, groups: Any = None,
 ) -> DatasetSplits:
     """Validate arrays and make the splits; without a test split, hold out a stratified part.
-    `allow_padding` accepts NaN (the caller has checked that NaN only pads series ends)."""
+    `allow_padding` accepts NaN (the caller has checked that NaN only pads series ends).
+    `groups` (one id per training sample: subject, device, session) become the item ids, so
+    samples of one group are positives of each other and never negatives."""
     to_tensor = _padded_float_tensor if allow_padding else as_float_tensor
     train_x = to_tensor(x, f"{name}: x")
     train_y = as_labels(y, len(train_x), f"{name}: y")
+    train_ids = as_group_ids(groups, len(train_x), f"{name}: groups")
     if x_test is not None:
         test_x = to_tensor(x_test, f"{name}: x_test")
         if test_x.shape[1:] != train_x.shape[1:]:
@@ -148,13 +178,13 @@ def arrays_to_splits(
         test_y = as_labels(y_test, len(test_x), f"{name}: y_test")
         if (test_y is None) != (train_y is None):
             raise DataError(f"{name}: give labels for both splits (y and y_test) or for neither")
-        train = ArrayDataset(train_x, train_y, name=name)
+        train = ArrayDataset(train_x, train_y, train_ids, name=name)
         test = ArrayDataset(test_x, test_y, torch.arange(len(test_x)) + len(train_x), name=name)
         split = "test"
     else:
         if y_test is not None:
             raise DataError(f"{name}: y_test given without x_test")
-        full = ArrayDataset(train_x, train_y, name=name)
+        full = ArrayDataset(train_x, train_y, train_ids, name=name)
         kept, held = stratified_holdout(train_y, len(full), holdout_fraction, seed)
         train, test = full.subset(kept), full.subset(held)
         split = f"holdout_{holdout_fraction:g}_seed{seed}"
@@ -163,6 +193,8 @@ def arrays_to_splits(
         "sample_shape": list(train_x.shape[1:]), "test_split": split,
         "num_classes": None if train_y is None else int(train_y.max()) + 1,
     }
+    if train_ids is not None:
+        info["num_groups"] = int(torch.unique(train.ids).numel())
     return DatasetSplits(train, test, modality, info)
 
 
@@ -179,14 +211,16 @@ def _load_npz(path: str | Path, what: str) -> dict[str, np.ndarray]:
 
 
 def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Arrays `x` and optional `y`, `x_test`, `y_test` from a `.npz` file (no pickles)."""
+    """Arrays `x` and optional `y`, `x_test`, `y_test`, `groups` from a `.npz` file (no
+    pickles)."""
     arrays = _load_npz(path, "dataset")
-    unknown = set(arrays) - {"x", "y", "x_test", "y_test"}
+    unknown = set(arrays) - {"x", "y", "x_test", "y_test", "groups"}
     if "x" not in arrays:
         raise DataError(f"{str(path)!r} has no array 'x' (found: {sorted(arrays)})")
     if unknown:
         raise DataError(
-            f"{str(path)!r} has unknown arrays {sorted(unknown)}; expected x, y, x_test, y_test"
+            f"{str(path)!r} has unknown arrays {sorted(unknown)}; expected x, y, x_test, "
+            "y_test, groups"
         )
     return arrays
 

@@ -1,9 +1,10 @@
-"""Turn whatever a user hands over (a registered name, a .npz file, a folder, arrays, a torch
-Dataset, ready splits) into train/test splits of the recipe's modality."""
+"""Turn whatever a user hands over (a registered name, a .npz file, a file a modality can read,
+a folder, arrays, a torch Dataset, ready splits) into train/test splits of the recipe's
+modality."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +20,13 @@ IN_MEMORY = "in-memory"
 
 ArraySplitter = Callable[..., DatasetSplits]
 FolderLoader = Callable[..., DatasetSplits]
+FileReader = Callable[[Path], dict[str, Any]]
 
 _ARRAY_SPLITTERS: dict[str, ArraySplitter] = {}
 _FOLDER_LOADERS: dict[str, FolderLoader] = {}
 _SAMPLE_CONVERTERS: dict[str, Callable[..., torch.Tensor]] = {}
+_FILE_READERS: dict[str, dict[str, FileReader]] = {}
+"""modality -> lower-case suffix (".ts") -> reader."""
 
 
 def register_modality(
@@ -35,6 +39,41 @@ def register_modality(
     _SAMPLE_CONVERTERS[modality] = samples
     if folder is not None:
         _FOLDER_LOADERS[modality] = folder
+
+
+def register_file_reader(suffixes: Iterable[str], reader: FileReader, *, modality: str) -> None:
+    """Let `resolve_dataset` read files with these suffixes (matched case-insensitively) for
+    `modality`. `reader(path)` gets an existing file and returns the arrays the modality's
+    splitter takes, as `read_npz` does (x, y, x_test, y_test, ...); it raises DataError, naming
+    the file, when the contents cannot be read. Readers are per modality because one suffix
+    (.csv) means different data to different modalities."""
+    readers = _FILE_READERS.setdefault(modality, {})
+    for suffix in suffixes:
+        readers[suffix.lower()] = reader
+
+
+def _read_file(path: Path, modality: str) -> dict[str, Any] | None:
+    """The arrays of a file the modality has a reader for; None when it has none."""
+    reader = _FILE_READERS.get(modality, {}).get(path.suffix.lower())
+    if reader is None:
+        return None
+    if not path.is_file():
+        raise DataError(f"dataset file {str(path)!r} does not exist")
+    return reader(path)
+
+
+def _not_a_dataset(name: str, path: Path, modality: str) -> DataError:
+    """The error for a path that is no dataset: it lists what the modality reads, and names
+    the modality that reads this suffix when it is another one (a .ts file, an image recipe)."""
+    readable = ", ".join([".npz", *sorted(_FILE_READERS.get(modality, {}))])
+    others = sorted(other for other, readers in _FILE_READERS.items()
+                    if other != modality and path.suffix.lower() in readers)
+    hint = (f"; {path.suffix} files are read by the {' and '.join(others)} modality "
+            "(set data.modality)" if others else "")
+    return DataError(
+        f"dataset {name!r} is neither a registered dataset ({', '.join(DATASETS.names())}), "
+        f"a file the {modality} modality reads ({readable}), nor a folder{hint}"
+    )
 
 
 def to_samples(inputs: Any, modality: str = "image", scale: float | None = None) -> torch.Tensor:
@@ -83,7 +122,8 @@ def resolve_dataset(
     spec: Any, *, modality: str = "image", holdout_fraction: float = 0.2, seed: int = 0,
     image_size: int | None = None,
 ) -> DatasetSplits:
-    """Splits from: DatasetSplits; a registered dataset name; a `.npz` path; a folder; an array
+    """Splits from: DatasetSplits; a registered dataset name; a `.npz` path; a path with a
+    suffix the modality reads (`register_file_reader`); a folder; an array
     `x`; a tuple `(x, y)`; a dict with x/y/x_test/y_test; or a `torch.utils.data.Dataset`
     (which is split at random, unstratified, `holdout_fraction` held out)."""
     import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
@@ -108,10 +148,11 @@ def resolve_dataset(
                 raise DataError(f"the {modality} modality cannot read folders")
             return _FOLDER_LOADERS[modality](path, image_size=image_size,
                                              holdout_fraction=holdout_fraction, seed=seed)
-        raise DataError(
-            f"dataset {name!r} is neither a registered dataset ({', '.join(DATASETS.names())}), "
-            "a .npz file, nor a folder"
-        )
+        arrays = _read_file(path, modality)
+        if arrays is None:
+            raise _not_a_dataset(name, path, modality)
+        return _splitter(modality)(**arrays, name=path.stem,
+                                   holdout_fraction=holdout_fraction, seed=seed)
     if isinstance(spec, dict):
         return _splitter(modality)(**spec, name="arrays", holdout_fraction=holdout_fraction,
                                    seed=seed)

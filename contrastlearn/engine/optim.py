@@ -55,15 +55,24 @@ class LARS(torch.optim.Optimizer):
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Two groups: weights with decay, biases/norm parameters without (and without LARS)."""
-    decayed, plain = [], []
+    """Weights with decay, biases/norm parameters without (and without LARS); each split again
+    by the `lr_scale` of the nearest module that declares one (e.g. a learned view generator
+    that trains at 10x the encoder's rate). The trainer multiplies its scheduled lr by it."""
+    scales: dict[int, float] = {}
+    for module in model.modules():  # parents first, so the nearest declaration wins
+        scale = getattr(module, "lr_scale", None)
+        if scale is not None:
+            scales.update({id(p): float(scale) for p in module.parameters()})
+    groups: dict[tuple[bool, float], list] = {}
     for parameter in model.parameters():
         if not parameter.requires_grad:
             continue
-        (plain if parameter.ndim <= 1 else decayed).append(parameter)
+        key = (parameter.ndim <= 1, scales.get(id(parameter), 1.0))
+        groups.setdefault(key, []).append(parameter)
     return [
-        {"params": decayed, "weight_decay": weight_decay},
-        {"params": plain, "weight_decay": 0.0, "lars_adaptation": False},
+        {"params": params, "weight_decay": 0.0 if plain else weight_decay, "lr_scale": scale,
+         **({"lars_adaptation": False} if plain else {})}
+        for (plain, scale), params in sorted(groups.items())
     ]
 
 

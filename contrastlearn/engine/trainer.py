@@ -206,7 +206,7 @@ class Trainer:
                 step = self.state.step
                 lr = warmup_cosine(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
                 for group in self.optimizer.param_groups:
-                    group["lr"] = lr
+                    group["lr"] = lr * group.get("lr_scale", 1.0)
                 x = batch.x.to(self.device, non_blocking=True)
                 labels = None if batch.labels is None else batch.labels.to(self.device)
                 ids = batch.ids.to(self.device)

@@ -10,6 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contrastlearn.data.arrays import regression_target_reason
+
 
 def _as_tensor(value: Any, name: str) -> Tensor:
     if isinstance(value, Tensor):
@@ -61,8 +63,11 @@ def _check_labels(value: Any, name: str, num_samples: int, embeddings_name: str)
     if labels.dtype == torch.bool:
         labels = labels.long()
     if labels.dtype.is_floating_point:
-        if not bool(torch.isfinite(labels).all()) or not bool((labels == labels.round()).all()):
-            raise ValueError(f"{name} must be integer class ids, got non-integer floats")
+        if not bool(torch.isfinite(labels).all()):
+            raise ValueError(f"{name} must be integer class ids, got NaN or Inf")
+        if not bool((labels == labels.round()).all()):
+            raise ValueError(f"{name} must be integer class ids, but they "
+                             f"{regression_target_reason(labels.cpu().numpy())}")
     elif labels.dtype.is_complex:
         raise ValueError(f"{name} must be integer class ids, got dtype {labels.dtype}")
     return labels.to(torch.int64)

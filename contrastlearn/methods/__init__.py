@@ -10,9 +10,10 @@ from contrastlearn.methods.simsiam import SimSiam
 from contrastlearn.methods.supcon import SupervisedContrastive
 from contrastlearn.methods.swav import SwAV
 from contrastlearn.methods.ts2vec import TS2Vec
+from contrastlearn.methods.ts_tcc import TSTCC
 from contrastlearn.methods.vicreg import VICReg
 
 __all__ = [
     "BYOL", "BarlowTwins", "DecoupledContrastive", "Method", "MoCoV2", "SimCLR", "SimSiam",
-    "SupervisedContrastive", "SwAV", "TS2Vec", "VICReg", "encode_views",
+    "SupervisedContrastive", "SwAV", "TS2Vec", "TSTCC", "VICReg", "encode_views",
 ]

@@ -18,7 +18,9 @@ from contrastlearn.registry import METHODS
 class TS2Vec(Method):
     """Each step draws two overlapping crops of the batch, encodes them timestamp by timestamp
     with a random half of the projected timestamps masked (`mask_p`), and contrasts the
-    overlapping span hierarchically. The crops and masks come from the method's own generator
+    overlapping span hierarchically. Given two views (e.g. the series and a learned
+    augmentation of it), the first crop is cut from the first view and the second from the
+    second. The crops and masks come from the method's own generator
     (seeded by `seed`, default the recipe's seed), whose state is a buffer, so checkpoints
     resume exactly. The encoder must have
     `timestamps(x, keep)` (e.g. `ts2vec_encoder`)."""
@@ -48,7 +50,8 @@ class TS2Vec(Method):
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         x = views[0]
         generator = self._generator()
-        first, second, overlap = overlapping_crops(x, generator, self.min_overlap)
+        other = views[1] if len(views) > 1 else None
+        first, second, overlap = overlapping_crops(x, generator, self.min_overlap, other)
         outputs = []
         for crop in (first, second):
             keep = torch.rand(crop.shape[0], crop.shape[-1], generator=generator) >= self.mask_p

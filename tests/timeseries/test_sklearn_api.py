@@ -68,3 +68,20 @@ def test_inside_a_pipeline(tmp_path):
     assert clone(encoder).get_params()["steps"] == 10
     model = make_pipeline(encoder, SVC()).fit(x[:40], y[:40])
     assert model.score(x[40:], y[40:]) > 0.7  # two frequencies: far above chance
+
+
+def test_chunked_encoding_matches_full(fitted):
+    x, _ = _waves(5, length=90)
+    full = fitted.transform(x, pooling="timestamps")
+    chunked = fitted.transform(x, pooling="timestamps", chunk=16)
+    np.testing.assert_allclose(chunked, full, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("method", ["instance", "ts_tcc", "learned_aug"])
+def test_other_methods_fit_and_transform(method, tmp_path):
+    x, _ = _waves(32)
+    encoder = contrastlearn.TimeSeriesEncoder(
+        method=method, steps=2, out_dim=8, batch_size=8, run_dir=str(tmp_path / "run"),
+        recipe_overrides={"encoder.kwargs.depth": 1, "encoder.kwargs.hidden_dim": 8})
+    embeddings = encoder.fit(x).transform(x[:3])
+    assert embeddings.shape == (3, 8) and np.isfinite(embeddings).all()

@@ -73,8 +73,14 @@ def test_normalize_ignores_padding():
     scaled_train, scaled_test = normalize_series(train, test, mode="channel")
     torch.testing.assert_close(scaled_train, torch.tensor([[[-1.0, 1.0], [-1.0, 1.0]]]))
     torch.testing.assert_close(scaled_test, torch.tensor([[[0.0, 0.0], [0.0, 0.0]]]))
+    padded = torch.tensor([[[1.0, 3.0, float("nan")]], [[5.0, 7.0, 9.0]]])
+    scaled, scaled_test = normalize_series(padded, padded[:1], mode="global")
+    values = np.array([1.0, 3.0, 5.0, 7.0, 9.0])  # reference: numpy over the valid values
+    expected = (np.array([1.0, 3.0]) - values.mean()) / values.std()
+    torch.testing.assert_close(scaled[0, 0, :2], torch.tensor(expected, dtype=torch.float32))
+    assert torch.isnan(scaled[0, 0, 2]) and torch.equal(scaled_test[0, 0, :2], scaled[0, 0, :2])
     with pytest.raises(ValueError, match="normalisation"):
-        normalize_series(train, mode="global")
+        normalize_series(train, mode="minmax")
 
 
 def test_splits_from_npz_keep_padding(tmp_path):
@@ -102,7 +108,7 @@ def _aeon_installed() -> bool:
 
 @pytest.mark.parametrize("name,train,test,channels,classes", [
     ("GunPoint", 50, 150, 1, 2), ("BasicMotions", 40, 40, 6, 4),
-    ("JapaneseVowels", 270, 370, 12, 9),
+    ("JapaneseVowels", 270, 370, 12, 9), ("PickupGestureWiimoteZ", 50, 50, 1, 10),
 ])
 def test_aeon_bundled_sets(name, train, test, channels, classes):
     require_system_data(_aeon_installed(), AEON_INSTALL)
@@ -113,3 +119,7 @@ def test_aeon_bundled_sets(name, train, test, channels, classes):
     if name == "JapaneseVowels":  # unequal lengths 7-29: NaN-padded, never truncated
         assert splits.info["padded"] and splits.info["min_length"] == 7
         assert splits.info["normalization"] == "channel"
+    if name == "PickupGestureWiimoteZ":  # TS2Vec's loader z-normalises it globally
+        assert splits.info["normalization"] == "global"
+        valid = splits.train.x[torch.isfinite(splits.train.x)]
+        assert abs(float(valid.mean())) < 1e-4 and abs(float(valid.std()) - 1) < 1e-2

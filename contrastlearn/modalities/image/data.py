@@ -72,7 +72,7 @@ def image_samples(array, scale: float | None = None) -> Tensor:
 
 def image_splits(
     x, y=None, x_test=None, y_test=None, *, name: str, holdout_fraction: float = 0.2,
-    seed: int = 0,
+    seed: int = 0, groups=None,
 ) -> DatasetSplits:
     """Validate image arrays (shapes, NaN/Inf, labels) and make train/test splits; both splits
     are scaled by the training data's `value_scale`."""
@@ -81,7 +81,7 @@ def image_splits(
     test = None if x_test is None else to_image_batch(x_test, f"{name}: x_test", scale)
     splits = arrays_to_splits(
         train, y, test, y_test, name=name, modality="image",
-        holdout_fraction=holdout_fraction, seed=seed,
+        holdout_fraction=holdout_fraction, seed=seed, groups=groups,
     )
     splits.info["input_scale"] = scale
     return splits

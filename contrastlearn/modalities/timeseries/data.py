@@ -24,7 +24,10 @@ AEON_INSTALL = 'pip install "contrastlearn[timeseries]"  (or: pip install aeon)'
 
 UNIVARIATE = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "ACSF1", "UnitTest",
               "PickupGestureWiimoteZ", "Covid3Month_disc")
-"""aeon-bundled UCR sets: used as shipped."""
+"""aeon-bundled UCR sets: used as shipped, except those in GLOBALLY_NORMALISED."""
+GLOBALLY_NORMALISED = ("PickupGestureWiimoteZ",)
+"""UCR sets that TS2Vec's loader z-normalises with the train split's overall mean and std (it
+does so for the sets the UCR archive ships unnormalised)."""
 MULTIVARIATE = ("BasicMotions", "JapaneseVowels")
 """aeon-bundled UEA sets: each channel standardised with the train split's mean and std."""
 
@@ -127,13 +130,18 @@ def impute_missing(x: Any, method: Literal["linear", "zero", "previous"] = "line
 
 def normalize_series(
     train: Tensor, test: Tensor | None = None,
-    mode: Literal["series", "channel", "none"] = "series",
+    mode: Literal["series", "channel", "global", "none"] = "series",
 ) -> tuple[Tensor, Tensor | None]:
     """z-normalise, ignoring padding: "series" uses each series' own mean and std per channel
     (UCR style); "channel" uses the train split's mean and std per channel for both splits
-    (UEA style, TS2Vec's StandardScaler)."""
+    (UEA style, TS2Vec's StandardScaler); "global" uses the train split's single overall mean
+    and std (TS2Vec's loader for unnormalised UCR sets)."""
     if mode == "none":
         return train, test
+    if mode == "global":
+        mean = torch.nanmean(train)
+        std = torch.sqrt(torch.nanmean((train - mean) ** 2)).clamp(min=1e-8)
+        return (train - mean) / std, None if test is None else (test - mean) / std
     if mode == "series":
         def own(x: Tensor) -> Tensor:
             mean = torch.nanmean(x, dim=-1, keepdim=True)
@@ -147,7 +155,8 @@ def normalize_series(
         std = torch.sqrt(torch.nanmean((flat - mean[0]) ** 2, dim=1))[None, :, None]
         std = std.clamp(min=1e-8)
         return (train - mean) / std, None if test is None else (test - mean) / std
-    raise ValueError(f"unknown normalisation {mode!r}; use 'series', 'channel' or 'none'")
+    raise ValueError(f"unknown normalisation {mode!r}; use 'series', 'channel', 'global' or "
+                     "'none'")
 
 
 def series_samples(array: Any, scale: float | None = None) -> Tensor:
@@ -157,10 +166,11 @@ def series_samples(array: Any, scale: float | None = None) -> Tensor:
 
 def series_splits(
     x: Any, y: Any = None, x_test: Any = None, y_test: Any = None, *, name: str,
-    holdout_fraction: float = 0.2, seed: int = 0,
+    holdout_fraction: float = 0.2, seed: int = 0, groups: Any = None,
 ) -> DatasetSplits:
     """Validate series arrays and make train/test splits; train and test are NaN-padded to one
-    length when they differ."""
+    length when they differ. `groups` (one id per training series: subject, device) makes
+    series of one group positives of each other."""
     train = to_series_batch(x, f"{name}: x")
     test = None if x_test is None else to_series_batch(x_test, f"{name}: x_test")
     if test is not None:
@@ -171,7 +181,8 @@ def series_splits(
         train, test = (torch.nn.functional.pad(t, (0, length - t.shape[-1]), value=float("nan"))
                        for t in (train, test))
     splits = arrays_to_splits(train, y, test, y_test, name=name, modality="timeseries",
-                              holdout_fraction=holdout_fraction, seed=seed, allow_padding=True)
+                              holdout_fraction=holdout_fraction, seed=seed, allow_padding=True,
+                              groups=groups)
     lengths = torch.isfinite(train).all(dim=1).sum(dim=1)
     splits.info.update({"min_length": int(lengths.min()), "max_length": int(lengths.max()),
                         "padded": bool(lengths.min() < train.shape[-1])})
@@ -181,7 +192,8 @@ def series_splits(
 def load_aeon_classification(name: str, holdout_fraction: float = 0.2,
                              seed: int = 0) -> DatasetSplits:
     """An aeon-bundled classification set with its official train/test split; labels are
-    mapped to 0..K-1 over both splits; UEA sets get per-channel standardisation on train."""
+    mapped to 0..K-1 over both splits; UEA sets get per-channel standardisation on train, and
+    the UCR sets TS2Vec's loader normalises get the same global z-normalisation here."""
     try:
         from aeon.datasets import load_classification
     except ImportError:
@@ -191,7 +203,8 @@ def load_aeon_classification(name: str, holdout_fraction: float = 0.2,
     classes, codes = np.unique(np.concatenate([train_y, test_y]), return_inverse=True)
     train = to_series_batch(train_x, f"{name}: train")
     test = to_series_batch(test_x, f"{name}: test")
-    mode = "channel" if name in MULTIVARIATE else "none"
+    mode = ("channel" if name in MULTIVARIATE
+            else "global" if name in GLOBALLY_NORMALISED else "none")
     train, test = normalize_series(train, test, mode)
     splits = series_splits(train, codes[: len(train_y)], test, codes[len(train_y):], name=name)
     splits.info.update({"normalization": mode, "classes": [str(c) for c in classes],

@@ -18,8 +18,10 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
 from contrastlearn.modalities.timeseries.data import to_series_batch
 from contrastlearn.modalities.timeseries.encoders import max_over_valid
+from contrastlearn.modalities.timeseries.long_series import encode_in_windows
 
-RECIPES = {"ts2vec": "ts2vec"}
+RECIPES = {"ts2vec": "ts2vec", "ts_tcc": "ts-tcc", "instance": "ts-instance",
+           "learned_aug": "ts-learned-aug"}
 """Methods this transformer can train, and the shipped recipe each starts from."""
 
 
@@ -27,15 +29,18 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
     """Pre-train a time-series encoder on X (labels are ignored: the training is
     self-supervised), then map series to embeddings.
 
-    `fit` trains on all of X for `steps` steps with the method's shipped recipe (hyper-parameters
-    as in `recipe_overrides`, dotted keys). The run directory is `run_dir`, or a temporary one.
+    `fit` trains on all of X for `steps` steps with the method's shipped recipe (`batch_size`
+    and `lr` default to the recipe's; other hyper-parameters as `recipe_overrides`, dotted
+    keys). The run directory is `run_dir`, or a temporary one.
     `transform(X, pooling=...)` returns "max": (n, out_dim) instance embeddings; "timestamps":
     (n, length, out_dim) per-timestamp features (NaN where the series is padding); "sliding":
     (n, windows, out_dim) max-pooled embeddings of windows of `window` steps every `stride` steps.
+    `chunk` encodes long series `chunk` timestamps at a time (with enough context on both sides
+    to give the same features for convolutional encoders), so memory stays bounded.
     """
 
-    def __init__(self, method: str = "ts2vec", steps: int = 200, batch_size: int = 8,
-                 lr: float = 1e-3, out_dim: int = 320, seed: int = 0, device: str = "cpu",
+    def __init__(self, method: str = "ts2vec", steps: int = 200, batch_size: int | None = None,
+                 lr: float | None = None, out_dim: int = 320, seed: int = 0, device: str = "cpu",
                  run_dir: str | None = None, recipe_overrides: dict[str, Any] | None = None,
                  progress: bool = False) -> None:
         self.method = method
@@ -56,8 +61,9 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
         if self.method not in RECIPES:
             raise ValueError(f"unknown method {self.method!r}; choose from {sorted(RECIPES)}")
         series = to_series_batch(X, "X")
-        overrides = {"train.steps": self.steps, "train.batch_size": self.batch_size,
-                     "train.lr": self.lr, "encoder.kwargs.out_dim": self.out_dim,
+        chosen = {"train.batch_size": self.batch_size, "train.lr": self.lr}
+        overrides = {"train.steps": self.steps, "encoder.kwargs.out_dim": self.out_dim,
+                     **{key: value for key, value in chosen.items() if value is not None},
                      "seed": self.seed, "eval.raw_baseline": False,
                      "train.accelerator": "cuda" if str(self.device).startswith("cuda") else "cpu",
                      **(self.recipe_overrides or {})}
@@ -74,7 +80,8 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
 
     @torch.no_grad()
     def transform(self, X: Any, pooling: Literal["max", "timestamps", "sliding"] = "max",
-                  window: int | None = None, stride: int | None = None) -> np.ndarray:
+                  window: int | None = None, stride: int | None = None,
+                  chunk: int | None = None) -> np.ndarray:
         """Embeddings of the series X (see the class docstring for `pooling`)."""
         if not hasattr(self, "encoder_"):
             raise RuntimeError("call fit before transform")
@@ -85,7 +92,10 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
         device = next(self.encoder_.parameters()).device
         parts = []
         for batch in series.split(256):
-            features, valid = self.encoder_.timestamps(batch.to(device))
+            if chunk is None:
+                features, valid = self.encoder_.timestamps(batch.to(device))
+            else:
+                features, valid = encode_in_windows(self.encoder_, batch.to(device), chunk)
             parts.append((features.cpu(), valid.cpu()))
         features = torch.cat([f for f, _ in parts])
         valid = torch.cat([v for _, v in parts])
