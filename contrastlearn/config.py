@@ -61,7 +61,11 @@ class TrainConfig(Section):
     histograms: int = Field(8, ge=0)
     """Record pos/neg similarity histograms at this many evenly spaced steps."""
     checkpoint_every_steps: int | None = Field(None, ge=1)
-    """Also checkpoint every N steps (always at the end of every epoch)."""
+    """Also checkpoint every N steps."""
+    checkpoint_every_seconds: float = Field(30.0, ge=0.0)
+    """Checkpoint at the end of an epoch when this many seconds have passed since the last
+    checkpoint (0: every epoch), and always at the end of training. Tiny epochs (TS2Vec's 200
+    steps over 50 series are 33 epochs) would otherwise spend seconds writing checkpoints."""
     knn_monitor: bool = False
     """Evaluate a kNN classifier on the held-out split at the end of every epoch."""
     max_steps: int | None = Field(None, ge=1)

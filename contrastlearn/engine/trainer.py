@@ -194,7 +194,7 @@ class Trainer:
         history: list[dict] = []
         self.planned_steps = total_steps
         histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
-        started = time.perf_counter()
+        started = last_save = time.perf_counter()
         samples_seen, loss_value = 0, math.nan
         bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
                    desc="pretrain", unit="step", dynamic_ncols=True)
@@ -248,13 +248,17 @@ class Trainer:
                 if (config.checkpoint_every_steps
                         and self.state.step % config.checkpoint_every_steps == 0):
                     self.save()
+                    last_save = time.perf_counter()
                 if self.state.step >= last_step:
                     break
             if self.state.batch_in_epoch >= steps_per_epoch:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
                 self._end_of_epoch(history)
-            self.save()
+            if (self.state.step >= last_step
+                    or time.perf_counter() - last_save >= config.checkpoint_every_seconds):
+                self.save()
+                last_save = time.perf_counter()
         bar.close()
         seconds = time.perf_counter() - started
         summary = TrainSummary(

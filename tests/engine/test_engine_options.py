@@ -104,3 +104,24 @@ def test_knn_monitor_logs_every_epoch(tmp_path):
     monitor = [line for line in lines if "knn_monitor_top1" in line]
     assert [line["epoch"] for line in monitor] == [1, 2]
     assert all(0.0 < line["knn_monitor_top1"] <= 1.0 for line in monitor)
+
+
+@pytest.mark.parametrize("every_seconds,expected_steps", [(0.0, [2, 4, 6]), (3600.0, [6])])
+def test_epoch_checkpoints_are_throttled_by_time(tmp_path, monkeypatch, every_seconds,
+                                                 expected_steps):
+    from contrastlearn.engine import trainer as trainer_module
+
+    saved_steps = []
+    real_save = trainer_module.save_checkpoint
+
+    def counting_save(path, state):
+        saved_steps.append(state["train_state"]["step"])
+        real_save(path, state)
+
+    monkeypatch.setattr(trainer_module, "save_checkpoint", counting_save)
+    recipe = tiny_recipe_dict()
+    recipe["data"]["limit"] = 128
+    recipe["train"].update({"epochs": 3, "checkpoint_every_seconds": every_seconds})
+    contrastlearn.pretrain(recipe_from_dict(recipe), out=tmp_path / "run", progress=False,
+                           evaluate_after=False)
+    assert saved_steps == expected_steps  # 2 steps per epoch; the last step always saves
