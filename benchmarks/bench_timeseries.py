@@ -35,6 +35,7 @@ def run(recipe: str, dataset: str, seed: int, out: Path) -> dict:
     return {"recipe": recipe, "dataset": dataset, "seed": seed,
             "svm_accuracy": result.result("svm").value,
             "train_seconds": result.training.seconds, "steps": result.training.steps,
+            "average_weights": result.recipe.train.average_weights,
             "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
             "machine": platform.processor() or platform.machine(),
             "date": time.strftime("%Y-%m-%d")}

@@ -60,6 +60,9 @@ class TrainConfig(Section):
     """Log embedding diagnostics (pos/neg similarity, rank, std, ...) at every logged step."""
     histograms: int = Field(8, ge=0)
     """Record pos/neg similarity histograms at this many evenly spaced steps."""
+    average_weights: bool = False
+    """Export the uniform average of the encoder's weights over all steps (stochastic weight
+    averaging, as TS2Vec's reference code does) instead of the last step's weights."""
     checkpoint_every_steps: int | None = Field(None, ge=1)
     """Also checkpoint every N steps."""
     checkpoint_every_seconds: float = Field(30.0, ge=0.0)

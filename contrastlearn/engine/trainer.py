@@ -30,6 +30,7 @@ from contrastlearn.diagnostics import (
     histogram_steps,
     similarity_histogram,
 )
+from contrastlearn.engine.averaging import WeightAverage
 from contrastlearn.engine.batches import epoch_order, iterate_batches
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
 from contrastlearn.engine.optim import build_optimizer
@@ -107,6 +108,7 @@ class Trainer:
         self.view_generator = torch.Generator(device=self.fabric.device)
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
+        self.weight_average = WeightAverage(method.encoder) if config.average_weights else None
         self.warnings: list[str] = []
         self.planned_steps = 0
 
@@ -129,6 +131,8 @@ class Trainer:
             "train_state": vars(self.state).copy(),
             "rng": rng,
             "seed": self.seed,
+            **({} if self.weight_average is None
+               else {"weight_average": self.weight_average.state_dict()}),
         }
 
     def save(self) -> None:
@@ -149,6 +153,11 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainState(**state["train_state"])
+        if self.weight_average is not None:
+            if "weight_average" not in state:
+                raise ValueError("the checkpoint has no weight average; resume it with "
+                                 "train.average_weights: false")
+            self.weight_average.load_state_dict(state["weight_average"])
         torch.set_rng_state(state["rng"]["torch"])
         self.view_generator.set_state(state["rng"]["views"])  # CPU byte tensor on any device
         if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -227,6 +236,8 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.method.after_optimizer_step(step, total_steps)
+                if self.weight_average is not None:
+                    self.weight_average.update()
                 samples_seen += len(x)
                 self.state.step += 1
                 self.state.batch_in_epoch += 1
@@ -260,6 +271,8 @@ class Trainer:
                 self.save()
                 last_save = time.perf_counter()
         bar.close()
+        if self.weight_average is not None:
+            self.weight_average.apply()
         seconds = time.perf_counter() - started
         summary = TrainSummary(
             self.state.step, self.state.epoch, seconds, loss_value,
