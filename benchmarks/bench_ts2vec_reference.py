@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_timeseries import run
 
-import contrastlearn
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.evaluation.sklearn_probes import svm
 from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
@@ -51,12 +51,9 @@ def reference_run(dataset: str, seed: int) -> dict:
 
 
 def ours_run(dataset: str, seed: int, runs: Path) -> dict:
-    result = contrastlearn.pretrain(
-        "ts2vec", dataset=dataset, out=runs / f"ts2vec-{dataset}-seed{seed}", overwrite=True,
-        overrides={"seed": seed, "eval.protocols": ["svm"], "eval.raw_baseline": False},
-        progress=False)
-    return {"implementation": "contrastlearn", "svm_accuracy": result.result("svm").value,
-            "train_seconds": result.training.seconds}
+    row = run("ts2vec", dataset, seed, runs)
+    return {"implementation": "contrastlearn", "svm_accuracy": row["svm_accuracy"],
+            "train_seconds": row["train_seconds"], "average_weights": row["average_weights"]}
 
 
 def main() -> None:

@@ -115,20 +115,8 @@ def test_method_step_is_seeded_and_advances_its_generator():
         TS2Vec(flat)
 
 
-def _series_file(tmp_path):
-    generator = np.random.default_rng(0)
-    t = np.linspace(0, 6.28, 48)
-    labels = np.arange(60) % 3
-    x = np.stack([np.sin((k + 1) * t + generator.normal()) for k in labels])[:, None, :]
-    x = x + 0.1 * generator.normal(size=x.shape)
-    x[::5, :, 40:] = np.nan  # some shorter series
-    path = tmp_path / "waves.npz"
-    np.savez(path, x=x[:40], y=labels[:40], x_test=x[40:], y_test=labels[40:])
-    return path
-
-
-def test_ts2vec_recipe_end_to_end_and_resume(tmp_path):
-    path = _series_file(tmp_path)
+def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file):
+    path = waves_file
     overrides = {"train.steps": 12, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
                  "eval.protocols": ["svm", "knn"]}
     run = contrastlearn.pretrain("ts2vec", dataset=str(path), out=tmp_path / "run",
@@ -152,8 +140,8 @@ def test_ts2vec_recipe_end_to_end_and_resume(tmp_path):
         torch.testing.assert_close(a, b, msg=name)
 
 
-def test_instance_contrast_recipe_runs_on_series(tmp_path):
-    path = _series_file(tmp_path)
+def test_instance_contrast_recipe_runs_on_series(tmp_path, waves_file):
+    path = waves_file
     run = contrastlearn.pretrain(
         "ts-instance", dataset=str(path), out=tmp_path / "inst", progress=False,
         overrides={"train.steps": 8, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,

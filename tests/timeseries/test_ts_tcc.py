@@ -101,20 +101,8 @@ def test_errors_name_the_problem():
         TSTCC(flat)
 
 
-def _series_file(tmp_path):
-    generator = np.random.default_rng(0)
-    t = np.linspace(0, 6.28, 48)
-    labels = np.arange(60) % 3
-    x = np.stack([np.sin((k + 1) * t + generator.normal()) for k in labels])[:, None, :]
-    x = x + 0.1 * generator.normal(size=x.shape)
-    x[::5, :, 40:] = np.nan  # some shorter series
-    path = tmp_path / "waves.npz"
-    np.savez(path, x=x[:40], y=labels[:40], x_test=x[40:], y_test=labels[40:])
-    return path
-
-
-def test_ts_tcc_recipe_end_to_end(tmp_path):
-    path = _series_file(tmp_path)
+def test_ts_tcc_recipe_end_to_end(tmp_path, waves_file):
+    path = waves_file
     overrides = {"train.steps": 3, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
                  "method.kwargs.timesteps": 4, "method.kwargs.context_layers": 1,
                  "eval.protocols": ["svm"], "eval.raw_baseline": False}
