@@ -108,8 +108,9 @@ def read_aeon_file(path: Path) -> dict[str, Any]:
 
 
 def read_csv_series(path: Path) -> dict[str, Any]:
-    """Series of a CSV file (one per row, see the module's conventions) as an (n, T) array,
-    NaN-padded at the end, with raw `y` and `groups` when the header names those columns."""
+    """Series of a CSV file (one per row, see the module's conventions) as a list of rows,
+    which the modality's loader NaN-pads to one length, with raw `y` and `groups` when the
+    header names those columns."""
     rows = _csv_rows(path)
     header = _header(rows[0][1])
     if header is not None:
@@ -120,7 +121,7 @@ def read_csv_series(path: Path) -> dict[str, Any]:
     not_values = {label_column, group_column} - {None}
     values = [[_number(cell, path, line, column) for column, cell in enumerate(cells)
                if column not in not_values] for line, cells in rows]
-    arrays: dict[str, Any] = {"x": _pad_rows(values)}
+    arrays: dict[str, Any] = {"x": [np.asarray(row) for row in values]}  # padded on load
     if label_column is not None:
         arrays["y"] = np.array([_cell(cells, label_column, header, path, line)
                                 for line, cells in rows])
@@ -191,14 +192,6 @@ def _cell(cells: list[str], column: int, header: list[str], path: Path, line: in
     if not value:
         raise DataError(f"{str(path)!r} line {line}: the {header[column]!r} cell is empty")
     return value
-
-
-def _pad_rows(rows: list[list[float]]) -> np.ndarray:
-    """Rows of different lengths as one (n, longest) array, NaN after each row's end."""
-    out = np.full((len(rows), max(len(row) for row in rows)), np.nan)
-    for index, row in enumerate(rows):
-        out[index, : len(row)] = row
-    return out
 
 
 def _class_codes(labels: list[np.ndarray], path: Path) -> list[np.ndarray]:
