@@ -20,6 +20,7 @@ from contrastlearn.modalities.timeseries.augment import (
     WindowSlice,
     WindowWarp,
     interpolate,
+    magnitude_views,
     timeseries_views,
     ts_tcc_views,
     valid_lengths,
@@ -188,12 +189,29 @@ def test_presets():
     assert not torch.equal(torch.nan_to_num(views[0]), torch.nan_to_num(views[1]))
     weak, strong = ts_tcc_views()(x, _generator())
     assert weak.shape == strong.shape == x.shape
-    for preset in (timeseries_views, ts_tcc_views):
+    for preset in (timeseries_views, ts_tcc_views, magnitude_views):
         same = preset(0.0)(x, _generator())
         for view in same:
             torch.testing.assert_close(view, x, equal_nan=True)
     with pytest.raises(ValueError, match="strength"):
         timeseries_views(-1)
+    with pytest.raises(ValueError, match="strength"):
+        magnitude_views(-1)
+
+
+def test_magnitude_views_keep_timing():
+    """Values change, timing does not: padding stays where it was and each view is a smooth,
+    positive rescaling of the series plus small noise, so sign changes line up."""
+    x = padded_batch()
+    first, second = magnitude_views(1.0)(x, _generator())
+    for view in (first, second):
+        assert view.shape == x.shape and view.dtype == x.dtype
+        assert torch.equal(torch.isnan(view), torch.isnan(x))
+        assert not torch.allclose(torch.nan_to_num(view), torch.nan_to_num(x))
+    again = magnitude_views(1.0)(x, _generator())
+    torch.testing.assert_close(again[0], first, equal_nan=True)
+    big = torch.nan_to_num(x).abs() > 1.0
+    assert torch.equal(torch.sign(torch.nan_to_num(first))[big], torch.sign(x)[big])
 
 
 def test_invalid_settings():

@@ -377,6 +377,18 @@ def timeseries_views(strength: float = 1.0) -> Views:
     return Views([pipeline, pipeline])
 
 
+@AUGMENTATIONS.register("magnitude_views")
+def magnitude_views(strength: float = 1.0) -> Views:
+    """Two views that change values but never timing (scaling, a smooth magnitude warp and
+    jitter, scaled by `strength`; 0 = identity), so timestamp t of one view still matches
+    timestamp t of the other: the view policy for methods with temporal contrast (TS2Vec)."""
+    if strength < 0:
+        raise ValueError(f"magnitude_views strength must be >= 0, got {strength}")
+    s = float(strength)
+    pipeline = Compose([Scaling(0.1 * s), MagnitudeWarp(0.1 * s), Jitter(0.03 * s)])
+    return Views([pipeline, pipeline])
+
+
 @AUGMENTATIONS.register("ts_tcc_views")
 def ts_tcc_views(strength: float = 1.0, max_segments: int = 5) -> Views:
     """TS-TCC's pair (Eldele et al. 2021): a weak view (jitter and scaling) and a strong view
