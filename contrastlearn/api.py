@@ -7,7 +7,7 @@ import json
 import math
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,14 @@ from contrastlearn.config import (
     load_recipe,
 )
 from contrastlearn.data.arrays import PAIR_KEYS, ArrayDataset, DataError, DatasetSplits
-from contrastlearn.data.resolve import IN_MEMORY, resolve_dataset, to_samples
+from contrastlearn.data.resolve import (
+    IN_MEMORY,
+    encoder_inputs,
+    prepare_for_encoder,
+    resolve_dataset,
+    samples_for_encoder,
+    to_samples,
+)
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
 from contrastlearn.evaluation import (
@@ -95,6 +102,13 @@ def load_run_data(recipe: Recipe, dataset: Any = None) -> DatasetSplits:
                            image_size=recipe.data.image_size)
 
 
+def _limited(data: Any, limit: int | None) -> Any:
+    """The first `limit` training samples (all of them without a limit or for a Dataset)."""
+    if limit is None or not hasattr(data, "subset"):
+        return data
+    return data.subset(torch.arange(min(limit, len(data))))
+
+
 def _sample_shape(data: ArrayDataset | Dataset) -> tuple[int, ...]:
     if isinstance(data, ArrayDataset):
         return tuple(data.x.shape[1:])
@@ -109,11 +123,16 @@ def _accepts(factory, name: str) -> bool:
         return False
 
 
-def build_encoder(recipe: Recipe, sample_shape: tuple[int, ...]) -> tuple[nn.Module, dict]:
-    """The recipe's encoder, with `in_channels` / `in_dim` filled in from the data."""
+def build_encoder(recipe: Recipe, splits: DatasetSplits) -> tuple[nn.Module, dict]:
+    """The recipe's encoder, with what the data decides filled in: `in_channels` / `in_dim`
+    from the sample shape, and the modality's own inputs (a text corpus for a tokenizer)."""
     factory = ENCODERS.get(recipe.encoder.name)
     kwargs = dict(recipe.encoder.kwargs)
+    for key, value in encoder_inputs(splits).items():
+        if _accepts(factory, key):
+            kwargs.setdefault(key, value)
     if _accepts(factory, "in_channels"):
+        sample_shape = _sample_shape(splits.train)
         channels = sample_shape[0]
         if kwargs.setdefault("in_channels", channels) != channels:
             raise DataError(
@@ -121,7 +140,7 @@ def build_encoder(recipe: Recipe, sample_shape: tuple[int, ...]) -> tuple[nn.Mod
                 f"encoder.kwargs.in_channels is {kwargs['in_channels']}"
             )
     if _accepts(factory, "in_dim"):
-        kwargs.setdefault("in_dim", int(torch.tensor(sample_shape).prod()))
+        kwargs.setdefault("in_dim", int(torch.tensor(_sample_shape(splits.train)).prod()))
     return factory(**kwargs), kwargs
 
 
@@ -166,6 +185,8 @@ def embed_data(
     """Embeddings of every sample (and their labels when the data has them)."""
     if isinstance(data, Tensor):
         return extract_embeddings(encoder, data, batch_size=batch_size, device=device), None
+    if callable(getattr(data, "embed_with", None)):  # e.g. token ids: encoded by length
+        return data.embed_with(encoder, batch_size=batch_size, device=device), data.y
     if isinstance(data, ArrayDataset):
         embeddings = extract_embeddings(encoder, data.x, batch_size=batch_size, device=device)
         return embeddings, data.y
@@ -314,6 +335,8 @@ def geometry_results(
     chosen = torch.randperm(len(test), generator=generator)[:max_samples]
     x = test.x[chosen].to(device)
     first, second = views(x, torch.Generator(device=x.device).manual_seed(seed))[:2]
+    if not (isinstance(first, Tensor) and isinstance(second, Tensor)):
+        return []  # views that carry more than a tensor (text feature cutoff)
     embed_views = [extract_embeddings(encoder, view, device=device) for view in (first, second)]
     plain = extract_embeddings(encoder, x, device=device)
     settings = {"num_samples": len(chosen), "representation": "encoder", "normalized": True}
@@ -350,6 +373,20 @@ def evaluate_splits(
         raw_test = (splits.test.x.flatten(1), splits.test.y)
         results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
                                      "raw", split, device, strict)
+    return results
+
+
+def extra_results(encoder: nn.Module, splits: DatasetSplits, *, device: str | torch.device,
+                  batch_size: int) -> list[Result]:
+    """Scores on the evaluation sets a dataset ships beyond train/test (`splits.extras` that
+    can `evaluate` an encoder, e.g. text retrieval)."""
+    results: list[Result] = []
+    for extra in splits.extras.values():
+        if callable(getattr(extra, "evaluate", None)):
+            results += extra.evaluate(encoder, device=device, batch_size=batch_size,
+                                      split=splits.info.get("test_split", "test"))
+    for result in results:
+        result.settings.setdefault("representation", "encoder")
     return results
 
 
@@ -414,16 +451,16 @@ def pretrain(
             recorded = str(Path(dataset).resolve())
         recipe = apply_overrides(recipe, {"data.dataset": recorded})
     splits = load_run_data(recipe, dataset)
-    train_data = splits.train
-    if recipe.data.limit is not None and isinstance(train_data, ArrayDataset):
-        train_data = train_data.subset(torch.arange(min(recipe.data.limit, len(train_data))))
-    sample_shape = _sample_shape(train_data)
     torch.manual_seed(recipe.seed)
     if encoder is None:
-        encoder, encoder_kwargs = build_encoder(recipe, sample_shape)
+        limited = replace(splits, train=_limited(splits.train, recipe.data.limit))
+        encoder, encoder_kwargs = build_encoder(recipe, limited)
         encoder_name = recipe.encoder.name
     else:
         encoder_name, encoder_kwargs = "custom", {}
+    splits = prepare_for_encoder(splits, encoder)
+    train_data = _limited(splits.train, recipe.data.limit)
+    sample_shape = _sample_shape(train_data)
     views = build_views(recipe, sample_shape)
     method = build_method(recipe, encoder, sample_shape)
     if method.needs_labels and not _has_labels(train_data):
@@ -449,7 +486,8 @@ def pretrain(
         raise
     encoder = method.encoder
     export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
-                   input_shape=list(sample_shape),
+                   input_shape=(None if getattr(train_data, "variable_length", False)
+                                else list(sample_shape)),
                    extra={"input_scale": splits.info.get("input_scale")})
     results: list[Result] = []
     if evaluate_after and splits.test is not None and _has_labels(splits.train):
@@ -460,6 +498,9 @@ def pretrain(
             batch_size=recipe.eval.batch_size, embeddings_sample=run_dir / EMBEDDINGS_NAME,
             strict=False,
         )
+    if evaluate_after:
+        results += extra_results(encoder, splits, device=trainer.device,
+                                 batch_size=recipe.eval.batch_size)
     if (evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2
             and views.num_views >= 2):
         results += geometry_results(encoder, splits.test, views, device=trainer.device,
@@ -489,19 +530,27 @@ def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,
 
 def embed(
     encoder_or_run: nn.Module | str | Path, inputs: Any, *, batch_size: int = 512,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu", modality: str | None = None,
 ) -> Tensor:
-    """Embeddings (N, D) of `inputs` (arrays, a .npz with `x`, or a torch Dataset)."""
+    """Embeddings (N, D) of `inputs`: arrays, a .npz with `x`, a torch Dataset, a file the
+    modality reads, or (text) a list of strings or a .txt file. The modality is the run's, or
+    `modality`, or text for an encoder with a tokenizer."""
     _register_everything()
     encoder = (load_encoder(encoder_or_run, device=device)
                if isinstance(encoder_or_run, (str, Path)) else encoder_or_run)
-    modality = "image"
-    if isinstance(encoder_or_run, (str, Path)) and (Path(encoder_or_run) / "recipe.yaml").exists():
-        modality = load_recipe(Path(encoder_or_run) / "recipe.yaml").data.modality
+    if modality is None:
+        modality = "text" if hasattr(encoder, "tokenizer") else "image"
+        recipe_file = (Path(encoder_or_run) / "recipe.yaml"
+                       if isinstance(encoder_or_run, (str, Path)) else None)
+        if recipe_file is not None and recipe_file.exists():
+            modality = load_recipe(recipe_file).data.modality
     if isinstance(inputs, Dataset):
         return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
     config = getattr(encoder, "config", {})
-    samples = to_samples(inputs, modality, scale=config.get("input_scale"))
+    samples = samples_for_encoder(to_samples(inputs, modality, scale=config.get("input_scale")),
+                                  modality, encoder)
+    if not isinstance(samples, Tensor):
+        return embed_data(encoder, samples, batch_size=batch_size, device=device)[0]
     expected = config.get("input_shape")
     if expected and list(samples.shape[1:]) != expected:
         raise DataError(

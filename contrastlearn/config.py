@@ -29,7 +29,7 @@ class Component(Section):
 
 class DataConfig(Section):
     dataset: str = "digits"
-    modality: Literal["image", "timeseries"] = "image"
+    modality: Literal["image", "timeseries", "text"] = "image"
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     """Fraction of the training data held out (stratified, seeded) as the test split when the
     dataset has no test split of its own. It is used neither for pre-training nor for probes."""

@@ -19,15 +19,25 @@ CONFIG_FILE = "config.json"
 
 
 def export_encoder(
-    encoder: nn.Module, folder: str | Path, *, name: str, kwargs: dict[str, Any],
+    encoder: nn.Module, folder: str | Path, *, name: str = "custom",
+    kwargs: dict[str, Any] | None = None,
     input_shape: list[int] | None = None, extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write `folder/model.safetensors` and `folder/config.json` (what rebuilds the encoder).
 
     `name`/`kwargs` are the ENCODERS registry entry; an encoder the registry does not know is
-    saved with name "custom" and loads only into a module the caller supplies."""
+    saved with name "custom" and loads only into a module the caller supplies. An encoder with
+    `export_assets(folder)` (text encoders: their tokenizer and model config) writes those files
+    itself and returns the registry entry that rebuilds it from them (`asset_paths` names the
+    kwargs that are paths relative to the folder)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    export_assets = getattr(encoder, "export_assets", None)
+    if export_assets is not None:
+        spec = export_assets(folder)
+        name, kwargs = spec["encoder"], spec["kwargs"]
+        extra = {**(extra or {}), "asset_paths": spec["asset_paths"]}
+    kwargs = kwargs or {}
     state = {key: value.detach().cpu().contiguous() for key, value in encoder.state_dict().items()}
     config = {
         "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
@@ -56,6 +66,15 @@ def read_encoder_config(path: str | Path) -> dict[str, Any]:
     return config
 
 
+def resolve_asset_paths(config: dict[str, Any], folder: str | Path) -> dict[str, Any]:
+    """The encoder kwargs of an exported `config`, with its `asset_paths` kwargs (written
+    relative to the export folder) made absolute under `folder`."""
+    kwargs = dict(config["kwargs"])
+    for key in config.get("asset_paths", []):
+        kwargs[key] = str(Path(folder) / kwargs[key])
+    return kwargs
+
+
 def load_encoder(
     path: str | Path, module: nn.Module | None = None, device: str | torch.device = "cpu"
 ) -> nn.Module:
@@ -72,7 +91,7 @@ def load_encoder(
             )
         import contrastlearn.plugins  # noqa: F401  (registers the encoders)
 
-        module = ENCODERS.build(config["encoder"], **config["kwargs"])
+        module = ENCODERS.build(config["encoder"], **resolve_asset_paths(config, folder))
     module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     module.config = config
     return module.to(device).eval()

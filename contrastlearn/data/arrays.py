@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -28,6 +28,9 @@ class ArrayDataset:
     ids: Tensor | None = None
     name: str = "data"
 
+    variable_length: ClassVar[bool] = False
+    """Whether samples differ in shape (token ids): then no fixed input shape is recorded."""
+
     def __post_init__(self) -> None:
         if self.ids is None:
             self.ids = torch.arange(len(self.x))
@@ -35,13 +38,13 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.x)
 
+    def batch_x(self, indices: Tensor) -> Tensor:
+        """The samples of one batch (subclasses may trim padding)."""
+        return self.x[indices]
+
     def subset(self, indices: Tensor) -> ArrayDataset:
-        return ArrayDataset(
-            self.x[indices],
-            None if self.y is None else self.y[indices],
-            self.ids[indices],
-            self.name,
-        )
+        return replace(self, x=self.x[indices], y=None if self.y is None else self.y[indices],
+                       ids=self.ids[indices])
 
 
 @dataclass
@@ -52,6 +55,8 @@ class DatasetSplits:
     test: ArrayDataset | None
     modality: str = "image"
     info: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict)
+    """Evaluation sets beyond train/test a dataset ships (e.g. text retrieval queries)."""
 
 
 def as_float_tensor(array: Any, what: str) -> Tensor:

@@ -24,9 +24,13 @@ FileReader = Callable[[Path], dict[str, Any]]
 
 _ARRAY_SPLITTERS: dict[str, ArraySplitter] = {}
 _FOLDER_LOADERS: dict[str, FolderLoader] = {}
-_SAMPLE_CONVERTERS: dict[str, Callable[..., torch.Tensor]] = {}
+_SAMPLE_CONVERTERS: dict[str, Callable[..., Any]] = {}
 _FILE_READERS: dict[str, dict[str, FileReader]] = {}
 """modality -> lower-case suffix (".ts") -> reader."""
+_ENCODER_PREPARATION: dict[str, tuple[Callable[..., dict], Callable[..., DatasetSplits],
+                                       Callable[..., Any]]] = {}
+"""modality -> (encoder inputs from the splits, splits made ready for the built encoder,
+samples made ready for it)."""
 
 
 def register_modality(
@@ -39,6 +43,38 @@ def register_modality(
     _SAMPLE_CONVERTERS[modality] = samples
     if folder is not None:
         _FOLDER_LOADERS[modality] = folder
+
+
+def register_encoder_preparation(
+    modality: str, encoder_inputs: Callable[[DatasetSplits], dict[str, Any]],
+    prepare: Callable[[DatasetSplits, Any], DatasetSplits],
+    prepare_samples: Callable[[Any, Any], Any],
+) -> None:
+    """For modalities whose data becomes tensors only through the encoder (text: its
+    tokenizer). `encoder_inputs(splits)` gives extra encoder kwargs the data decides (a corpus
+    to train a tokenizer on; passed only to factories that accept them),
+    `prepare(splits, encoder)` returns the splits as tensors for that encoder, and
+    `prepare_samples(samples, encoder)` does the same for inputs to embed (what `to_samples`
+    returned), as a tensor or a dataset `embed_data` takes."""
+    _ENCODER_PREPARATION[modality] = (encoder_inputs, prepare, prepare_samples)
+
+
+def encoder_inputs(splits: DatasetSplits) -> dict[str, Any]:
+    """Encoder kwargs that come from the data (empty for most modalities)."""
+    entry = _ENCODER_PREPARATION.get(splits.modality)
+    return {} if entry is None else entry[0](splits)
+
+
+def prepare_for_encoder(splits: DatasetSplits, encoder: Any) -> DatasetSplits:
+    """The splits as tensors the encoder reads (unchanged for most modalities)."""
+    entry = _ENCODER_PREPARATION.get(splits.modality)
+    return splits if entry is None else entry[1](splits, encoder)
+
+
+def samples_for_encoder(samples: Any, modality: str, encoder: Any) -> Any:
+    """Samples to embed as the encoder reads them (unchanged for most modalities)."""
+    entry = _ENCODER_PREPARATION.get(modality)
+    return samples if entry is None else entry[2](samples, encoder)
 
 
 def register_file_reader(suffixes: Iterable[str], reader: FileReader, *, modality: str) -> None:
@@ -76,12 +112,16 @@ def _not_a_dataset(name: str, path: Path, modality: str) -> DataError:
     )
 
 
-def to_samples(inputs: Any, modality: str = "image", scale: float | None = None) -> torch.Tensor:
-    """Raw inputs (an array, a .npy file, or a .npz file with `x`) as the modality's validated
-    sample tensor, scaled as the training data was (`scale`, the run's `input_scale`)."""
+def to_samples(inputs: Any, modality: str = "image", scale: float | None = None) -> Any:
+    """Raw inputs (an array, a .npy file, a .npz file with `x`, or a file the modality reads)
+    as the modality's validated samples, scaled as the training data was (`scale`, the run's
+    `input_scale`). Text stays a list of strings: its encoder's tokenizer makes the ids."""
     _ensure_modality(modality)
     if isinstance(inputs, (str, Path)):
         path = Path(inputs)
+        read = _read_file(path, modality)
+        if read is not None:
+            return _SAMPLE_CONVERTERS[modality](read["x"], scale=scale)
         if path.suffix == ".npy":
             if not path.is_file():
                 raise DataError(f"input file {str(path)!r} does not exist")

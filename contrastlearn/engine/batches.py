@@ -29,6 +29,30 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(num_samples, generator=generator)
 
 
+def length_bucketed_order(lengths: Tensor, batch_size: int, seed: int, epoch: int,
+                          pool_batches: int = 50) -> Tensor:
+    """An epoch order whose batches hold samples of similar length (less padding): the seeded
+    epoch permutation is cut into pools of `pool_batches` batches, each pool is sorted by
+    length and cut into batches, and the batches are shuffled. A function of (seed, epoch)
+    only, so resume is exact."""
+    order = epoch_order(len(lengths), seed, epoch)
+    pool = batch_size * pool_batches
+    pools = [chunk[torch.argsort(lengths[chunk], stable=True)] for chunk in order.split(pool)]
+    batches = list(torch.cat(pools).split(batch_size))
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 1)
+    shuffled = torch.randperm(len(batches), generator=generator).tolist()
+    return torch.cat([batches[index] for index in shuffled])
+
+
+def sample_order(data: ArrayDataset | Dataset, batch_size: int, seed: int, epoch: int) -> Tensor:
+    """The epoch order: length-bucketed when the data has `bucket_lengths`, else a plain
+    seeded permutation."""
+    lengths = getattr(data, "bucket_lengths", None)
+    if lengths is None:
+        return epoch_order(len(data), seed, epoch)
+    return length_bucketed_order(lengths, batch_size, seed, epoch)
+
+
 def _split_item(item) -> tuple[Tensor, Tensor | None]:
     if isinstance(item, (tuple, list)):
         x = item[0]
@@ -47,7 +71,8 @@ def iterate_batches(
     if isinstance(data, ArrayDataset):
         for indices in chunks:
             yield Batch(
-                data.x[indices], None if data.y is None else data.y[indices], data.ids[indices]
+                data.batch_x(indices), None if data.y is None else data.y[indices],
+                data.ids[indices],
             )
         return
     # the loader's own generator: drawing its base seed must not advance the global RNG,

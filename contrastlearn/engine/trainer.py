@@ -31,7 +31,7 @@ from contrastlearn.diagnostics import (
     similarity_histogram,
 )
 from contrastlearn.engine.averaging import WeightAverage
-from contrastlearn.engine.batches import epoch_order, iterate_batches
+from contrastlearn.engine.batches import iterate_batches, sample_order
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.schedule import warmup_cosine
@@ -209,7 +209,7 @@ class Trainer:
                    desc="pretrain", unit="step", dynamic_ncols=True)
         self.model.train()
         while self.state.step < last_step:
-            order = epoch_order(len(data), self.seed, self.state.epoch)
+            order = sample_order(data, batch_size, self.seed, self.state.epoch)
             for batch in iterate_batches(data, order, batch_size, self.state.batch_in_epoch,
                                          config.num_workers, self.seed + self.state.epoch):
                 step = self.state.step

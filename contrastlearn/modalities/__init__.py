@@ -1,3 +1,3 @@
 """Modality packages; importing this registers every modality's parts."""
 
-from contrastlearn.modalities import image, timeseries  # noqa: F401
+from contrastlearn.modalities import image, text, timeseries  # noqa: F401

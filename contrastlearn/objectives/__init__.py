@@ -10,11 +10,13 @@ from contrastlearn.objectives.base import LossOutput, default_ids, stack_views
 from contrastlearn.objectives.dcl import DCL, DCLW
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
 from contrastlearn.objectives.infonce import InfoNCE
+from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
 from contrastlearn.objectives.negative_cosine import NegativeCosine
 from contrastlearn.objectives.queue import MemoryQueue
 from contrastlearn.objectives.supcon import SupCon
 from contrastlearn.objectives.swav import SwAV, sinkhorn_knopp
 from contrastlearn.objectives.vicreg import VICReg
+from contrastlearn.objectives.whitening import shuffled_group_whitening
 
 __all__ = [
     "DCL",
@@ -25,12 +27,14 @@ __all__ = [
     "InfoNCE",
     "LossOutput",
     "MemoryQueue",
+    "MultipleNegativesRanking",
     "NegativeCosine",
     "SupCon",
     "SwAV",
     "VICReg",
     "alignment",
     "default_ids",
+    "shuffled_group_whitening",
     "sinkhorn_knopp",
     "stack_views",
     "uniformity",
