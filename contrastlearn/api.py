@@ -57,7 +57,12 @@ from contrastlearn.registry import (
     VIEW_GENERATORS,
 )
 from contrastlearn.report.html import EMBEDDINGS_NAME, PLOTS_DIR, PREVIEW_NAME, write_report
-from contrastlearn.report.preview import preview_samples, write_views_preview
+from contrastlearn.report.preview import (
+    TEXT_PREVIEW_NAME,
+    preview_samples,
+    write_decoded_views_preview,
+    write_views_preview,
+)
 
 EMBEDDINGS_SAMPLE_SIZE = 2000
 NOT_APPLICABLE = "not_applicable"
@@ -99,7 +104,10 @@ def load_run_data(recipe: Recipe, dataset: Any = None) -> DatasetSplits:
     return resolve_dataset(recipe.data.dataset if dataset is None else dataset,
                            modality=recipe.data.modality,
                            holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
-                           image_size=recipe.data.image_size)
+                           image_size=recipe.data.image_size,
+                           reader_options={"encoding": recipe.data.encoding,
+                                           "columns": recipe.data.columns,
+                                           "label_column": recipe.data.label_column})
 
 
 def _limited(data: Any, limit: int | None) -> Any:
@@ -157,9 +165,11 @@ def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ..
     return LearnedViews(method, factory(**kwargs))
 
 
-def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
+def build_views(recipe: Recipe, sample_shape: tuple[int, ...],
+                encoder: nn.Module | None = None) -> Views:
     """The recipe's view policy (or the method's default one), with the image `size` filled in
-    from the data."""
+    from the data and a text `tokenizer` and `max_length` from the encoder, for factories that
+    take them."""
     if recipe.views is None:
         name, kwargs = METHODS.get(recipe.method.name).default_views, {}
     else:
@@ -167,6 +177,10 @@ def build_views(recipe: Recipe, sample_shape: tuple[int, ...]) -> Views:
     factory = AUGMENTATIONS.get(name)
     if _accepts(factory, "size") and len(sample_shape) >= 2:
         kwargs.setdefault("size", int(sample_shape[-1]))
+    if _accepts(factory, "tokenizer") and getattr(encoder, "tokenizer", None) is not None:
+        kwargs.setdefault("tokenizer", encoder.tokenizer)
+    if _accepts(factory, "max_length") and getattr(encoder, "max_length", None) is not None:
+        kwargs.setdefault("max_length", encoder.max_length)  # views that lengthen token rows
     views = factory(**kwargs)
     return views if isinstance(views, Views) else Views([views, views])
 
@@ -265,8 +279,8 @@ def evaluate_pairs(
                             f"data; it has {sorted(data)}")
 
     def embed_inputs(key: str) -> Tensor:
-        samples = to_samples(data[key], modality, scale=scale)
-        return extract_embeddings(encoder, samples, batch_size=batch_size, device=device)
+        return _embed_samples(encoder, data[key], modality, scale=scale, batch_size=batch_size,
+                              device=device)
 
     results: list[Result] = []
     for protocol in protocols:
@@ -306,7 +320,8 @@ def evaluate(
         recipe = load_recipe(run_dir / "recipe.yaml")
         modality = recipe.data.modality
     else:
-        encoder, recipe, modality = encoder_or_run, None, "image"
+        encoder, recipe = encoder_or_run, None
+        modality = "text" if hasattr(encoder, "tokenizer") else "image"
         if data is None:
             raise ValueError("evaluate needs data when given an encoder module")
     if _is_pair_data(data):
@@ -314,11 +329,14 @@ def evaluate(
                                  scale=getattr(encoder, "config", {}).get("input_scale"),
                                  device=device, batch_size=batch_size)
     else:
-        splits = load_run_data(recipe, data) if recipe is not None else resolve_dataset(data)
+        splits = (load_run_data(recipe, data) if recipe is not None
+                  else resolve_dataset(data, modality=modality))
+        splits = prepare_for_encoder(splits, encoder)
         results = evaluate_splits(
             encoder, splits, protocols=protocols or ("linear_probe", "knn"),
             labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,
             device=device, batch_size=batch_size, strict=strict)
+        results += extra_results(encoder, splits, device=device, batch_size=batch_size)
     if save and run_dir is not None:
         save_results(results, run_dir / "results.json")
     return results
@@ -461,7 +479,7 @@ def pretrain(
     splits = prepare_for_encoder(splits, encoder)
     train_data = _limited(splits.train, recipe.data.limit)
     sample_shape = _sample_shape(train_data)
-    views = build_views(recipe, sample_shape)
+    views = build_views(recipe, sample_shape, encoder)
     method = build_method(recipe, encoder, sample_shape)
     if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
@@ -478,7 +496,7 @@ def pretrain(
         trainer.resume()
     else:
         _best_effort("the augmentation preview", _write_preview, views, train_data, run_dir,
-                     recipe)
+                     recipe, encoder)
     try:
         summary = trainer.fit(train_data)
     except TrainingDiverged:
@@ -521,9 +539,16 @@ def _best_effort(what: str, function, *args) -> None:
 
 
 def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,
-                   recipe: Recipe) -> None:
-    """plots/views.png: what the views look like, drawn before training starts."""
+                   recipe: Recipe, encoder: nn.Module) -> None:
+    """plots/views.png: what the views look like, drawn before training starts; for token data
+    (an encoder with a tokenizer) plots/views.txt, the views decoded back to text."""
     samples = preview_samples(data, seed=recipe.seed)
+    decode = getattr(getattr(encoder, "tokenizer", None), "decode", None)
+    if decode is not None:
+        if samples.dim() == 2:  # pairs and triples have no views to show
+            write_decoded_views_preview(views, samples, decode,
+                                        run_dir / PLOTS_DIR / TEXT_PREVIEW_NAME, seed=recipe.seed)
+        return
     write_views_preview(views, samples, run_dir / PLOTS_DIR / PREVIEW_NAME,
                         modality=recipe.data.modality, seed=recipe.seed)
 
@@ -547,14 +572,23 @@ def embed(
     if isinstance(inputs, Dataset):
         return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
     config = getattr(encoder, "config", {})
-    samples = samples_for_encoder(to_samples(inputs, modality, scale=config.get("input_scale")),
-                                  modality, encoder)
+    return _embed_samples(encoder, inputs, modality, scale=config.get("input_scale"),
+                          batch_size=batch_size, device=device,
+                          expected_shape=config.get("input_shape"))
+
+
+def _embed_samples(
+    encoder: nn.Module, inputs: Any, modality: str, *, scale: float | None, batch_size: int,
+    device: str | torch.device, expected_shape: list[int] | None = None,
+) -> Tensor:
+    """Embeddings of raw inputs read as the modality's samples (text: tokenized by the
+    encoder's tokenizer); a fixed-shape encoder checks the sample shape first."""
+    samples = samples_for_encoder(to_samples(inputs, modality, scale=scale), modality, encoder)
     if not isinstance(samples, Tensor):
         return embed_data(encoder, samples, batch_size=batch_size, device=device)[0]
-    expected = config.get("input_shape")
-    if expected and list(samples.shape[1:]) != expected:
+    if expected_shape and list(samples.shape[1:]) != expected_shape:
         raise DataError(
             f"inputs have sample shape {list(samples.shape[1:])}; the encoder was trained on "
-            f"{expected}"
+            f"{expected_shape}"
         )
     return extract_embeddings(encoder, samples, batch_size=batch_size, device=device)

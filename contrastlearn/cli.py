@@ -1,4 +1,5 @@
-"""Command line: `contrastlearn pretrain|evaluate|embed|methods|datasets|recipes`."""
+"""Command line: `contrastlearn pretrain|evaluate|embed|export|report|augment|methods|datasets|
+recipes`."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
         "train.max_steps": args.max_steps, "train.accelerator": args.accelerator,
         "train.precision": args.precision, "train.devices": args.devices, "seed": args.seed,
+        "data.encoding": args.encoding,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(_parse_set(args.set or []))
@@ -58,6 +60,17 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_pairs(path: Path, modality: str) -> dict:
+    """Evaluation pairs: a .npz of arrays, or for text a table of sentence1, sentence2, score."""
+    if modality == "text" and path.suffix.lower() != ".npz":
+        from contrastlearn.modalities.text.data import read_scored_pairs
+
+        return read_scored_pairs(path)
+    from contrastlearn.data.arrays import read_pairs_npz
+
+    return read_pairs_npz(path)
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.api import evaluate
     from contrastlearn.config import load_recipe
@@ -65,12 +78,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
-        from contrastlearn.data.arrays import read_pairs_npz
-
-        data = read_pairs_npz(args.pairs)
+        data = _read_pairs(Path(args.pairs), recipe.data.modality)
     protocols = args.protocol or (None if args.pairs else recipe.eval.protocols)
     if not args.pairs and "similarity" in (args.protocol or []):
-        raise ValueError("--protocol similarity needs --pairs FILE.npz with arrays a, b, scores")
+        raise ValueError("--protocol similarity needs --pairs FILE (.npz with arrays a, b, "
+                         "scores; for text also .csv/.tsv/.jsonl with sentence1, sentence2, "
+                         "score)")
     results = evaluate(
         args.run_dir, data, protocols=protocols, strict=False,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
@@ -139,6 +152,21 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from contrastlearn.export import load_encoder
+    from contrastlearn.modalities.text.export import export_sentence_transformers, save_pretrained
+
+    encoder = load_encoder(args.run_dir)
+    write = export_sentence_transformers if args.format == "sentence-transformers" else \
+        save_pretrained
+    try:
+        folder = write(encoder, args.output, overwrite=args.overwrite)
+    except TypeError as error:  # not a Hugging Face text encoder
+        raise ValueError(str(error)) from None
+    print(f"wrote a {args.format} folder to {folder}")
+    return 0
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     import contrastlearn.plugins  # noqa: F401
     from contrastlearn.registry import METHODS
@@ -189,7 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--recipe", help="shipped recipe name or path to a YAML recipe "
                      "(default: digits-simclr)")
     pre.add_argument("--dataset", help="registered dataset name, .npz file, image folder, "
-                     "or time-series file (.ts, .arff, .csv)")
+                     "time-series file (.ts, .arff, .csv) or text file (.txt, .csv, .tsv, "
+                     ".jsonl)")
+    pre.add_argument("--encoding", help="text encoding of a text data file (default utf-8), "
+                     "e.g. latin-1")
     pre.add_argument("--out", help="run directory (default: runs/<recipe>-<time>)")
     pre.add_argument("--epochs", type=int)
     pre.add_argument("--batch-size", type=int)
@@ -213,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
                     choices=[*PROTOCOLS, *(p for p in PAIR_PROTOCOLS if p not in PROTOCOLS)],
                     help="repeat for several; similarity (and explicit retrieval) need --pairs")
     ev.add_argument("--pairs", help=".npz with arrays a, b, scores (similarity) or queries, "
-                    "gallery, query_ids, gallery_ids (retrieval)")
+                    "gallery, query_ids, gallery_ids (retrieval); for a text run also a "
+                    ".csv/.tsv/.jsonl with columns sentence1, sentence2, score")
     ev.add_argument("--labels-per-class", type=int, action="append")
     ev.add_argument("--raw-baseline", action="store_true")
     ev.add_argument("--output", help="also write the results to this JSON file")
@@ -221,10 +253,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     em = commands.add_parser("embed", help="embed inputs with a run's encoder")
     em.add_argument("run_dir")
-    em.add_argument("--input", required=True, help=".npy array or .npz file with array x")
+    em.add_argument("--input", required=True,
+                    help=".npy array or .npz file with array x; for a text run also a .txt file "
+                         "(one text per line) or a .csv/.tsv/.jsonl with a text column")
     em.add_argument("--output", required=True, help=".npy file to write")
     em.add_argument("--batch-size", type=int, default=512)
     em.set_defaults(handler=cmd_embed)
+
+    ex = commands.add_parser(
+        "export", help="write a text run's encoder as a sentence-transformers or transformers "
+                       "folder")
+    ex.add_argument("run_dir")
+    ex.add_argument("--output", required=True, help="folder to write")
+    ex.add_argument("--format", choices=("sentence-transformers", "transformers"),
+                    default="sentence-transformers")
+    ex.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")
+    ex.set_defaults(handler=cmd_export)
 
     rep = commands.add_parser("report", help="(re)write a run's self-contained report.html")
     rep.add_argument("run_dir")
@@ -272,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.handler(args)
     except (RecipeError, DataError, CheckpointError, RunDirectoryExists, TrainingDiverged,
-            FileNotFoundError, KeyError, ValueError) as error:
+            FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
         print(f"error: {message}", file=sys.stderr)
         return 2

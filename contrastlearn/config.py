@@ -37,6 +37,14 @@ class DataConfig(Section):
     """Use only the first `limit` training samples (quick runs)."""
     image_size: int | None = Field(None, gt=0)
     """Resize images from folders to this square size."""
+    encoding: str | None = None
+    """Text encoding of text data files (default UTF-8), e.g. latin-1."""
+    columns: list[str] | None = None
+    """Text columns of a .csv/.tsv/.jsonl file: sentence, or anchor and positive (pairs), or
+    anchor, positive and hard negative (triples). Default: the first of sentence/text,
+    sentence1+sentence2, anchor+positive(+negative) the file has."""
+    label_column: str | None = None
+    """Column of class labels in a text table (default: `label` when present)."""
 
 
 class TrainConfig(Section):

@@ -4,6 +4,7 @@ modality."""
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -88,14 +89,19 @@ def register_file_reader(suffixes: Iterable[str], reader: FileReader, *, modalit
         readers[suffix.lower()] = reader
 
 
-def _read_file(path: Path, modality: str) -> dict[str, Any] | None:
-    """The arrays of a file the modality has a reader for; None when it has none."""
+def _read_file(path: Path, modality: str,
+               options: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """The arrays of a file the modality has a reader for; None when it has none. Reader
+    `options` that are set (not None) go to readers that take them (e.g. text `encoding`)."""
     reader = _FILE_READERS.get(modality, {}).get(path.suffix.lower())
     if reader is None:
         return None
     if not path.is_file():
         raise DataError(f"dataset file {str(path)!r} does not exist")
-    return reader(path)
+    accepted = inspect.signature(reader).parameters
+    given = {key: value for key, value in (options or {}).items()
+             if value is not None and key in accepted}
+    return reader(path, **given)
 
 
 def _not_a_dataset(name: str, path: Path, modality: str) -> DataError:
@@ -160,10 +166,11 @@ def _dataset_splits(dataset: Dataset, holdout_fraction: float, seed: int) -> Dat
 
 def resolve_dataset(
     spec: Any, *, modality: str = "image", holdout_fraction: float = 0.2, seed: int = 0,
-    image_size: int | None = None,
+    image_size: int | None = None, reader_options: dict[str, Any] | None = None,
 ) -> DatasetSplits:
     """Splits from: DatasetSplits; a registered dataset name; a `.npz` path; a path with a
-    suffix the modality reads (`register_file_reader`); a folder; an array
+    suffix the modality reads (`register_file_reader`, given the `reader_options` it takes,
+    e.g. a text file's `encoding`); a folder; an array
     `x`; a tuple `(x, y)`; a dict with x/y/x_test/y_test; or a `torch.utils.data.Dataset`
     (which is split at random, unstratified, `holdout_fraction` held out)."""
     import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
@@ -188,7 +195,7 @@ def resolve_dataset(
                 raise DataError(f"the {modality} modality cannot read folders")
             return _FOLDER_LOADERS[modality](path, image_size=image_size,
                                              holdout_fraction=holdout_fraction, seed=seed)
-        arrays = _read_file(path, modality)
+        arrays = _read_file(path, modality, reader_options)
         if arrays is None:
             raise _not_a_dataset(name, path, modality)
         return _splitter(modality)(**arrays, name=path.stem,

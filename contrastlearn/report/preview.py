@@ -38,3 +38,26 @@ def write_views_preview(
     titles = ["input"] + [f"view {index + 1}" for index in range(len(made))]
     return plot_augmentation_preview(samples.cpu(), [view.cpu() for view in made], path,
                                      modality=modality, titles=titles)
+
+
+TEXT_PREVIEW_NAME = "views.txt"
+
+
+def write_decoded_views_preview(
+    views: Views, samples: Tensor, decode, path: str | Path, *, seed: int = 0,
+) -> str:
+    """For token data (text): each sample and its views decoded back to text by `decode`
+    (the tokenizer's), one block per sample, written to `path`; returns the text."""
+    from contrastlearn.atomic import atomic_write
+
+    made = views(samples, torch.Generator(device=samples.device).manual_seed(seed))
+    blocks = []
+    for row in range(len(samples)):
+        lines = [f"input : {decode(samples[row])}"]
+        for index, view in enumerate(made):
+            ids = getattr(view, "ids", view)
+            lines.append(f"view {index + 1}: {decode(ids[row])}")
+        blocks.append("\n".join(lines))
+    text = f"{views!r:.300}\n\n" + "\n\n".join(blocks) + "\n"
+    atomic_write(Path(path), text.encode())
+    return text

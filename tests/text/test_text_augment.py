@@ -418,5 +418,7 @@ def test_cutoff_views(kind, cls):
 def test_preset_arguments_are_checked(call, message):
     with pytest.raises(ValueError, match=message):
         call()
-    with pytest.raises(TypeError, match="SynonymTable or None"):
+    with pytest.raises(TypeError, match="SynonymTable, 'wordnet' or None"):
+        eda_views(synonyms="thesaurus")
+    with pytest.raises(ValueError, match="needs the tokenizer"):
         eda_views(synonyms="wordnet")

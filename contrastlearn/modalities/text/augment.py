@@ -13,6 +13,7 @@ span and feature cutoffs of Shen et al. (2020, arXiv 2009.13818).
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -331,18 +332,25 @@ def esimcse_views(dup_rate: float = 0.32, max_length: int | None = None) -> View
 
 @AUGMENTATIONS.register("eda_views")
 def eda_views(
-    strength: float = 1.0, synonyms: SynonymTable | None = None, max_length: int | None = None,
+    strength: float = 1.0, synonyms: SynonymTable | str | None = None,
+    max_length: int | None = None, tokenizer: Any = None,
 ) -> Views:
     """Two EDA views (Wei & Zou 2019, arXiv 1901.11196). EDA applies one operation per
     sentence; batched, each view applies them all in EDA's order -- synonym replacement (when
-    a `SynonymTable` is given), insertion, swap, deletion -- each at ratio 0.1 * `strength`
-    (0 = identity, at most 10)."""
+    synonyms are given), insertion, swap, deletion -- each at ratio 0.1 * `strength`
+    (0 = identity, at most 10). `synonyms` is a `SynonymTable`, or "wordnet" for the system's
+    WordNet mapped onto `tokenizer`'s vocabulary (a recipe gets the encoder's tokenizer)."""
     if not 0 <= strength <= 10:
         raise ValueError(f"eda_views strength must be in [0, 10] (ratio 0.1 * strength), got "
                          f"{strength}")
+    if synonyms == "wordnet":
+        if tokenizer is None:
+            raise ValueError("eda_views synonyms='wordnet' needs the tokenizer whose vocabulary "
+                             "the synonyms map onto")
+        synonyms = SynonymTable.from_tokenizer(tokenizer)
     if synonyms is not None and not isinstance(synonyms, SynonymTable):
-        raise TypeError(f"eda_views synonyms must be a SynonymTable or None; got "
-                        f"{type(synonyms).__name__}")
+        raise TypeError(f"eda_views synonyms must be a SynonymTable, 'wordnet' or None; got "
+                        f"{synonyms!r}")
     ratio = 0.1 * float(strength)
     steps: list[Augmentation] = [] if synonyms is None else [SynonymReplacement(synonyms, ratio)]
     steps += [RandomInsertion(ratio, synonyms, max_length), RandomSwap(ratio),

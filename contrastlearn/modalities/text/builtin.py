@@ -121,6 +121,9 @@ def _wordnet_available() -> tuple[bool, str]:
     return ok, "installed" if ok else f"install with: {WORDNET_INSTALL}"
 
 
+TRAIN_TEXTS = ("glosses_and_examples", "glosses", "pairs", "triples")
+
+
 def load_wordnet(
     holdout_fraction: float = 0.2, seed: int = 0, *, test_synsets: int = 2000,
     max_train_texts: int | None = 20000, train_texts: str = "glosses_and_examples",
@@ -128,12 +131,12 @@ def load_wordnet(
 ) -> DatasetSplits:
     """WordNet split by synset (see the module docstring). `train_texts` is
     "glosses_and_examples" (one text per row; a gloss and its examples are different items),
-    "glosses" or "pairs" ((example, gloss) rows). At most `max_train_texts` training rows, a
-    seeded sample (None keeps all). `holdout_fraction` is unused: the held-out part is
-    `test_synsets` synsets."""
-    if train_texts not in ("glosses_and_examples", "glosses", "pairs"):
-        raise ValueError(f"unknown train_texts {train_texts!r}; use 'glosses_and_examples', "
-                         "'glosses' or 'pairs'")
+    "glosses", "pairs" ((example, gloss) rows) or "triples" ((example, gloss, hard negative)
+    rows: the hard negative is the gloss of another training synset of the same lexicographer
+    class, drawn with the seed). At most `max_train_texts` training rows, a seeded sample (None
+    keeps all). `holdout_fraction` is unused: the held-out part is `test_synsets` synsets."""
+    if train_texts not in TRAIN_TEXTS:
+        raise ValueError(f"unknown train_texts {train_texts!r}; use one of {TRAIN_TEXTS}")
     if test_synsets < 1:
         raise ValueError(f"test_synsets must be at least 1, got {test_synsets}")
     wordnet = parse_wordnet(str(directory))
@@ -149,7 +152,7 @@ def load_wordnet(
             zip(wordnet.definitions, wordnet.examples, wordnet.lexnames)):
         if index in held_set or not definition or definition in held_texts:
             continue
-        if train_texts == "pairs":
+        if train_texts in ("pairs", "triples"):
             pairs = [(example, definition) for example in examples if example not in held_texts]
         else:
             pairs = [(definition,)]
@@ -157,11 +160,13 @@ def load_wordnet(
                 pairs += [(example,) for example in examples if example not in held_texts]
         rows += pairs
         labels += [lexname] * len(pairs)
+    if train_texts == "triples":
+        rows = _with_hard_negatives(rows, labels, generator)
     if max_train_texts is not None and len(rows) > max_train_texts:
         keep = torch.randperm(len(rows), generator=generator)[:max_train_texts].sort().values
         rows, labels = [rows[i] for i in keep.tolist()], [labels[i] for i in keep.tolist()]
     name = {"glosses_and_examples": "wordnet", "glosses": "wordnet_glosses",
-            "pairs": "wordnet_pairs"}[train_texts]
+            "pairs": "wordnet_pairs", "triples": "wordnet_triples"}[train_texts]
     train = TextDataset([list(column) for column in zip(*rows)], torch.tensor(labels), name=name)
     documents = [wordnet.definitions[index] for index in held]
     test = TextDataset([documents], torch.tensor([wordnet.lexnames[index] for index in held]),
@@ -178,6 +183,31 @@ def load_wordnet(
     )
     splits.extras["retrieval"] = retrieval
     return splits
+
+
+def _with_hard_negatives(rows: list[tuple[str, str]], labels: list[int],
+                         generator: torch.Generator) -> list[tuple[str, str, str]]:
+    """(example, gloss) rows with a third text: the gloss of another row of the same class whose
+    gloss differs (a random other synset of the same lexicographer file); rows of a class with
+    a single gloss are dropped."""
+    glosses_by_class: dict[int, list[str]] = {}
+    for (_, gloss), label in zip(rows, labels):
+        glosses = glosses_by_class.setdefault(label, [])
+        if not glosses or glosses[-1] != gloss:
+            glosses.append(gloss)
+    triples = []
+    draws = torch.rand(len(rows), generator=generator).tolist()
+    for (example, gloss), label, draw in zip(rows, labels, draws):
+        others = glosses_by_class[label]
+        if len(others) < 2:
+            continue
+        negative = others[int(draw * len(others))]
+        if negative == gloss:
+            negative = others[(int(draw * len(others)) + 1) % len(others)]
+        triples.append((example, gloss, negative))
+    labels[:] = [label for (_, gloss), label in zip(rows, labels)
+                 if len(glosses_by_class[label]) >= 2]
+    return triples
 
 
 def _held_out_synsets(wordnet: WordNetSynsets, count: int,
@@ -210,6 +240,8 @@ def _register_wordnet(name: str, train_texts: str, what: str) -> None:
 _register_wordnet("wordnet", "glosses_and_examples", "glosses and example sentences")
 _register_wordnet("wordnet_glosses", "glosses", "glosses")
 _register_wordnet("wordnet_pairs", "pairs", "(example sentence, gloss) pairs")
+_register_wordnet("wordnet_triples", "triples",
+                  "(example sentence, gloss, gloss of another synset of the same class) triples")
 
 
 def _gensim_file(name: str) -> Path:

@@ -266,6 +266,40 @@ def read_table(
     return TextDataset(table, labels, name=path.stem, info=info)
 
 
+def read_scored_pairs(path: str | Path, columns: Sequence[str] = ("sentence1", "sentence2"),
+                      score_column: str = "score", encoding: str = "utf-8") -> dict[str, Any]:
+    """Sentence pairs with human similarity scores (STS-style) from a `.csv`, `.tsv` or
+    `.jsonl` file, as the arrays the similarity protocol takes: texts `a`, `b` and float
+    `scores`. A missing column or a score that is not a finite number names file and line."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in TABLE_SUFFIXES:
+        raise DataError(f"{str(path)!r}: scored pairs are read from "
+                        f"{', '.join(TABLE_SUFFIXES)} files")
+    text = _decode(path, encoding)
+    names, records = _json_records(text, path) if suffix == ".jsonl" else _csv_records(
+        text, path, delimiter="\t" if suffix == ".tsv" else ",")
+    source = repr(str(path))
+    first, second = _text_columns(names, columns, source)
+    score_key = _find(names, score_column)
+    if score_key is None:
+        raise DataError(f"{source} has no score column {score_column!r}; its columns are {names}")
+    scores = []
+    for line, record in records:
+        try:
+            score = float(record.get(score_key))
+        except (TypeError, ValueError):
+            score = float("nan")
+        if not np.isfinite(score):
+            raise DataError(f"{source} line {line}: score {record.get(score_key)!r} is not a "
+                            "finite number")
+        scores.append(score)
+    return {"a": [_text_cell(record.get(first), first, source, line) for line, record in records],
+            "b": [_text_cell(record.get(second), second, source, line)
+                  for line, record in records],
+            "scores": np.asarray(scores, dtype=np.float64)}
+
+
 def _csv_records(text: str, path: Path, delimiter: str) -> tuple[list[str], list[tuple[int, dict]]]:
     """Header names and (line, {name: cell}) of every non-blank row of a CSV/TSV text."""
     tsv = delimiter == "\t"
@@ -438,11 +472,13 @@ def from_hf_dataset(
     return _labelled(data, labels, classes)
 
 
-def read_text_file(path: Path) -> dict[str, Any]:
+def read_text_file(path: Path, encoding: str = "utf-8", columns: Sequence[str] | None = None,
+                   label_column: str | None = None) -> dict[str, Any]:
     """The file reader `resolve_dataset` uses for the text modality: `{"x": TextDataset}` from
-    a `.txt` (one text per line) or a table (`read_table` with its default columns)."""
-    dataset = read_text_lines(path) if path.suffix.lower() == ".txt" else read_table(path)
-    return {"x": dataset}
+    a `.txt` (one text per line) or a table (`read_table`; default columns unless `columns`)."""
+    if path.suffix.lower() == ".txt":
+        return {"x": read_text_lines(path, encoding=encoding)}
+    return {"x": read_table(path, columns, label_column, encoding=encoding)}
 
 
 def as_text_dataset(

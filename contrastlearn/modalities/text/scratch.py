@@ -9,11 +9,11 @@ An exported encoder carries its tokenizer.json, so rebuilding it never needs the
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-from tokenizers.trainers import WordPieceTrainer
 
 from contrastlearn.atomic import atomic_write
 from contrastlearn.modalities.text.encoders import TextTransformerEncoder
@@ -22,34 +22,65 @@ from contrastlearn.registry import ENCODERS
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TOKENIZER_FILE = "tokenizer.json"
+MAX_SUFFIX_LENGTH = 6
+"""Longest word ending kept as a ``##`` piece."""
 
 
 def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int = 8000,
                               min_frequency: int = 2) -> Tokenizer:
-    """A lowercasing BERT-style WordPiece tokenizer trained on `texts`.
+    """A lowercasing BERT-style WordPiece tokenizer whose vocabulary is learned from `texts`.
 
     Special ids: [PAD]=0, [UNK]=1, [CLS]=2, [SEP]=3, [MASK]=4; every encoding is framed as
-    ``[CLS] text [SEP]``. The vocabulary holds at most `vocab_size` tokens (fewer when the
-    corpus is small); pieces seen fewer than `min_frequency` times are left out."""
+    ``[CLS] text [SEP]``. The vocabulary is deterministic (the same corpus always gives the
+    same ids, so a run resumes and reproduces exactly; the `tokenizers` trainer breaks ties by
+    hash order and does not): every character seen, as word start and as ``##`` continuation,
+    then the most frequent whole words and word endings (``##ing``, up to
+    `MAX_SUFFIX_LENGTH` characters) seen at least `min_frequency` times, by count and then
+    alphabetically, up to `vocab_size` tokens in all. Greedy longest-match WordPiece then
+    splits any other word into those pieces."""
     texts = list(texts)
     if not texts or not any(text.strip() for text in texts):
         raise ValueError("train_wordpiece_tokenizer needs a non-empty corpus of texts")
     if int(vocab_size) <= len(SPECIAL_TOKENS):
         raise ValueError(f"train_wordpiece_tokenizer vocab_size must exceed the "
                          f"{len(SPECIAL_TOKENS)} special tokens; got {vocab_size}")
-    tokenizer = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tokenizer.normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
-    tokenizer.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    normalizer = normalizers.BertNormalizer(lowercase=True, strip_accents=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words = Counter(word for text in texts
+                    for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    vocab = {token: index for index, token in enumerate(SPECIAL_TOKENS)}
+    for piece in _character_pieces(words):
+        vocab.setdefault(piece, len(vocab))
+    for piece, count in sorted(_word_pieces(words).items(), key=lambda item: (-item[1], item[0])):
+        if len(vocab) >= int(vocab_size) or count < int(min_frequency):
+            break
+        vocab.setdefault(piece, len(vocab))
+    tokenizer = Tokenizer(models.WordPiece(vocab, unk_token="[UNK]"))
+    tokenizer.add_special_tokens(list(SPECIAL_TOKENS))  # already in vocab: ids unchanged
+    tokenizer.normalizer = normalizer
+    tokenizer.pre_tokenizer = pre_tokenizer
     tokenizer.decoder = decoders.WordPiece(prefix="##")
-    trainer = WordPieceTrainer(vocab_size=int(vocab_size), min_frequency=int(min_frequency),
-                               special_tokens=list(SPECIAL_TOKENS))
-    tokenizer.train_from_iterator(texts, trainer=trainer, length=len(texts))
-    cls_id, sep_id = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
     tokenizer.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
     )
     return tokenizer
+
+
+def _character_pieces(words: Counter) -> list[str]:
+    """Every character as a word start and as a continuation, sorted: any word can be spelled."""
+    characters = sorted({character for word in words for character in word})
+    return characters + [f"##{character}" for character in characters]
+
+
+def _word_pieces(words: Counter) -> Counter:
+    """Counts of whole words and of word endings (as ``##ending``) over the corpus."""
+    pieces: Counter = Counter()
+    for word, count in words.items():
+        pieces[word] += count
+        for start in range(max(1, len(word) - MAX_SUFFIX_LENGTH), len(word) - 1):
+            pieces[f"##{word[start:]}"] += count
+    return pieces
 
 
 def save_tokenizer(tokenizer: Tokenizer, folder: str | Path) -> Path:

@@ -79,7 +79,7 @@ def _is_whole_word(token: str) -> bool:
     return bool(token) and not token.startswith("##") and not _SPECIAL_TOKEN.match(token)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False, repr=False)
 class SynonymTable:
     """Synonyms per token id: `table` (V, K) int64 synonym ids padded with -1, `counts` (V,)
     how many of a row are real. Only whole-word tokens of a WordPiece vocabulary take part."""
@@ -91,6 +91,10 @@ class SynonymTable:
         if self.table.dim() != 2 or self.counts.shape != self.table.shape[:1]:
             raise ValueError(f"SynonymTable needs table (V, K) and counts (V,); got "
                              f"{tuple(self.table.shape)} and {tuple(self.counts.shape)}")
+
+    def __repr__(self) -> str:
+        with_synonyms = int((self.counts > 0).sum())
+        return f"SynonymTable({with_synonyms} of {self.vocab_size} tokens have synonyms)"
 
     @classmethod
     def from_vocabulary(
