@@ -26,6 +26,7 @@ FileReader = Callable[[Path], dict[str, Any]]
 _ARRAY_SPLITTERS: dict[str, ArraySplitter] = {}
 _FOLDER_LOADERS: dict[str, FolderLoader] = {}
 _SAMPLE_CONVERTERS: dict[str, Callable[..., Any]] = {}
+_OBJECT_MODALITIES: set[str] = set()
 _FILE_READERS: dict[str, dict[str, FileReader]] = {}
 """modality -> lower-case suffix (".ts") -> reader."""
 _ENCODER_PREPARATION: dict[str, tuple[Callable[..., dict], Callable[..., DatasetSplits],
@@ -35,12 +36,15 @@ samples made ready for it)."""
 
 
 def register_modality(
-    modality: str, arrays: ArraySplitter, samples: Callable[..., torch.Tensor],
-    folder: FolderLoader | None = None,
+    modality: str, arrays: ArraySplitter, samples: Callable[..., Any],
+    folder: FolderLoader | None = None, objects: bool = False,
 ) -> None:
-    """A modality says how its arrays become splits, how raw inputs become a validated sample
-    tensor (for embedding), and optionally how a folder is read."""
+    """A modality says how its arrays become splits, how raw inputs become validated samples
+    (for embedding), and optionally how a folder is read. With `objects`, its splitter also
+    takes data objects `resolve_dataset` does not know (lists of texts, dataset objects)."""
     _ARRAY_SPLITTERS[modality] = arrays
+    if objects:
+        _OBJECT_MODALITIES.add(modality)
     _SAMPLE_CONVERTERS[modality] = samples
     if folder is not None:
         _FOLDER_LOADERS[modality] = folder
@@ -212,4 +216,7 @@ def resolve_dataset(
                                    seed=seed)
     if isinstance(spec, Dataset):
         return _dataset_splits(spec, holdout_fraction, seed)
+    if modality in _OBJECT_MODALITIES:  # e.g. text: a list of strings, a TextDataset
+        return _splitter(modality)(spec, name=type(spec).__name__,
+                                   holdout_fraction=holdout_fraction, seed=seed)
     raise DataError(f"cannot use {type(spec).__name__} as a dataset")

@@ -205,6 +205,8 @@ class Trainer:
         histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
         started = last_save = time.perf_counter()
         samples_seen, loss_value = 0, math.nan
+        count_tokens = getattr(data, "count_tokens", None)  # token data: show tokens/s too
+        tokens_seen = 0
         bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
                    desc="pretrain", unit="step", dynamic_ncols=True)
         self.model.train()
@@ -242,7 +244,12 @@ class Trainer:
                 self.state.step += 1
                 self.state.batch_in_epoch += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=self.state.epoch)
+                postfix = {"loss": f"{loss_value:.4f}", "epoch": self.state.epoch}
+                if count_tokens is not None:
+                    tokens_seen += count_tokens(batch.x)
+                    tokens_per_second = tokens_seen / max(time.perf_counter() - started, 1e-9)
+                    postfix["tokens/s"] = f"{tokens_per_second:.0f}"
+                bar.set_postfix(postfix)
                 logged = (self.state.step % config.log_every_steps == 0
                           or self.state.step == last_step)
                 if logged or self.state.step in histogram_at:
@@ -251,6 +258,8 @@ class Trainer:
                               "loss": loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
                               "samples_per_second": samples_seen / max(elapsed, 1e-9),
                               "elapsed_seconds": elapsed}
+                    if count_tokens is not None:
+                        record["tokens_per_second"] = tokens_seen / max(elapsed, 1e-9)
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
                     record.update(self._diagnostics(output, ids, self.state.step in histogram_at,
                                                     bar))

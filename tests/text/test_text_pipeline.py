@@ -59,6 +59,7 @@ def test_simcse_on_a_labelled_csv_trains_evaluates_and_reloads(labelled_csv, tmp
     result = contrastlearn.pretrain("simcse", dataset=labelled_csv, out=tmp_path / "run",
                                     overrides=tiny_scratch(), progress=False)
     assert result.training.steps == 4
+    assert all(record["tokens_per_second"] > 0 for record in result.training.history)
     probe = result.result("linear_probe")
     assert 0.0 <= probe.value <= 1.0 and probe.settings["num_test"] > 0
     config = json.loads((tmp_path / "run" / "encoder" / "config.json").read_text())
@@ -179,3 +180,16 @@ def test_minilm_simcse_step_and_sentence_transformers_export(labelled_csv, tmp_p
     loaded = SentenceTransformer(str(tmp_path / "st"), device="cpu")
     torch.testing.assert_close(torch.as_tensor(loaded.encode(texts)),
                                contrastlearn.embed(tmp_path / "run", texts), atol=1e-5, rtol=0)
+
+
+def test_hugging_face_dataset_object_trains(tmp_path):
+    datasets = pytest.importorskip("datasets")
+    texts = [text for group in TOPICS.values() for text in group]
+    labels = [label for label, group in TOPICS.items() for _ in group]
+    data = datasets.Dataset.from_dict({"text": texts, "label": labels})
+    result = contrastlearn.pretrain("simcse", dataset=data, out=tmp_path / "run",
+                                    overrides=tiny_scratch(**{"train.steps": 1}), progress=False)
+    assert result.training.steps == 1
+    info = json.loads((tmp_path / "run" / "data.json").read_text())
+    assert info["num_train"] + info["num_test"] == len(texts) and info["num_classes"] == 2
+    assert result.result("knn").settings["num_test"] == info["num_test"]

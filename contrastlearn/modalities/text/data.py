@@ -495,6 +495,9 @@ def as_text_dataset(
     if isinstance(data, str):
         raise DataError(f"{name}: {what} is a single string; give a list of texts (or a file "
                         "path as the dataset)")
+    if hasattr(data, "column_names"):  # a Hugging Face datasets.Dataset
+        dataset = from_hf_dataset(data)
+        return dataset if y is None else as_text_dataset(dataset, y, name=name, what=what)
     rows = _as_list(data, f"{name}: {what}")
     if not rows:
         raise DataError(f"{name}: {what} holds no texts")
@@ -631,5 +634,5 @@ def text_samples(inputs: Any, scale: float | None = None) -> list[str]:
     return texts
 
 
-register_modality("text", arrays=text_splits, samples=text_samples)
+register_modality("text", arrays=text_splits, samples=text_samples, objects=True)
 register_file_reader(FILE_SUFFIXES, read_text_file, modality="text")

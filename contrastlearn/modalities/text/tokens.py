@@ -150,6 +150,10 @@ class TokenDataset(ArrayDataset):
         width = int(used.nonzero().max()) + 1 if bool(used.any()) else 1
         return x[..., :width]
 
+    def count_tokens(self, x: Tensor) -> int:
+        """Real (non-pad) tokens in a batch of this dataset: the trainer's tokens/s."""
+        return int((x != PAD_ID).sum())
+
     def embed_with(self, encoder: torch.nn.Module, *, batch_size: int = 512,
                    device: torch.device | str | None = None) -> Tensor:
         """(N, D) embeddings, encoded shortest first (little padding per batch) and returned in
