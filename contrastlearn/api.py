@@ -386,7 +386,8 @@ def evaluate_splits(
         save_embeddings_sample(embeddings_sample, *test)
     results = _protocol_results(train, test, protocols, labels_per_class, seeds, "encoder",
                                 split, device, strict)
-    if raw_baseline and isinstance(splits.train, ArrayDataset):
+    if (raw_baseline and isinstance(splits.train, ArrayDataset)
+            and not splits.train.variable_length):  # token ids are no features
         raw_train = (splits.train.x.flatten(1), splits.train.y)
         raw_test = (splits.test.x.flatten(1), splits.test.y)
         results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
@@ -478,6 +479,8 @@ def pretrain(
         encoder_name, encoder_kwargs = "custom", {}
     splits = prepare_for_encoder(splits, encoder)
     train_data = _limited(splits.train, recipe.data.limit)
+    if hasattr(train_data, "bucket_by_length"):  # token data
+        train_data = replace(train_data, bucket_by_length=recipe.data.bucket_by_length)
     sample_shape = _sample_shape(train_data)
     views = build_views(recipe, sample_shape, encoder)
     method = build_method(recipe, encoder, sample_shape)
@@ -556,34 +559,42 @@ def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,
 def embed(
     encoder_or_run: nn.Module | str | Path, inputs: Any, *, batch_size: int = 512,
     device: str | torch.device = "cpu", modality: str | None = None,
+    encoding: str | None = None,
 ) -> Tensor:
     """Embeddings (N, D) of `inputs`: arrays, a .npz with `x`, a torch Dataset, a file the
     modality reads, or (text) a list of strings or a .txt file. The modality is the run's, or
-    `modality`, or text for an encoder with a tokenizer."""
+    `modality`, or text for an encoder with a tokenizer. A text file is read with `encoding`
+    (default: the run's `data.encoding`, else UTF-8)."""
     _register_everything()
     encoder = (load_encoder(encoder_or_run, device=device)
                if isinstance(encoder_or_run, (str, Path)) else encoder_or_run)
+    recipe_file = (Path(encoder_or_run) / "recipe.yaml"
+                   if isinstance(encoder_or_run, (str, Path)) else None)
+    recipe = load_recipe(recipe_file) if recipe_file is not None and recipe_file.exists() else None
     if modality is None:
-        modality = "text" if hasattr(encoder, "tokenizer") else "image"
-        recipe_file = (Path(encoder_or_run) / "recipe.yaml"
-                       if isinstance(encoder_or_run, (str, Path)) else None)
-        if recipe_file is not None and recipe_file.exists():
-            modality = load_recipe(recipe_file).data.modality
+        modality = (recipe.data.modality if recipe is not None
+                    else "text" if hasattr(encoder, "tokenizer") else "image")
+    if encoding is None and recipe is not None:
+        encoding = recipe.data.encoding
     if isinstance(inputs, Dataset):
         return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
     config = getattr(encoder, "config", {})
     return _embed_samples(encoder, inputs, modality, scale=config.get("input_scale"),
                           batch_size=batch_size, device=device,
-                          expected_shape=config.get("input_shape"))
+                          expected_shape=config.get("input_shape"),
+                          reader_options={"encoding": encoding})
 
 
 def _embed_samples(
     encoder: nn.Module, inputs: Any, modality: str, *, scale: float | None, batch_size: int,
     device: str | torch.device, expected_shape: list[int] | None = None,
+    reader_options: dict[str, Any] | None = None,
 ) -> Tensor:
     """Embeddings of raw inputs read as the modality's samples (text: tokenized by the
     encoder's tokenizer); a fixed-shape encoder checks the sample shape first."""
-    samples = samples_for_encoder(to_samples(inputs, modality, scale=scale), modality, encoder)
+    samples = samples_for_encoder(
+        to_samples(inputs, modality, scale=scale, reader_options=reader_options), modality,
+        encoder)
     if not isinstance(samples, Tensor):
         return embed_data(encoder, samples, batch_size=batch_size, device=device)[0]
     if expected_shape and list(samples.shape[1:]) != expected_shape:

@@ -60,12 +60,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_pairs(path: Path, modality: str) -> dict:
-    """Evaluation pairs: a .npz of arrays, or for text a table of sentence1, sentence2, score."""
+def _read_pairs(path: Path, modality: str, encoding: str | None) -> dict:
+    """Evaluation pairs: a .npz of arrays, or for text a table of sentence1, sentence2, score
+    (in the run's text encoding)."""
     if modality == "text" and path.suffix.lower() != ".npz":
         from contrastlearn.modalities.text.data import read_scored_pairs
 
-        return read_scored_pairs(path)
+        return read_scored_pairs(path, encoding=encoding or "utf-8")
     from contrastlearn.data.arrays import read_pairs_npz
 
     return read_pairs_npz(path)
@@ -78,7 +79,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
-        data = _read_pairs(Path(args.pairs), recipe.data.modality)
+        data = _read_pairs(Path(args.pairs), recipe.data.modality, recipe.data.encoding)
     protocols = args.protocol or (None if args.pairs else recipe.eval.protocols)
     if not args.pairs and "similarity" in (args.protocol or []):
         raise ValueError("--protocol similarity needs --pairs FILE (.npz with arrays a, b, "
@@ -144,7 +145,8 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
     from contrastlearn.api import embed
 
-    embeddings = embed(args.run_dir, args.input, batch_size=args.batch_size)
+    embeddings = embed(args.run_dir, args.input, batch_size=args.batch_size,
+                       encoding=args.encoding)
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     np.save(output, embeddings.numpy())
@@ -258,6 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "(one text per line) or a .csv/.tsv/.jsonl with a text column")
     em.add_argument("--output", required=True, help=".npy file to write")
     em.add_argument("--batch-size", type=int, default=512)
+    em.add_argument("--encoding", help="text encoding of a text input file (default: the run's "
+                    "data.encoding, else utf-8), e.g. latin-1")
     em.set_defaults(handler=cmd_embed)
 
     ex = commands.add_parser(

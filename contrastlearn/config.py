@@ -45,6 +45,9 @@ class DataConfig(Section):
     sentence1+sentence2, anchor+positive(+negative) the file has."""
     label_column: str | None = None
     """Column of class labels in a text table (default: `label` when present)."""
+    bucket_by_length: bool = True
+    """Token data: draw each batch from texts of similar length (less padding, faster);
+    False draws batches uniformly at random."""
 
 
 class TrainConfig(Section):

@@ -122,14 +122,16 @@ def _not_a_dataset(name: str, path: Path, modality: str) -> DataError:
     )
 
 
-def to_samples(inputs: Any, modality: str = "image", scale: float | None = None) -> Any:
+def to_samples(inputs: Any, modality: str = "image", scale: float | None = None,
+               reader_options: dict[str, Any] | None = None) -> Any:
     """Raw inputs (an array, a .npy file, a .npz file with `x`, or a file the modality reads)
     as the modality's validated samples, scaled as the training data was (`scale`, the run's
-    `input_scale`). Text stays a list of strings: its encoder's tokenizer makes the ids."""
+    `input_scale`; a file is read with the `reader_options` its reader takes, e.g. a text
+    `encoding`). Text stays a list of strings: its encoder's tokenizer makes the ids."""
     _ensure_modality(modality)
     if isinstance(inputs, (str, Path)):
         path = Path(inputs)
-        read = _read_file(path, modality)
+        read = _read_file(path, modality, reader_options)
         if read is not None:
             return _SAMPLE_CONVERTERS[modality](read["x"], scale=scale)
         if path.suffix == ".npy":

@@ -29,19 +29,25 @@ def epoch_order(num_samples: int, seed: int, epoch: int) -> Tensor:
     return torch.randperm(num_samples, generator=generator)
 
 
+BUCKET_SHUFFLE_SALT = 7_919_797
+"""Keeps the batch shuffle's seed apart from every epoch permutation's seed."""
+
+
 def length_bucketed_order(lengths: Tensor, batch_size: int, seed: int, epoch: int,
                           pool_batches: int = 50) -> Tensor:
     """An epoch order whose batches hold samples of similar length (less padding): the seeded
     epoch permutation is cut into pools of `pool_batches` batches, each pool is sorted by
-    length and cut into batches, and the batches are shuffled. A function of (seed, epoch)
-    only, so resume is exact."""
+    length and cut into batches, and the full batches are shuffled (a short last batch stays
+    last, where the trainer drops it). A function of (seed, epoch) only, so resume is
+    exact."""
     order = epoch_order(len(lengths), seed, epoch)
     pool = batch_size * pool_batches
     pools = [chunk[torch.argsort(lengths[chunk], stable=True)] for chunk in order.split(pool)]
     batches = list(torch.cat(pools).split(batch_size))
-    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + 1)
+    remainder = [batches.pop()] if len(batches[-1]) < batch_size else []  # dropped: stays last
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + BUCKET_SHUFFLE_SALT)
     shuffled = torch.randperm(len(batches), generator=generator).tolist()
-    return torch.cat([batches[index] for index in shuffled])
+    return torch.cat([batches[index] for index in shuffled] + remainder)
 
 
 def sample_order(data: ArrayDataset | Dataset, batch_size: int, seed: int, epoch: int) -> Tensor:

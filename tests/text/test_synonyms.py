@@ -10,9 +10,11 @@ import torch
 
 from contrastlearn.data.arrays import DataError
 from contrastlearn.modalities.text.synonyms import (
-    WORDNET_INSTALL,
     SynonymTable,
     read_wordnet_synonyms,
+)
+from contrastlearn.modalities.text.wordnet import (
+    WORDNET_INSTALL,
     wordnet_available,
 )
 from tests.conftest import require_system_data
@@ -76,9 +78,9 @@ def test_missing_part_and_malformed_line_are_named(tmp_path):
     with pytest.raises(DataError, match="data.adv"):
         read_wordnet_synonyms(root)
     broken = dict(FAKE_DATA, verb=["00001111 29 v zz word 0 000 | not a count"])
-    with pytest.raises(DataError, match=r"data.verb:4"):
+    with pytest.raises(DataError, match=r"data.verb line 4"):
         read_wordnet_synonyms(fake_wordnet(tmp_path / "broken", broken))
-    short = dict(FAKE_DATA, verb=["00001111 29 v 05 word 0"])
+    short = dict(FAKE_DATA, verb=["00001111 29 v 05 word 0 | a gloss"])
     with pytest.raises(DataError, match="announces 5 words"):
         read_wordnet_synonyms(fake_wordnet(tmp_path / "short", short))
 

@@ -20,6 +20,7 @@ from contrastlearn.modalities.text.augment import (
     choose_with_replacement,
     choose_without_replacement,
     cutoff_views,
+    deletion_views,
     eda_views,
     esimcse_views,
     simcse_views,
@@ -375,6 +376,20 @@ def test_presets_are_registered_and_make_their_views():
     tuples = torch.randint(1, 50, (4, 3, 9))
     assert text_identity_views()(tuples, generator())[0] is tuples
     assert text_identity_views().num_views == 1
+
+
+def test_deletion_views():
+    x = sentences()
+    first, second = deletion_views(0.5)(x, generator())
+    assert not torch.equal(first, second)
+    assert_well_formed(first, x)
+    assert_well_formed(second, x)
+    again = deletion_views(0.5)(x, generator())
+    assert torch.equal(again[0], first) and torch.equal(again[1], second)
+    assert all(view is x for view in deletion_views(0.0)(x, generator()))
+    assert "deletion_views" in AUGMENTATIONS
+    with pytest.raises(ValueError, match="deletion_views p"):
+        deletion_views(1.0)
 
 
 def test_eda_views():

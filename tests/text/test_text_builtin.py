@@ -10,15 +10,17 @@ from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.modalities.text import builtin
 from contrastlearn.modalities.text.builtin import (
     FORTUNES_DIR,
-    LEXNAMES,
-    WORDNET_INSTALL,
     fortune_categories,
     load_wordnet,
-    parse_wordnet,
     read_fortunes,
-    split_gloss,
 )
 from contrastlearn.modalities.text.data import RetrievalSet, TextDataset
+from contrastlearn.modalities.text.wordnet import (
+    LEXNAMES,
+    WORDNET_INSTALL,
+    parse_wordnet,
+    split_gloss,
+)
 from contrastlearn.registry import DATASETS
 from tests.conftest import require_system_data
 

@@ -88,6 +88,24 @@ def test_text_resume_is_exact(labelled_csv, tmp_path):
         assert torch.equal(value, resumed.encoder.state_dict()[key]), key
 
 
+def test_unbucketed_batches_follow_the_plain_epoch_order(labelled_csv, tmp_path, monkeypatch):
+    from contrastlearn.engine import trainer as trainer_module
+
+    seen = []
+    original = trainer_module.sample_order
+
+    def recording(data, batch_size, seed, epoch):
+        seen.append(data.bucket_lengths)
+        return original(data, batch_size, seed, epoch)
+
+    monkeypatch.setattr(trainer_module, "sample_order", recording)
+    contrastlearn.pretrain("simcse", dataset=labelled_csv, out=tmp_path / "run",
+                           overrides=tiny_scratch(**{"data.bucket_by_length": False,
+                                                     "train.steps": 1}),
+                           progress=False, evaluate_after=False)
+    assert seen and all(lengths is None for lengths in seen)
+
+
 def test_length_buckets_keep_every_row_once_and_cut_padding():
     lengths = torch.tensor([2, 9, 3, 8, 4, 7, 5, 6, 2, 9, 3, 8])
     x = torch.zeros(12, 10, dtype=torch.long)

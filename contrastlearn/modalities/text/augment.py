@@ -359,6 +359,18 @@ def eda_views(
     return Views([pipeline, pipeline])
 
 
+@AUGMENTATIONS.register("deletion_views")
+def deletion_views(p: float = 0.5) -> Views:
+    """Two views that each keep a random part of the words (each interior token deleted with
+    probability `p`; 0 = identity). With p near 0.5 the two views share few words, so the
+    encoder must map different words of one sentence to one point: co-occurrence is what it
+    learns, which dropout-only views cannot teach a model trained from scratch."""
+    if not 0 <= p < 1:
+        raise ValueError(f"deletion_views p must be in [0, 1), got {p}")
+    deletion = RandomDeletion(p)
+    return Views([deletion, deletion])
+
+
 @AUGMENTATIONS.register("cutoff_views")
 def cutoff_views(kind: str = "token", ratio: float = 0.1) -> Views:
     """Cutoff (Shen et al. 2020, arXiv 2009.13818): the sentences, and the sentences with a

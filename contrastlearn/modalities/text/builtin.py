@@ -1,10 +1,12 @@
 """Built-in text datasets, read offline from files a system package or gensim installs.
 
-- `wordnet`, `wordnet_glosses`, `wordnet_pairs`: WordNet 3.0 (Miller 1995, CACM 38(11);
-  Debian `wordnet-base`). Synsets are split, seeded, into training synsets and up to
-  `test_synsets` held-out synsets that have an example sentence. Training texts are glosses and
-  example sentences (`wordnet`), glosses only (`wordnet_glosses`) or (example, gloss) pairs
-  (`wordnet_pairs`), labelled by lexicographer file (45 classes: noun.animal, verb.motion, ...).
+- `wordnet`, `wordnet_glosses`, `wordnet_pairs`, `wordnet_triples`: WordNet 3.0 (Miller
+  1995, CACM 38(11); Debian `wordnet-base`). Synsets are split, seeded, into training synsets
+  and up to `test_synsets` held-out synsets that have an example sentence. Training texts are
+  glosses and example sentences (`wordnet`), glosses only (`wordnet_glosses`), (example, gloss)
+  pairs (`wordnet_pairs`) or (example, gloss, another gloss of the same class) triples
+  (`wordnet_triples`), labelled by lexicographer file (45 classes: noun.animal, verb.motion,
+  ...).
   The test split holds the held-out glosses (a linear probe predicts their lexicographer file),
   and `extras["retrieval"]` asks each held-out example sentence to find its own synset's gloss
   among all held-out glosses. No held-out text appears in training.
@@ -20,8 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from functools import lru_cache
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -35,89 +36,24 @@ from contrastlearn.modalities.text.data import (
     text_dataset_splits,
     text_splits,
 )
+from contrastlearn.modalities.text.wordnet import (
+    LEXNAMES,
+    WORDNET_DIR,
+    WORDNET_INSTALL,
+    WordNetSynsets,
+    parse_wordnet,
+    wordnet_available,
+)
 from contrastlearn.registry import DATASETS
 
-WORDNET_DIR = Path("/usr/share/wordnet")
-WORDNET_INSTALL = "apt-get install wordnet-base"
-WORDNET_PARTS = ("noun", "verb", "adj", "adv")
+_OVERSTRIKE = re.compile("[^\x08]\x08")
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
 FORTUNES_DIR = Path("/usr/share/games/fortunes")
 FORTUNES_INSTALL = "apt-get install fortunes"
 GENSIM_INSTALL = "pip install gensim"
 
-LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather",
-    "adj.ppl",
-)
-"""WordNet's lexicographer files, indexed by the file number of a synset (lexnames(5WN))."""
-
-_EXAMPLES_START = re.compile(r'[;:,]\s*"')
-_QUOTED = re.compile(r'"([^"]*)"')
-_OVERSTRIKE = re.compile("[^\x08]\x08")
-_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")
-
-
-@dataclass(frozen=True)
-class WordNetSynsets:
-    """Every synset of WordNet: its definition, example sentences and lexicographer file."""
-
-    definitions: tuple[str, ...]
-    examples: tuple[tuple[str, ...], ...]
-    lexnames: tuple[int, ...]
-
-
-def split_gloss(gloss: str) -> tuple[str, tuple[str, ...]]:
-    """A WordNet gloss as (definition, example sentences): the examples are the double-quoted
-    parts from the first quote that follows a ';', ':' or ',' on (attributions such as
-    '- Shakespeare' are dropped); a gloss without one is all definition."""
-    gloss = gloss.strip()
-    start = _EXAMPLES_START.search(gloss)
-    if start is None:
-        return gloss.rstrip(";").strip(), ()
-    definition = gloss[: start.start()].strip()
-    examples = tuple(text.strip() for text in _QUOTED.findall(gloss[start.start():])
-                     if text.strip())
-    return definition, examples
-
-
-@lru_cache(maxsize=2)
-def parse_wordnet(directory: str = str(WORDNET_DIR)) -> WordNetSynsets:
-    """The synsets of WordNet's `data.{noun,verb,adj,adv}` files (parsed once per directory)."""
-    folder = Path(directory)
-    missing = [part for part in WORDNET_PARTS if not (folder / f"data.{part}").is_file()]
-    if missing:
-        raise DataError(f"WordNet is not installed (no {folder}/data.{missing[0]}); install it "
-                        f"with: {WORDNET_INSTALL}")
-    definitions, examples, lexnames = [], [], []
-    for part in WORDNET_PARTS:
-        path = folder / f"data.{part}"
-        with path.open(encoding="utf-8") as file:
-            for line_number, line in enumerate(file, start=1):
-                if line.startswith("  "):
-                    continue  # the licence header
-                head, bar, gloss = line.partition(" | ")
-                fields = head.split(maxsplit=2)
-                if not bar or len(fields) < 3 or not fields[1].isdigit():
-                    raise DataError(f"{path} line {line_number}: not a WordNet 3.0 data line")
-                lexname = int(fields[1])
-                if lexname >= len(LEXNAMES):
-                    raise DataError(f"{path} line {line_number}: unknown lexicographer file "
-                                    f"{lexname}")
-                definition, sentences = split_gloss(gloss)
-                definitions.append(definition)
-                examples.append(sentences)
-                lexnames.append(lexname)
-    return WordNetSynsets(tuple(definitions), tuple(examples), tuple(lexnames))
-
-
 def _wordnet_available() -> tuple[bool, str]:
-    ok = all((WORDNET_DIR / f"data.{part}").is_file() for part in WORDNET_PARTS)
+    ok = wordnet_available()
     return ok, "installed" if ok else f"install with: {WORDNET_INSTALL}"
 
 

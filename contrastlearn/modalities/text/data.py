@@ -271,6 +271,8 @@ def read_scored_pairs(path: str | Path, columns: Sequence[str] = ("sentence1", "
     """Sentence pairs with human similarity scores (STS-style) from a `.csv`, `.tsv` or
     `.jsonl` file, as the arrays the similarity protocol takes: texts `a`, `b` and float
     `scores`. A missing column or a score that is not a finite number names file and line."""
+    if len(columns) != 2:
+        raise DataError(f"scored pairs need exactly 2 text columns; got {list(columns)}")
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in TABLE_SUFFIXES:
@@ -454,7 +456,8 @@ def from_hf_dataset(
     """A Hugging Face `datasets.Dataset` (anything with `column_names` and `dataset[column]`) as
     a TextDataset: text columns and label column chosen as in `read_table`. Integer labels are
     kept as given (a `ClassLabel` column's codes); string labels become sorted codes."""
-    names = list(getattr(dataset, "column_names", None) or [])
+    column_names = getattr(dataset, "column_names", None)
+    names = [] if isinstance(column_names, dict) else list(column_names or [])
     if not names:
         raise DataError(f"{type(dataset).__name__} has no column_names; pass a Hugging Face "
                         "datasets.Dataset (not a DatasetDict: pick a split, e.g. ds['train'])")

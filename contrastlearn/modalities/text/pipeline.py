@@ -51,6 +51,19 @@ class TokenizedRetrieval:
         return results
 
 
+class _CountingTokenizer:
+    """The encoder's tokenizer, adding up how many texts each call cut at max_length."""
+
+    def __init__(self, tokenizer) -> None:
+        self.tokenizer = tokenizer
+        self.truncated = 0
+
+    def __call__(self, texts: list[str]) -> Tensor:
+        ids = self.tokenizer(texts)
+        self.truncated += int(getattr(self.tokenizer, "last_truncated", 0) or 0)
+        return ids
+
+
 def _tokenized(dataset: TextDataset | None, tokenizer) -> TokenDataset | None:
     if dataset is None:
         return None
@@ -71,18 +84,16 @@ def corpus_of(splits: DatasetSplits) -> dict[str, list[str]]:
 
 
 def tokenize_splits(splits: DatasetSplits, encoder: nn.Module) -> DatasetSplits:
-    """The splits with every text in token ids of the encoder's tokenizer; the number of texts
-    cut at the tokenizer's maximum length is counted in `info["truncated"]`."""
-    tokenizer = tokenizer_of(encoder)
-    truncated = 0
+    """The splits with every text (every column, and the evaluation sets in `extras`) in token
+    ids of the encoder's tokenizer; the number of texts cut at the tokenizer's maximum length
+    is counted in `info["truncated"]`."""
+    tokenizer = _CountingTokenizer(tokenizer_of(encoder))
     train = _tokenized(splits.train, tokenizer)
-    truncated += int(getattr(tokenizer, "last_truncated", 0) or 0)
     test = _tokenized(splits.test, tokenizer)
-    truncated += int(getattr(tokenizer, "last_truncated", 0) or 0) if test is not None else 0
     extras = {name: _tokenized_extra(name, extra, tokenizer)
               for name, extra in splits.extras.items()}
-    info = {**splits.info, "truncated": truncated,
-            "max_length": getattr(tokenizer, "max_length", None)}
+    info = {**splits.info, "truncated": tokenizer.truncated,
+            "max_length": getattr(tokenizer.tokenizer, "max_length", None)}
     return replace(splits, train=train, test=test, info=info, extras=extras)
 
 

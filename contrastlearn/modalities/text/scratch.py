@@ -36,7 +36,8 @@ def train_wordpiece_tokenizer(texts: Sequence[str], vocab_size: int = 8000,
     hash order and does not): every character seen, as word start and as ``##`` continuation,
     then the most frequent whole words and word endings (``##ing``, up to
     `MAX_SUFFIX_LENGTH` characters) seen at least `min_frequency` times, by count and then
-    alphabetically, up to `vocab_size` tokens in all. Greedy longest-match WordPiece then
+    alphabetically, up to `vocab_size` tokens in all (the characters always stay, so a corpus
+    with very many distinct characters can exceed it). Greedy longest-match WordPiece then
     splits any other word into those pieces."""
     texts = list(texts)
     if not texts or not any(text.strip() for text in texts):

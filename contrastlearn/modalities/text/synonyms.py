@@ -16,62 +16,26 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from contrastlearn.data.arrays import DataError
 from contrastlearn.modalities.text.tokens import PAD_ID
+from contrastlearn.modalities.text.wordnet import (
+    WORDNET_DIR,
+    parse_wordnet,
+)
 
-WORDNET_ROOT = Path("/usr/share/wordnet")
-WORDNET_INSTALL = "apt-get install wordnet-base"
-WORDNET_PARTS = ("noun", "verb", "adj", "adv")
-_ADJECTIVE_MARKER = re.compile(r"\((a|p|ip)\)$")
 _SPECIAL_TOKEN = re.compile(r"^(\[.*\]|<.*>)$")
 
 
-def _data_files(root: Path) -> list[Path]:
-    return [Path(root) / f"data.{part}" for part in WORDNET_PARTS]
-
-
-def wordnet_available(root: Path = WORDNET_ROOT) -> bool:
-    """True when all four WordNet data files (noun, verb, adj, adv) are under `root`."""
-    return all(path.is_file() for path in _data_files(root))
-
-
-def _lemma(word: str) -> str:
-    """A WordNet lemma as plain text: no adjective marker, lowercase, spaces for underscores."""
-    return _ADJECTIVE_MARKER.sub("", word).lower().replace("_", " ")
-
-
-def _synset_words(line: str, path: Path, number: int) -> list[str]:
-    """The single-word lemmas of one data line: ``offset lex_filenum ss_type w_cnt word lex_id
-    [word lex_id ...] p_cnt ...`` with w_cnt two hex digits."""
-    fields = line.split()
-    try:
-        count = int(fields[3], 16)
-    except (IndexError, ValueError):
-        raise DataError(f"{path}:{number} is not a WordNet 3.0 data line: {line[:80]!r}") from None
-    if len(fields) < 4 + 2 * count:
-        raise DataError(f"{path}:{number} announces {count} words but has fewer fields")
-    words = (_lemma(word) for word in fields[4:4 + 2 * count:2])
-    return [word for word in words if word and " " not in word]
-
-
-def read_wordnet_synonyms(root: Path = WORDNET_ROOT) -> dict[str, set[str]]:
+def read_wordnet_synonyms(root: Path = WORDNET_DIR) -> dict[str, set[str]]:
     """Map every single-word lemma to the other single-word lemmas it shares a synset with,
-    over data.noun, data.verb, data.adj and data.adv (words without synonyms are left out)."""
-    missing = [str(path) for path in _data_files(root) if not path.is_file()]
-    if missing:
-        raise DataError(f"WordNet data files not found: {', '.join(missing)}. Install them with "
-                        f"`{WORDNET_INSTALL}` or pass the folder that holds data.noun etc.")
+    over data.noun, data.verb, data.adj and data.adv (words without synonyms are left out; a
+    missing file is a DataError naming it and the install command)."""
     synonyms: dict[str, set[str]] = {}
-    for path in _data_files(root):
-        with path.open(encoding="utf-8", errors="replace") as lines:
-            for number, line in enumerate(lines, start=1):
-                if line.startswith("  ") or not line.strip():
-                    continue  # the license header
-                words = set(_synset_words(line, path, number))
-                for word in words:
-                    others = words - {word}
-                    if others:
-                        synonyms.setdefault(word, set()).update(others)
+    for lemmas in parse_wordnet(str(root)).words:
+        words = set(lemmas)
+        for word in words:
+            others = words - {word}
+            if others:
+                synonyms.setdefault(word, set()).update(others)
     return synonyms
 
 

@@ -9,7 +9,8 @@ A batch of sentences is an int64 tensor `ids` of shape (B, L):
 - ``CUT_ID`` (-1) marks a token whose embedding is zeroed but which is still attended to
   (token and span cutoff, Shen et al. 2020, arXiv 2009.13818);
 - padding sits only at the end of a row; a view that changes lengths re-packs its rows and may
-  widen or narrow the tensor (never past `max_length`).
+  widen or narrow the tensor (never past its `max_length`, which recipes fill in from the
+  encoder).
 
 Feature cutoff needs the embedding width, which only the encoder knows, so a view that asks for
 it returns a `TokenBatch`: the ids plus a cutoff ratio and a seed from which the encoder draws
