@@ -84,6 +84,11 @@ class TrainConfig(Section):
     """Evaluate a kNN classifier on the held-out split at the end of every epoch."""
     max_steps: int | None = Field(None, ge=1)
     """Stop after this many optimizer steps (the schedule still spans `epochs`)."""
+    gradient_cache_chunk: int | None = Field(None, ge=1)
+    """Gradient caching (Gao et al. 2021): encode each batch in chunks of this many samples so
+    memory grows with the chunk, not the batch, with the full batch's gradients. For methods
+    whose loss depends on per-sample embeddings only (simclr, simcse) and models without
+    BatchNorm."""
     steps: int | None = Field(None, ge=1)
     """Train for exactly this many steps instead of `epochs` (the schedule spans them), as
     iteration-based methods like TS2Vec count their budget."""

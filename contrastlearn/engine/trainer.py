@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -33,9 +33,11 @@ from contrastlearn.diagnostics import (
 from contrastlearn.engine.averaging import WeightAverage
 from contrastlearn.engine.batches import iterate_batches, sample_order
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
+from contrastlearn.engine.grad_cache import cached_backward
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.methods.base import Method
+from contrastlearn.objectives.base import LossOutput
 
 CHECKPOINT_NAME = "last.ckpt"
 TRAINING_SUMMARY_NAME = "training.json"
@@ -76,6 +78,24 @@ class TrainSummary:
                 "status": self.status, "warnings": self.warnings}
 
 
+def gradient_cache_parts(method: Method) -> tuple:
+    """The method's (embed, loss) for gradient caching, or a clear error when caching would not
+    give the full batch's gradients."""
+    parts = method.gradient_cache_parts()
+    if parts is None:
+        raise ValueError(f"{type(method).__name__} does not support gradient caching "
+                         "(train.gradient_cache_chunk): its loss is not a function of per-sample "
+                         "embeddings alone; methods that support it: simclr, simcse")
+    batch_norms = [name for name, module in method.named_modules()
+                   if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if batch_norms:
+        raise ValueError(f"gradient caching would change the gradients of {batch_norms[0]} (and "
+                         f"{len(batch_norms) - 1} more BatchNorm layers): each chunk would be "
+                         "normalised by its own statistics; use a model without BatchNorm or "
+                         "drop train.gradient_cache_chunk")
+    return parts
+
+
 def _scalar(value) -> float:
     return float(value.detach()) if isinstance(value, Tensor) else float(value)
 
@@ -109,6 +129,8 @@ class Trainer:
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
         self.weight_average = WeightAverage(method.encoder) if config.average_weights else None
+        self.gradient_cache = (gradient_cache_parts(method) if config.gradient_cache_chunk
+                               else None)
         self.warnings: list[str] = []
         self.planned_steps = 0
 
@@ -222,12 +244,16 @@ class Trainer:
                 labels = None if batch.labels is None else batch.labels.to(self.device)
                 ids = batch.ids.to(self.device)
                 views = self.views(x, self.view_generator)
-                output = self.model(views, labels=labels, ids=ids)
+                if self.gradient_cache is not None:
+                    output = self._cached_step(views, labels, ids)  # backward included
+                else:
+                    output = self.model(views, labels=labels, ids=ids)
                 loss_value = _scalar(output.loss)
                 if not math.isfinite(loss_value):
                     bar.close()
                     self._diverged("loss", loss_value, step)
-                self.fabric.backward(output.loss)
+                if self.gradient_cache is None:
+                    self.fabric.backward(output.loss)
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
                     error_if_nonfinite=False,
@@ -291,6 +317,24 @@ class Trainer:
         )
         self._write_summary(summary.to_dict())
         return summary
+
+    def _cached_step(self, views: list, labels: Tensor | None, ids: Tensor) -> LossOutput:
+        """One batch's loss and gradients by gradient caching, in chunks of
+        `gradient_cache_chunk` samples."""
+        if not all(isinstance(view, Tensor) for view in views):
+            raise ValueError("gradient caching needs views that are plain tensors (text feature "
+                             "cutoff views are not); drop train.gradient_cache_chunk")
+        embed, loss_of = self.gradient_cache
+        outputs: list[LossOutput] = []
+
+        def loss_fn(z: list[Tensor]) -> Tensor:
+            outputs.append(loss_of(z, labels, ids).with_embeddings(z))
+            return outputs[-1].loss
+
+        loss = cached_backward(embed, views, loss_fn, self.config.gradient_cache_chunk)
+        output = outputs[-1]
+        output.loss = loss
+        return output
 
     def _diagnostics(self, output, ids: Tensor, with_histogram: bool, bar) -> dict:
         """Embedding diagnostics of this batch (and a pos/neg histogram), plus a collapse

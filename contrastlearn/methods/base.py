@@ -43,6 +43,13 @@ class Method(nn.Module):
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; default: nothing."""
 
+    def gradient_cache_parts(self) -> tuple[Callable, Callable] | None:
+        """For gradient caching: `(embed, loss)` where `embed(view_chunk)` gives per-sample
+        embeddings and `loss(z_views, labels, ids)` the LossOutput of the whole batch from them;
+        None (the default) when the loss is not such a function (EMA targets, queues,
+        prototypes)."""
+        return None
+
 
 def encode_views(network: Callable[[Tensor], Tensor], views: Sequence[Tensor]) -> list[Tensor]:
     """Run `network` once per group of consecutive same-shaped views (one big batch is faster

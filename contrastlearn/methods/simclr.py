@@ -23,6 +23,12 @@ class SimCLR(Method):
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
         self.objective = InfoNCE(temperature, learnable_temperature, gather=gather)
 
+    def embed(self, x: Tensor) -> Tensor:
+        return self.projector(self.encoder(x))
+
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
-        z = encode_views(lambda x: self.projector(self.encoder(x)), views)
+        z = encode_views(self.embed, views)
         return self.objective(z, ids=ids).with_embeddings(z)
+
+    def gradient_cache_parts(self):
+        return self.embed, lambda z, labels, ids: self.objective(z, ids=ids)

@@ -68,6 +68,9 @@ class SimCSE(Method):
         z = encode_token_views(self.embed, views)
         return self.objective(z, ids=ids).with_embeddings(z)
 
+    def gradient_cache_parts(self):
+        return self.embed, lambda z, labels, ids: self.objective(z, ids=ids)
+
 
 @METHODS.register("simcse_supervised")
 class SupervisedSimCSE(Method):
