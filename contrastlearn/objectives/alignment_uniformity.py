@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.engine.distributed import gather_no_grad, gather_with_grad
 from contrastlearn.objectives._pairs import build_view_pairs, masked_logsumexp
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.registry import OBJECTIVES
@@ -55,7 +56,8 @@ def uniformity(x: Tensor, t: float = 2) -> Tensor:
 class AlignmentUniformity(nn.Module):
     """alignment_weight * mean over view pairs of alignment + uniformity_weight * mean over
     views of uniformity (Wang & Isola, 2020, arXiv 2005.10242). Pairs of rows with the same id
-    are left out of uniformity; with gather=True, local rows are compared with the global batch.
+    are left out of uniformity; with gather=True, local rows are compared with the global batch
+    and the uniformity is the global batch's (the same value on every rank).
     """
 
     def __init__(
@@ -98,8 +100,12 @@ class AlignmentUniformity(nn.Module):
         different = (local_ids[:, None] != global_ids[None, :]).expand(num_views, -1, -1)
         flat = exponent.reshape(num_views, -1)
         flat_mask = different.reshape(num_views, -1)
-        count = flat_mask.sum(dim=1).clamp_min(1).to(flat.dtype)
-        uniformity_value = (masked_logsumexp(flat, flat_mask) - count.log()).mean()
+        # the log of the mean over the *global* batch: per-rank sums are combined before the
+        # log, so every rank holds the same value and DDP averages to the one-process loss
+        local_log_sum = masked_logsumexp(flat, flat_mask)
+        log_sum = torch.logsumexp(gather_with_grad(local_log_sum[None]), dim=0)
+        count = gather_no_grad(flat_mask.sum(dim=1)[None]).sum(dim=0).clamp_min(1)
+        uniformity_value = (log_sum - count.to(flat.dtype).log()).mean()
         loss = self.alignment_weight * alignment_value + self.uniformity_weight * uniformity_value
         metrics = {"alignment": alignment_value.detach(), "uniformity": uniformity_value.detach()}
         return LossOutput(loss, metrics)

@@ -36,9 +36,10 @@ How each objective meets (a):
 * SwAV: the codes come from Sinkhorn-Knopp with sums over samples all-reduced (no gradient), so
   each rank's codes are the rows of the single-process codes; L_r is the local mean of the
   swapped cross-entropies, so mean_r L_r = L.
-* AlignmentUniformity: uniformity is log(mean kernel) over the local rows against the global
-  rows; the mean over ranks of per-rank logs is not the log of the global mean (Jensen gap), so
-  (a) fails (loss gap -1.26e-2 on these inputs): marked xfail(strict=True) with the numbers.
+* AlignmentUniformity: alignment is a local mean (equal counts per rank); uniformity combines
+  the ranks' kernel sums before the log, so every rank holds the global uniformity and
+  mean_r L_r = L. (A per-rank log of the local mean would miss L by a Jensen gap: -1.26e-2 on
+  these inputs, which this case caught before the objective was fixed.)
 """
 
 from __future__ import annotations
@@ -85,7 +86,6 @@ class Case:
     labels: list[int] | None = None
     scores: bool = False  # SwAV: inputs are prototype scores, kept in [-1, 1]
     queue: bool = False  # InfoNCE with negatives from a gathering MemoryQueue
-    xfail: str | None = None
 
 
 CASES: dict[str, Case] = {
@@ -135,13 +135,6 @@ CASES: dict[str, Case] = {
     "alignment_uniformity": Case(
         lambda g: AlignmentUniformity(gather=g),
         ids=DUPLICATE_IDS,
-        xfail=(
-            "AlignmentUniformity(gather=True): uniformity is log of the mean kernel over the "
-            "rank's local rows vs the global rows, so the mean over ranks of these logs is not "
-            "the single-process log of the global mean (Jensen gap): with these inputs the "
-            "rank losses are -0.880632 and -0.989826, their mean -0.935229 vs the single-process "
-            "-0.922614 (gap -1.26e-2); input gradients differ by up to 3.1e-2"
-        ),
     ),
 }
 
@@ -225,13 +218,7 @@ def rank_results(tmp_path_factory) -> list[dict]:
     ]
 
 
-def _params():
-    for name, case in CASES.items():
-        marks = [pytest.mark.xfail(strict=True, reason=case.xfail)] if case.xfail else []
-        yield pytest.param(name, marks=marks, id=name)
-
-
-@pytest.mark.parametrize("name", list(_params()))
+@pytest.mark.parametrize("name", list(CASES))
 def test_gathered_objective_matches_single_process(rank_results, name):
     """(a) mean over ranks of L_r == L; (b) grad of L_r w.r.t. x_r == W * (x_r rows of dL/dx);
     parameters (a learnable temperature): mean over ranks of dL_r/dtheta == dL/dtheta."""
