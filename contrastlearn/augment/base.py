@@ -65,6 +65,18 @@ class Compose(Augmentation):
         return x
 
 
+def _same_shape(made: Tensor, x: Tensor, augmentation: Augmentation) -> Tensor:
+    """`made` (an augmentation of some rows of `x`) as rows that fit back into `x`, or a clear
+    error: applying to some samples only needs an augmentation that keeps the sample shape."""
+    if not isinstance(made, Tensor) or made.shape[1:] != x.shape[1:]:
+        shape = tuple(made.shape[1:]) if isinstance(made, Tensor) else type(made).__name__
+        raise ValueError(f"RandomApply and OneOf put augmented samples back among the others, so "
+                         f"the augmentation must keep the sample shape {tuple(x.shape[1:])}; "
+                         f"{augmentation!r} made {shape} (token ops that change lengths have "
+                         "their own per-token probability: use them directly)")
+    return made.to(x.dtype)
+
+
 class RandomApply(Augmentation):
     """Applies `augmentation` to each sample with probability `p` (only chosen samples are
     transformed, so cost scales with p)."""
@@ -82,7 +94,7 @@ class RandomApply(Augmentation):
         if bool(chosen.all()):
             return self.augmentation(x, generator)
         out = x.clone()
-        out[chosen] = self.augmentation(x[chosen], generator).to(out.dtype)
+        out[chosen] = _same_shape(self.augmentation(x[chosen], generator), x, self.augmentation)
         return out
 
 
@@ -109,5 +121,5 @@ class OneOf(Augmentation):
         for index, augmentation in enumerate(self.augmentations):
             chosen = choice == index
             if bool(chosen.any()):
-                out[chosen] = augmentation(x[chosen], generator).to(out.dtype)
+                out[chosen] = _same_shape(augmentation(x[chosen], generator), x, augmentation)
         return out

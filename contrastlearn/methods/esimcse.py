@@ -50,13 +50,14 @@ class ESimCSE(Method):
                 f"ESimCSE uses 2 views (the sentence and its word repetition, "
                 f"'esimcse_views'); got {len(views)}"
             )
+        given_ids = ids  # queued keys keep no made-up ids: the next batch reuses them
         ids = default_ids(len(views[0]), views[0].device) if ids is None else ids
         z = encode_token_views(lambda x: self.pooler(self.encoder(x)), views)
         keys = self.momentum_keys(views[1])
         bank, bank_ids = self.queue.negatives()
         output = self.objective(z, ids=ids, negatives=bank, negative_ids=bank_ids)
         output.metrics["queue_filled"] = float(len(self.queue))
-        self._pending = (keys, ids)
+        self._pending = (keys, given_ids)
         return output.with_embeddings(z)
 
     @torch.no_grad()

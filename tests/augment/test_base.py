@@ -158,6 +158,23 @@ def test_random_apply_rejects_bad_p(p):
         RandomApply(Identity(), p=p)
 
 
+class DropLastColumn(Augmentation):
+    """Changes the sample shape, as token deletion does."""
+
+    def apply(self, x: Tensor, generator: torch.Generator) -> Tensor:
+        return x[..., :-1]
+
+
+def test_partial_application_needs_a_shape_keeping_augmentation():
+    x = torch.arange(24.0).reshape(8, 3)
+    generator = torch.Generator().manual_seed(0)
+    with pytest.raises(ValueError, match="must keep the sample shape"):
+        RandomApply(DropLastColumn(), p=0.5)(x, generator)
+    with pytest.raises(ValueError, match="must keep the sample shape"):
+        OneOf([Identity(), DropLastColumn()])(x, generator)
+    assert RandomApply(DropLastColumn(), p=1.0)(x, generator).shape == (8, 2)  # all rows: fine
+
+
 # --------------------------------------------------------------------------- OneOf
 
 

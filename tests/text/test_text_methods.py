@@ -261,6 +261,15 @@ def test_esimcse_queue_fills_fifo_with_momentum_keys_after_each_step():
         assert torch.allclose(keys[position], expected_keys[batch][row], atol=1e-6)
 
 
+def test_esimcse_without_ids_queues_keys_as_unknown_items():
+    method = ESimCSE(BagOfEmbeddings(dropout=0.2), queue_size=10)
+    views = esimcse_batch(4, 1)
+    method(views)
+    method.after_optimizer_step(0, 10)
+    _, queue_ids = method.queue.negatives()
+    assert queue_ids.tolist() == [-1] * 4  # never equal to the next batch's default ids 0..3
+
+
 def test_esimcse_momentum_keys_have_no_dropout_and_follow_the_online_network():
     method = ESimCSE(BagOfEmbeddings(dropout=0.5), momentum=0.9)
     views, ids = esimcse_batch(4, 0), torch.arange(4)
