@@ -25,29 +25,15 @@ from contrastlearn.modalities.text.tokens import (
     CUT_ID,
     PAD_ID,
     TokenBatch,
+    check_tokens,
     interior_mask,
     pack,
-    token_ids,
     with_token_ids,
 )
 from contrastlearn.registry import AUGMENTATIONS
 
 CUTOFF_KINDS = ("token", "span", "feature")
 _SEED_RANGE = 2**62
-
-
-def check_tokens(x: Tensor | TokenBatch, owner: str) -> Tensor:
-    """The (B, L) int64 ids of `x`, or a clear error saying what was wrong."""
-    ids = token_ids(x)
-    if not isinstance(ids, Tensor):
-        raise ValueError(f"{owner} expects token ids (a tensor or TokenBatch); got "
-                         f"{type(x).__name__}")
-    if ids.dim() != 2:
-        raise ValueError(f"{owner} expects token ids of shape (batch, length); got "
-                         f"{tuple(ids.shape)} (pair/triple data use text_identity_views)")
-    if ids.dtype != torch.int64:
-        raise ValueError(f"{owner} expects int64 token ids; got {ids.dtype}")
-    return ids
 
 
 def _check_ratio(value: float, name: str, owner: str) -> float:

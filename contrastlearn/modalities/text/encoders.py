@@ -30,7 +30,7 @@ from contrastlearn.modalities.text.tokens import (
     PAD_ID,
     TokenBatch,
     attention_mask,
-    token_ids,
+    check_tokens,
     trim_padding,
 )
 from contrastlearn.registry import ENCODERS
@@ -64,13 +64,7 @@ def _check_pooling(pooling: str, owner: str) -> str:
 def check_token_input(batch: Tensor | TokenBatch, vocab_size: int, max_length: int,
                       owner: str) -> Tensor:
     """The trimmed (B, L) ids of `batch`, or a clear error saying what is wrong with them."""
-    ids = token_ids(batch)
-    if not isinstance(ids, Tensor) or ids.dim() != 2 or ids.dtype != torch.int64:
-        shape = tuple(ids.shape) if isinstance(ids, Tensor) else type(ids).__name__
-        dtype = ids.dtype if isinstance(ids, Tensor) else None
-        raise ValueError(f"{owner} expects int64 token ids of shape (batch, length); got "
-                         f"{shape} {dtype or ''} (pair/triple data: encode each column)")
-    ids = trim_padding(ids)
+    ids = trim_padding(check_tokens(batch, owner))
     if ids.shape[1] > max_length:
         raise ValueError(f"{owner} was built for at most max_length={max_length} tokens; got "
                          f"rows of {ids.shape[1]} (tokenize with the same max_length)")

@@ -67,6 +67,21 @@ def token_ids(batch: Tensor | TokenBatch) -> Tensor:
     return batch.ids if isinstance(batch, TokenBatch) else batch
 
 
+def check_tokens(x: Tensor | TokenBatch, owner: str) -> Tensor:
+    """The (B, L) int64 ids of `x`, or a clear error naming `owner` and what was wrong."""
+    ids = token_ids(x)
+    if not isinstance(ids, Tensor):
+        raise ValueError(f"{owner} expects token ids (a tensor or TokenBatch); got "
+                         f"{type(x).__name__}")
+    if ids.dim() != 2:
+        raise ValueError(f"{owner} expects token ids of shape (batch, length); got "
+                         f"{tuple(ids.shape)} (pairs and triples are (batch, k, length): views "
+                         "use text_identity_views, encoders take one column at a time)")
+    if ids.dtype != torch.int64:
+        raise ValueError(f"{owner} expects int64 token ids; got {ids.dtype}")
+    return ids
+
+
 def with_token_ids(batch: Tensor | TokenBatch, ids: Tensor) -> Tensor | TokenBatch:
     """`ids` in the same container as `batch` (keeps a TokenBatch's feature cutoff)."""
     return batch.with_ids(ids) if isinstance(batch, TokenBatch) else ids
