@@ -23,6 +23,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 
 import contrastlearn
 import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
+from contrastlearn.api import build_encoder, load_run_data, resolve_run_recipe
 from contrastlearn.evaluation.retrieval import retrieval_metrics
 from contrastlearn.modalities.text.data import RetrievalSet
 from contrastlearn.modalities.text.pipeline import TokenizedRetrieval
@@ -67,6 +68,31 @@ def tfidf(seed: int, validation: RetrievalSet) -> dict:
             "train_seconds": 0.0, "steps": 0}
 
 
+def held_out_scores(encoder: torch.nn.Module, seed: int, validation: RetrievalSet) -> dict:
+    """Test and validation retrieval of `encoder`, tokenized by its own tokenizer."""
+    tokenizer = encoder.tokenizer
+    scores = {}
+    for name, retrieval in (("test", DATASETS.build("wordnet", holdout_fraction=0.2,
+                                                     seed=seed).extras["retrieval"]),
+                            ("validation", validation)):
+        held = TokenizedRetrieval(tokenizer(retrieval.queries), tokenizer(retrieval.documents),
+                                  retrieval.query_targets, name)
+        scores[name] = retrieval_scores(held.evaluate(encoder))
+    return scores
+
+
+def untrained(seed: int, overrides: dict, validation: RetrievalSet) -> dict:
+    """The recipe's encoder as built (vocabulary and token frequencies from the training
+    texts, random weights), before any training: what SimCSE adds is the difference."""
+    recipe = resolve_run_recipe("simcse-scratch", {**overrides, "seed": seed})
+    torch.manual_seed(seed)
+    encoder, _ = build_encoder(recipe, load_run_data(recipe))
+    scores = held_out_scores(encoder.eval(), seed, validation)
+    return {"model": "the same from-scratch Transformer, untrained", "overrides": overrides,
+            **scores["test"], "validation_mrr": scores["validation"]["mrr"],
+            "train_seconds": 0.0, "steps": 0}
+
+
 def scratch(seed: int, steps: int | None, runs: Path, overrides: dict,
             validation: RetrievalSet) -> dict:
     overrides = {**overrides, "seed": seed, "eval.protocols": ["linear_probe"]}
@@ -74,10 +100,7 @@ def scratch(seed: int, steps: int | None, runs: Path, overrides: dict,
         overrides["train.steps"] = steps
     result = contrastlearn.pretrain("simcse-scratch", out=runs / f"simcse-scratch-seed{seed}",
                                     overwrite=True, overrides=overrides, progress=False)
-    tokenizer = result.encoder.tokenizer
-    held = TokenizedRetrieval(tokenizer(validation.queries), tokenizer(validation.documents),
-                              validation.query_targets, "validation")
-    validation_mrr = retrieval_scores(held.evaluate(result.encoder))["mrr"]
+    validation_mrr = held_out_scores(result.encoder, seed, validation)["validation"]["mrr"]
     probe = result.result("linear_probe").value
     views = result.recipe.views
     return {"model": f"from-scratch Transformer, SimCSE (recipe simcse-scratch), views "
@@ -104,6 +127,7 @@ def main() -> None:
     out = Path(args.out)
     rows = []
     measured = [] if args.skip_tfidf else [tfidf(args.seed, validation)]
+    measured.append(untrained(args.seed, overrides, validation))
     measured.append(scratch(args.seed, args.steps, Path(args.runs), overrides, validation))
     for row in measured:
         rows.append(keep_row(out, {**row, "seed": args.seed}))

@@ -35,6 +35,8 @@ from contrastlearn.data.resolve import (
     samples_for_encoder,
     to_samples,
 )
+from contrastlearn.engine.distributed import gather_no_grad, is_distributed, rank, world_size
+from contrastlearn.engine.launch import launch_fabric
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
 from contrastlearn.evaluation import (
@@ -194,9 +196,13 @@ def _has_labels(data: ArrayDataset | Dataset) -> bool:
 
 def embed_data(
     encoder: nn.Module, data: ArrayDataset | Dataset | Tensor, *, batch_size: int = 512,
-    device: str | torch.device = "cpu",
+    device: str | torch.device = "cpu", shard: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
-    """Embeddings of every sample (and their labels when the data has them)."""
+    """Embeddings of every sample (and their labels when the data has them). With `shard` in
+    a multi-process run, each process embeds a contiguous share of an `ArrayDataset` and the
+    shares are gathered once, so every process returns all embeddings."""
+    if shard and is_distributed() and isinstance(data, ArrayDataset):
+        return _embed_shared_out(encoder, data, batch_size=batch_size, device=device)
     if isinstance(data, Tensor):
         return extract_embeddings(encoder, data, batch_size=batch_size, device=device), None
     if callable(getattr(data, "embed_with", None)):  # e.g. token ids: encoded by length
@@ -366,20 +372,33 @@ def geometry_results(
     ]
 
 
+def _embed_shared_out(encoder: nn.Module, data: ArrayDataset, *, batch_size: int,
+                      device: str | torch.device) -> tuple[Tensor, Tensor | None]:
+    """`embed_data` split over the ranks: rank r embeds the r-th block, blocks padded to one
+    size for the all-gather and trimmed after it."""
+    block = math.ceil(len(data) / world_size())
+    start = min(rank() * block, len(data))
+    indices = torch.arange(start, min(start + block, len(data)))
+    part, _ = embed_data(encoder, data.subset(indices), batch_size=batch_size, device=device)
+    padded = torch.zeros(block, *part.shape[1:], dtype=part.dtype, device=device)
+    padded[:len(part)] = part.to(device)
+    return gather_no_grad(padded)[:len(data)].cpu(), data.y
+
+
 def evaluate_splits(
     encoder: nn.Module, splits: DatasetSplits, *, protocols: Sequence[str],
     labels_per_class: Sequence[int], seeds: Sequence[int], raw_baseline: bool,
     device: str | torch.device, batch_size: int, embeddings_sample: Path | None = None,
-    strict: bool = True,
+    strict: bool = True, shard: bool = False,
 ) -> list[Result]:
     """All protocols on the splits' test split; with `embeddings_sample`, also save up to
     `EMBEDDINGS_SAMPLE_SIZE` test embeddings and labels there (for the report's map). See
-    `_protocol_results` for `strict`."""
+    `_protocol_results` for `strict`, `embed_data` for `shard`."""
     if splits.test is None:
         raise DataError("evaluation needs a test split (give x_test/y_test or a holdout fraction)")
     split = splits.info.get("test_split", "test")
-    train = embed_data(encoder, splits.train, batch_size=batch_size, device=device)
-    test = embed_data(encoder, splits.test, batch_size=batch_size, device=device)
+    train = embed_data(encoder, splits.train, batch_size=batch_size, device=device, shard=shard)
+    test = embed_data(encoder, splits.test, batch_size=batch_size, device=device, shard=shard)
     if train[1] is None or test[1] is None:
         raise DataError("evaluation needs labels for the train and test splits")
     if embeddings_sample is not None:
@@ -453,13 +472,19 @@ def pretrain(
     pairs with its `_TEST` sibling), arrays, `(x, y)`, a dict of arrays, or a torch Dataset.
     `encoder` replaces the recipe's encoder with your own module (it must have `out_dim`).
     `overrides` are dotted recipe keys, e.g. {"train.epochs": 5}. With `resume`, the run
-    directory's own recipe is used."""
+    directory's own recipe is used.
+
+    With `train.devices` > 1 (or under torchrun / SLURM) Lightning Fabric runs this function
+    in every process; rank 0 alone writes the run directory, and the other ranks return
+    results only when `eval.ranks` is "all"."""
     _register_everything()
     if resume:
         if out is None:
             raise ValueError("resume needs the run directory (out=...)")
         recipe = load_recipe(Path(out) / "recipe.yaml")
     recipe = resolve_run_recipe(recipe, overrides)
+    fabric = launch_fabric(recipe.train)
+    writer = fabric.is_global_zero
     if dataset is not None:
         # what the run directory records, so that `evaluate RUN_DIR` finds the same data
         if not isinstance(dataset, (str, Path)):
@@ -486,49 +511,63 @@ def pretrain(
     method = build_method(recipe, encoder, sample_shape)
     if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
-    run_dir = prepare_run_dir(out or default_run_dir(recipe.name), resume=resume,
-                              overwrite=overwrite)
-    dump_recipe(recipe, run_dir / "recipe.yaml")
-    atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
+    run_dir = Path(fabric.broadcast(str(out or default_run_dir(recipe.name)), src=0))
+    if writer:
+        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+        dump_recipe(recipe, run_dir / "recipe.yaml")
+        atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
+    fabric.barrier()
     trainer = Trainer(
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
+        fabric=fabric,
     )
     if recipe.train.knn_monitor and splits.test is not None:
         trainer.epoch_callback = _knn_monitor(splits, trainer.device)
     if resume:
         trainer.resume()
-    else:
+    elif writer:
         _best_effort("the augmentation preview", _write_preview, views, train_data, run_dir,
                      recipe, encoder)
     try:
         summary = trainer.fit(train_data)
     except TrainingDiverged:
-        _best_effort("the report", write_report, run_dir)
+        if writer:
+            _best_effort("the report", write_report, run_dir)
         raise
     encoder = method.encoder
-    export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
-                   input_shape=(None if getattr(train_data, "variable_length", False)
-                                else list(sample_shape)),
-                   extra={"input_scale": splits.info.get("input_scale")})
+    if writer:
+        export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
+                       input_shape=(None if getattr(train_data, "variable_length", False)
+                                    else list(sample_shape)),
+                       extra={"input_scale": splits.info.get("input_scale")})
+    results = (_evaluate_run(encoder, splits, views, recipe, run_dir, trainer.device)
+               if evaluate_after and (writer or recipe.eval.ranks == "all") else [])
+    if writer:
+        save_results(results, run_dir / "results.json")
+        _best_effort("the report", write_report, run_dir)
+    fabric.barrier()
+    return RunResult(run_dir, encoder, method, recipe, results, summary)
+
+
+def _evaluate_run(encoder: nn.Module, splits: DatasetSplits, views: Views, recipe: Recipe,
+                  run_dir: Path, device: torch.device) -> list[Result]:
+    """The recipe's evaluation of a freshly trained encoder (`pretrain`'s last step)."""
+    shard = recipe.eval.ranks == "all"
     results: list[Result] = []
-    if evaluate_after and splits.test is not None and _has_labels(splits.train):
+    if splits.test is not None and _has_labels(splits.train):
         results = evaluate_splits(
             encoder, splits, protocols=recipe.eval.protocols,
             labels_per_class=recipe.eval.labels_per_class, seeds=recipe.eval.few_label_seeds,
-            raw_baseline=recipe.eval.raw_baseline, device=trainer.device,
-            batch_size=recipe.eval.batch_size, embeddings_sample=run_dir / EMBEDDINGS_NAME,
-            strict=False,
+            raw_baseline=recipe.eval.raw_baseline, device=device,
+            batch_size=recipe.eval.batch_size,
+            embeddings_sample=run_dir / EMBEDDINGS_NAME if rank() == 0 else None,
+            strict=False, shard=shard,
         )
-    if evaluate_after:
-        results += extra_results(encoder, splits, device=trainer.device,
-                                 batch_size=recipe.eval.batch_size)
-    if (evaluate_after and isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2
-            and views.num_views >= 2):
-        results += geometry_results(encoder, splits.test, views, device=trainer.device,
+    results += extra_results(encoder, splits, device=device, batch_size=recipe.eval.batch_size)
+    if isinstance(splits.test, ArrayDataset) and len(splits.test) >= 2 and views.num_views >= 2:
+        results += geometry_results(encoder, splits.test, views, device=device,
                                     split=splits.info.get("test_split", "test"))
-    save_results(results, run_dir / "results.json")
-    _best_effort("the report", write_report, run_dir)
-    return RunResult(run_dir, encoder, method, recipe, results, summary)
+    return results
 
 
 def _best_effort(what: str, function, *args) -> None:

@@ -35,11 +35,13 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
     from contrastlearn.api import pretrain
+    from contrastlearn.engine.distributed import rank
 
     overrides = {
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
         "train.max_steps": args.max_steps, "train.accelerator": args.accelerator,
         "train.precision": args.precision, "train.devices": args.devices, "seed": args.seed,
+        "train.strategy": args.strategy, "train.num_nodes": args.num_nodes,
         "data.encoding": args.encoding,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
@@ -48,6 +50,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
           f"{torch.get_num_threads()} threads", flush=True)
     run = pretrain(args.recipe, dataset=args.dataset, out=args.out, resume=args.resume,
                    overwrite=args.overwrite, overrides=overrides, progress=not args.no_progress)
+    if rank() != 0:  # the other processes of a multi-process run: rank 0 reports
+        return 0
     summary = run.training
     print(f"\nrecipe {run.recipe.name!r}: {run.recipe.method.name} on {run.recipe.data.dataset}, "
           f"{summary.steps} steps in {summary.seconds:.1f} s "
@@ -230,7 +234,10 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-steps", type=int)
     pre.add_argument("--seed", type=int)
     pre.add_argument("--accelerator", help="auto, cpu, cuda, ...")
-    pre.add_argument("--devices", type=int)
+    pre.add_argument("--devices", type=int, help="processes per node (GPUs, or CPU processes "
+                     "with gloo); batch-size stays the global batch")
+    pre.add_argument("--strategy", help="Lightning Fabric strategy, e.g. ddp (default auto)")
+    pre.add_argument("--num-nodes", type=int, help="machines in a torchrun / SLURM run")
     pre.add_argument("--precision", choices=["32-true", "bf16-mixed"])
     pre.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="any recipe key, e.g. --set method.kwargs.temperature=0.2")

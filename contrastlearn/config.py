@@ -62,9 +62,20 @@ class TrainConfig(Section):
     precision: Literal["32-true", "bf16-mixed"] = "32-true"
     gradient_clip: float | None = Field(None, gt=0)
     accelerator: str = "auto"
-    devices: int = Field(1, ge=1, le=1)
-    """One device for now; multi-process training is planned (the "Scale out" issue)."""
+    devices: int = Field(1, ge=1)
+    """Processes per node (GPUs, or CPU processes with the gloo backend). With more than one,
+    `batch_size` stays the global batch: each process takes an equal share of it."""
+    num_nodes: int = Field(1, ge=1)
+    """Machines in a multi-node run (torchrun or SLURM start one launch per node)."""
     strategy: str = "auto"
+    """Lightning Fabric strategy: auto, ddp, ddp_find_unused_parameters_true, fsdp, ..."""
+    sync_batchnorm: bool = False
+    """Under DDP, BatchNorm statistics over the global batch (SyncBatchNorm) instead of each
+    process's share."""
+    accumulate_batches: int = Field(1, ge=1)
+    """Split each batch into this many micro-batches, one backward each, then one optimizer
+    step: the same gradients in less memory where that is exact (objectives whose loss is a
+    mean of per-sample terms, models without BatchNorm); a clear error elsewhere."""
     num_workers: int = Field(0, ge=0)
     log_every_steps: int = Field(10, ge=1)
     diagnostics: bool = True
@@ -111,6 +122,10 @@ class EvalConfig(Section):
     few_label_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     raw_baseline: bool = True
     batch_size: int = Field(512, ge=1)
+    ranks: Literal["zero", "all"] = "zero"
+    """In a multi-process run the encoder is evaluated by rank 0 alone ("zero") or by every
+    process ("all": each embeds its share, the embeddings are gathered once, and every rank
+    scores the protocols and returns the results; rank 0 still writes the files)."""
 
 
 class Recipe(Section):

@@ -67,13 +67,14 @@ class PredictionMLP(nn.Module):
     compared with the other branch's projection of the same size).
     """
 
-    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int | None = None) -> None:
+    def __init__(self, in_dim: int, hidden_dim: int = 512, out_dim: int | None = None,
+                 batch_norm: bool = True) -> None:
         super().__init__()
         self.in_dim = int(in_dim)
         self.out_dim = self.in_dim if out_dim is None else int(out_dim)
         self.layers = nn.Sequential(
-            nn.Linear(self.in_dim, int(hidden_dim), bias=False),
-            nn.BatchNorm1d(int(hidden_dim)),
+            nn.Linear(self.in_dim, int(hidden_dim), bias=not batch_norm),
+            nn.BatchNorm1d(int(hidden_dim)) if batch_norm else nn.Identity(),
             nn.ReLU(inplace=True),
             nn.Linear(int(hidden_dim), self.out_dim),
         )

@@ -74,6 +74,12 @@ def test_component_names_and_kwargs_are_checked(tmp_path):
         load_recipe(path)
 
 
-def test_more_than_one_device_is_refused_for_now():
-    with pytest.raises(RecipeError, match="train.devices"):
-        apply_overrides(load_recipe(), {"train.devices": 2})
+def test_devices_and_nodes_are_positive():
+    recipe = apply_overrides(load_recipe(), {"train.devices": 4, "train.num_nodes": 2,
+                                             "train.strategy": "ddp"})
+    assert (recipe.train.devices, recipe.train.num_nodes) == (4, 2)
+    for key in ("train.devices", "train.num_nodes", "train.accumulate_batches"):
+        with pytest.raises(RecipeError, match=key):
+            apply_overrides(load_recipe(), {key: 0})
+    with pytest.raises(RecipeError, match="eval.ranks"):
+        apply_overrides(load_recipe(), {"eval.ranks": "some"})

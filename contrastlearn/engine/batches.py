@@ -69,11 +69,22 @@ def _split_item(item) -> tuple[Tensor, Tensor | None]:
 
 def iterate_batches(
     data: ArrayDataset | Dataset, order: Tensor, batch_size: int, start_batch: int = 0,
-    num_workers: int = 0, seed: int = 0,
+    num_workers: int = 0, seed: int = 0, shard: tuple[int, int] = (0, 1),
 ) -> Iterator[Batch]:
-    """Full batches of `data` in `order`, from batch number `start_batch` (last partial dropped)."""
+    """Full batches of `data` in `order`, from batch number `start_batch` (last partial dropped).
+
+    With `shard` = (rank, world_size) each batch of `batch_size` (the global batch) yields only
+    this rank's contiguous share of batch_size / world_size samples: every rank walks the same
+    seeded order, so the ranks' shares partition each global batch and resume needs only the
+    batch number."""
+    rank, world_size = shard
+    if batch_size % world_size or not 0 <= rank < world_size:
+        raise ValueError(f"cannot split batches of {batch_size} into {world_size} equal shares "
+                         f"(rank {rank})")
+    share = batch_size // world_size
     num_batches = len(order) // batch_size
-    chunks = [order[b * batch_size:(b + 1) * batch_size] for b in range(start_batch, num_batches)]
+    chunks = [order[b * batch_size + rank * share:b * batch_size + (rank + 1) * share]
+              for b in range(start_batch, num_batches)]
     if isinstance(data, ArrayDataset):
         for indices in chunks:
             yield Batch(

@@ -57,3 +57,14 @@ def gather_no_grad(tensor: Tensor) -> Tensor:
 def global_ids(ids: Tensor) -> Tensor:
     """Gather item ids from every rank so masks stay correct across ranks."""
     return gather_no_grad(ids)
+
+
+def average_gradients(module: torch.nn.Module) -> None:
+    """Replace every parameter gradient by its mean over the ranks (what DDP does when the
+    backward does not go through its wrapper, as in gradient caching)."""
+    if not is_distributed():
+        return
+    for parameter in module.parameters():
+        if parameter.grad is not None:
+            dist.all_reduce(parameter.grad)
+            parameter.grad.div_(world_size())

@@ -3,10 +3,15 @@
 views -> method (encoder, head, objective) -> loss -> optimizer step -> EMA/queue hooks, with a
 warmup+cosine learning rate, gradient clipping, a NaN guard, metrics.jsonl, a progress bar and
 atomic checkpoints that resume exactly (weights, optimizer, RNG states, data position).
+
+On several processes (DDP) `batch_size` is the global batch: every rank walks the same seeded
+order and takes its share of each batch, gradients are averaged by DDP, objectives gather
+what they contrast against, the logged loss is the global batch's, and only rank 0 writes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import time
@@ -14,6 +19,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -31,9 +37,11 @@ from contrastlearn.diagnostics import (
     similarity_histogram,
 )
 from contrastlearn.engine.averaging import WeightAverage
-from contrastlearn.engine.batches import iterate_batches, sample_order
+from contrastlearn.engine.batches import Batch, iterate_batches, sample_order
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
+from contrastlearn.engine.distributed import average_gradients
 from contrastlearn.engine.grad_cache import cached_backward
+from contrastlearn.engine.launch import check_global_batch, launch_fabric, with_sync_batchnorm
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.methods.base import Method
@@ -96,6 +104,27 @@ def gradient_cache_parts(method: Method) -> tuple:
     return parts
 
 
+def check_accumulation(method: Method, accumulate_batches: int) -> None:
+    """A clear error unless splitting each batch into `accumulate_batches` micro-batches gives
+    the full batch's gradients."""
+    if accumulate_batches == 1:
+        return
+    name = type(method).__name__
+    if not method.per_sample_loss:
+        raise ValueError(
+            f"train.accumulate_batches would change {name}'s loss: its negatives or statistics "
+            "come from the whole batch, and each micro-batch would only see its own share. "
+            "For a large batch in small memory use train.gradient_cache_chunk (simclr, simcse); "
+            "accumulation is exact for per-sample losses (byol with batch_norm: false)")
+    batch_norms = [module_name for module_name, module in method.named_modules()
+                   if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    if batch_norms:
+        raise ValueError(
+            f"train.accumulate_batches would change the gradients of {batch_norms[0]} (and "
+            f"{len(batch_norms) - 1} more BatchNorm layers): each micro-batch would be normalised "
+            "by its own statistics; use a model without BatchNorm (byol: batch_norm: false)")
+
+
 def _scalar(value) -> float:
     return float(value.detach()) if isinstance(value, Tensor) else float(value)
 
@@ -107,19 +136,18 @@ class Trainer:
         self, method: Method, views: Views, config: TrainConfig, *, seed: int = 0,
         run_dir: Path | None = None, progress: bool = True,
         epoch_callback: Callable[[Method], dict[str, float]] | None = None,
+        fabric: Any = None,
     ) -> None:
-        from lightning.fabric import Fabric
-
         self.config = config
         self.seed = seed
         self.views = views
         self.run_dir = Path(run_dir) if run_dir is not None else None
-        self.progress = progress
+        self.fabric = launch_fabric(config) if fabric is None else fabric
+        self.progress = progress and self.fabric.is_global_zero
         self.epoch_callback = epoch_callback
-        self.fabric = Fabric(
-            accelerator=config.accelerator, devices=config.devices, strategy=config.strategy,
-            precision=config.precision,
-        )
+        check_accumulation(method, config.accumulate_batches)
+        if config.sync_batchnorm:
+            method = with_sync_batchnorm(method, self.fabric.world_size, self.fabric.device)
         self.method = method
         self.optimizer = build_optimizer(
             method, config.optimizer, config.lr, config.weight_decay, config.momentum
@@ -143,15 +171,24 @@ class Trainer:
         return None if self.run_dir is None else self.run_dir / "checkpoints" / CHECKPOINT_NAME
 
     # -- checkpoints -------------------------------------------------------------------------
-    def state_dict(self) -> dict:
-        rng = {"torch": torch.get_rng_state(), "views": self.view_generator.get_state()}
+    def _rng_state(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "views": self.view_generator.get_state().cpu()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
+        return rng
+
+    def state_dict(self) -> dict:
+        """Everything a resume needs; `rng` holds every process's random states, by rank."""
+        rng = self._rng_state()
+        rng_by_rank = [rng]
+        if self.fabric.world_size > 1:
+            rng_by_rank = [None] * self.fabric.world_size
+            torch.distributed.all_gather_object(rng_by_rank, rng)
         return {
             "method": self.method.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "train_state": vars(self.state).copy(),
-            "rng": rng,
+            "rng": rng_by_rank,
             "seed": self.seed,
             **({} if self.weight_average is None
                else {"weight_average": self.weight_average.state_dict()}),
@@ -163,8 +200,9 @@ class Trainer:
             return
         if not all(bool(torch.isfinite(p).all()) for p in self.method.parameters()):
             self._diverged("model weights", math.nan, self.state.step)
+        state = self.state_dict()  # every rank takes part in gathering the random states
         if self.fabric.is_global_zero:
-            save_checkpoint(self.checkpoint_path, self.state_dict())
+            save_checkpoint(self.checkpoint_path, state)
         self.fabric.barrier()
 
     def resume(self) -> None:
@@ -180,11 +218,27 @@ class Trainer:
                 raise ValueError("the checkpoint has no weight average; resume it with "
                                  "train.average_weights: false")
             self.weight_average.load_state_dict(state["weight_average"])
-        torch.set_rng_state(state["rng"]["torch"])
-        self.view_generator.set_state(state["rng"]["views"])  # CPU byte tensor on any device
-        if "cuda" in state["rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-        self._truncate_metrics(self.state.step)
+        self._restore_rng(state["rng"])
+        if self.fabric.is_global_zero:
+            self._truncate_metrics(self.state.step)
+        self.fabric.barrier()
+
+    def _restore_rng(self, rng_by_rank: list[dict] | dict) -> None:
+        """This rank's random states; resumed on another number of processes, the data
+        position is still exact but the views and dropout draw new numbers (a warning)."""
+        rng_by_rank = [rng_by_rank] if isinstance(rng_by_rank, dict) else rng_by_rank
+        if len(rng_by_rank) != self.fabric.world_size:
+            message = (f"resumed on {self.fabric.world_size} process(es) from a checkpoint of "
+                       f"{len(rng_by_rank)}: the data order continues exactly, the random views "
+                       "do not")
+            self.warnings.append(message)
+            warnings.warn(message, RuntimeWarning, stacklevel=3)
+            return
+        rng = rng_by_rank[self.fabric.global_rank]
+        torch.set_rng_state(rng["torch"])
+        self.view_generator.set_state(rng["views"])  # CPU byte tensor on any device
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
 
     # -- metrics -----------------------------------------------------------------------------
     def _metrics_file(self) -> Path | None:
@@ -217,6 +271,8 @@ class Trainer:
         batch_size = min(config.batch_size, len(data))
         if batch_size < 2:
             raise ValueError(f"need at least 2 training samples, got {len(data)}")
+        world_size, rank = self.fabric.world_size, self.fabric.global_rank
+        micro_batch = check_global_batch(batch_size, world_size, config.accumulate_batches)
         self._check_same_data(batch_size, len(data))
         steps_per_epoch = len(data) // batch_size
         total_steps = config.steps or config.epochs * steps_per_epoch
@@ -235,25 +291,16 @@ class Trainer:
         while self.state.step < last_step:
             order = sample_order(data, batch_size, self.seed, self.state.epoch)
             for batch in iterate_batches(data, order, batch_size, self.state.batch_in_epoch,
-                                         config.num_workers, self.seed + self.state.epoch):
+                                         config.num_workers, self.seed + self.state.epoch,
+                                         shard=(rank, world_size)):
                 step = self.state.step
                 lr = warmup_cosine(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
-                x = batch.x.to(self.device, non_blocking=True)
-                labels = None if batch.labels is None else batch.labels.to(self.device)
-                ids = batch.ids.to(self.device)
-                views = self.views(x, self.view_generator)
-                if self.gradient_cache is not None:
-                    output = self._cached_step(views, labels, ids)  # backward included
-                else:
-                    output = self.model(views, labels=labels, ids=ids)
-                loss_value = _scalar(output.loss)
+                output, output_ids, loss_value = self._batch_gradients(batch, micro_batch)
                 if not math.isfinite(loss_value):
                     bar.close()
                     self._diverged("loss", loss_value, step)
-                if self.gradient_cache is None:
-                    self.fabric.backward(output.loss)
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
                     error_if_nonfinite=False,
@@ -266,13 +313,13 @@ class Trainer:
                 self.method.after_optimizer_step(step, total_steps)
                 if self.weight_average is not None:
                     self.weight_average.update()
-                samples_seen += len(x)
+                samples_seen += len(batch.x) * world_size
                 self.state.step += 1
                 self.state.batch_in_epoch += 1
                 bar.update(1)
                 postfix = {"loss": f"{loss_value:.4f}", "epoch": self.state.epoch}
                 if count_tokens is not None:
-                    tokens_seen += count_tokens(batch.x)
+                    tokens_seen += count_tokens(batch.x) * world_size  # ranks alike
                     tokens_per_second = tokens_seen / max(time.perf_counter() - started, 1e-9)
                     postfix["tokens/s"] = f"{tokens_per_second:.0f}"
                 bar.set_postfix(postfix)
@@ -287,8 +334,8 @@ class Trainer:
                     if count_tokens is not None:
                         record["tokens_per_second"] = tokens_seen / max(elapsed, 1e-9)
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
-                    record.update(self._diagnostics(output, ids, self.state.step in histogram_at,
-                                                    bar))
+                    record.update(self._diagnostics(output, output_ids,
+                                                    self.state.step in histogram_at, bar))
                     history.append(record)
                     self._log(record)
                 if (config.checkpoint_every_steps
@@ -318,6 +365,37 @@ class Trainer:
         self._write_summary(summary.to_dict())
         return summary
 
+    def _batch_gradients(self, batch: Batch, micro_batch: int
+                         ) -> tuple[LossOutput, Tensor, float]:
+        """Forward and backward of this rank's share of one batch, in micro-batches of
+        `micro_batch` samples when accumulating: (the last micro-batch's output and ids, the
+        loss of the whole global batch, the same number on every rank)."""
+        parts = range(0, len(batch.x), micro_batch)
+        loss_total = torch.zeros((), device=self.device)
+        for number, start in enumerate(parts):
+            x = batch.x[start:start + micro_batch].to(self.device, non_blocking=True)
+            labels = (None if batch.labels is None
+                      else batch.labels[start:start + micro_batch].to(self.device))
+            ids = batch.ids[start:start + micro_batch].to(self.device)
+            views = self.views(x, self.view_generator)
+            if self.gradient_cache is not None:
+                output = self._cached_step(views, labels, ids)  # backward included
+            else:
+                last = number == len(parts) - 1
+                with self._backward_sync(enabled=not last):
+                    output = self.model(views, labels=labels, ids=ids)
+                    self.fabric.backward(output.loss / len(parts))
+            loss_total += output.loss.detach() / len(parts)
+        if self.fabric.world_size > 1:
+            loss_total = self.fabric.all_reduce(loss_total, reduce_op="mean")
+        return output, ids, _scalar(loss_total)
+
+    def _backward_sync(self, enabled: bool):
+        """Skip DDP's gradient all-reduce on all but the last micro-batch (one process: no-op)."""
+        if self.fabric.world_size == 1:
+            return contextlib.nullcontext()
+        return self.fabric.no_backward_sync(self.model, enabled=enabled)
+
     def _cached_step(self, views: list, labels: Tensor | None, ids: Tensor) -> LossOutput:
         """One batch's loss and gradients by gradient caching, in chunks of
         `gradient_cache_chunk` samples."""
@@ -332,6 +410,8 @@ class Trainer:
             return outputs[-1].loss
 
         loss = cached_backward(embed, views, loss_fn, self.config.gradient_cache_chunk)
+        if self.fabric.world_size > 1:  # the chunks bypass DDP: average gradients here
+            average_gradients(self.method)
         output = outputs[-1]
         output.loss = loss
         return output

@@ -17,7 +17,7 @@ class BarlowTwins(Method):
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 2048, hidden_dim: int = 2048,
-        lambda_offdiag: float = 5e-3, gather: bool = False,
+        lambda_offdiag: float = 5e-3, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim, num_layers=3)

@@ -18,6 +18,10 @@ class Method(nn.Module):
 
     default_views: str = "simclr_views"
     needs_labels: bool = False
+    per_sample_loss: bool = False
+    """True when the loss is a mean of per-sample terms (no negatives or statistics from the
+    rest of the batch), so splitting a batch into micro-batches gives the same gradients as
+    long as the model has no BatchNorm."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()

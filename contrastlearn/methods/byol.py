@@ -17,17 +17,22 @@ from contrastlearn.registry import METHODS
 @METHODS.register("byol")
 class BYOL(Method):
     """online = predictor(projector(encoder(view))); target = EMA of encoder and projector.
-    Each view's prediction regresses the other view's target; no negatives."""
+    Each view's prediction regresses the other view's target; no negatives. `batch_norm=False`
+    drops the heads' BatchNorm, which makes the loss a mean of per-sample terms (so gradient
+    accumulation is exact)."""
 
     default_views = "byol_views"
+    per_sample_loss = True
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 256, hidden_dim: int = 4096,
-        predictor_hidden_dim: int = 4096, base_momentum: float = 0.99,
+        predictor_hidden_dim: int = 4096, base_momentum: float = 0.99, batch_norm: bool = True,
     ) -> None:
         super().__init__(encoder)
-        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
-        self.predictor = PredictionMLP(projection_dim, predictor_hidden_dim)
+        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim,
+                                       batch_norm=batch_norm)
+        self.predictor = PredictionMLP(projection_dim, predictor_hidden_dim,
+                                       batch_norm=batch_norm)
         self.target = make_momentum_copy(nn.Sequential(self.encoder, self.projector))
         self.base_momentum = base_momentum
         self.objective = NegativeCosine()

@@ -18,7 +18,7 @@ class DecoupledContrastive(Method):
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
         temperature: float = 0.1, weighted: bool = False, sigma: float = 0.5,
-        gather: bool = False,
+        gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)

@@ -22,7 +22,7 @@ class MoCoV2(Method):
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
         temperature: float = 0.2, queue_size: int = 4096, momentum: float = 0.99,
-        gather: bool = False,
+        gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(

@@ -17,7 +17,7 @@ class SimCLR(Method):
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
-        temperature: float = 0.5, learnable_temperature: bool = False, gather: bool = False,
+        temperature: float = 0.5, learnable_temperature: bool = False, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)

@@ -47,16 +47,19 @@ class SimCSE(Method):
     dropout makes the two views; each first-view embedding must find its own second view
     among the second views of the batch (InfoNCE, temperature 0.05, never against rows of its
     own item). With `mlp_pooler` (the paper's unsupervised setting) a Linear + Tanh pooler is
-    used in training only; the exported encoder has none."""
+    used in training only; the exported encoder has none. With `gather` (the default) a
+    multi-process run contrasts against every process's sentences."""
 
     default_views = "simcse_views"
 
     def __init__(
-        self, encoder: nn.Module, temperature: float = 0.05, mlp_pooler: bool = True
+        self, encoder: nn.Module, temperature: float = 0.05, mlp_pooler: bool = True,
+        gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.pooler = training_pooler(encoder.out_dim, mlp_pooler)
-        self.objective = InfoNCE(temperature, cross_view_only=True, anchor_views=1)
+        self.objective = InfoNCE(temperature, cross_view_only=True, anchor_views=1,
+                                 gather=gather)
 
     def embed(self, batch: Tensor | TokenBatch) -> Tensor:
         """Training-time embedding: encoder, then the pooler."""

@@ -15,6 +15,8 @@ from contrastlearn.registry import METHODS
 class SimSiam(Method):
     """BYOL without the momentum encoder: the stop-gradient on the target branch is enough."""
 
+    per_sample_loss = True
+
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 2048, hidden_dim: int = 2048,
         predictor_hidden_dim: int = 512,

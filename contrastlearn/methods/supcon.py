@@ -19,7 +19,7 @@ class SupervisedContrastive(Method):
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
-        temperature: float = 0.1, gather: bool = False,
+        temperature: float = 0.1, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)

@@ -23,7 +23,7 @@ class SwAV(Method):
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
         num_prototypes: int = 300, temperature: float = 0.1, sinkhorn_epsilon: float = 0.05,
         sinkhorn_iterations: int = 3, num_global_views: int = 2,
-        freeze_prototypes_steps: int = 0, gather: bool = False,
+        freeze_prototypes_steps: int = 0, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)

@@ -18,7 +18,7 @@ class VICReg(Method):
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 2048, hidden_dim: int = 2048,
         invariance_weight: float = 25.0, variance_weight: float = 25.0,
-        covariance_weight: float = 1.0, gather: bool = False,
+        covariance_weight: float = 1.0, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim, num_layers=3)

@@ -47,7 +47,8 @@ def test_checkpoint_holds_everything_needed(tmp_path):
     assert state["train_state"]["step"] == 8
     assert state["train_state"]["batch_size"] == 64 and state["train_state"]["num_samples"] == 256
     assert state["optimizer"]["state"], "optimizer moments must be saved"
-    assert state["rng"]["views"].dtype == torch.uint8
+    assert len(state["rng"]) == 1, "one set of random states per process"
+    assert state["rng"][0]["views"].dtype == torch.uint8
 
 
 def test_resume_with_other_batch_size_is_refused(tmp_path):

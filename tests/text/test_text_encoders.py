@@ -497,3 +497,75 @@ def test_scratch_encoder_trains_a_step():
     assert encoder.token_embedding.weight.grad[ids.unique()].abs().sum() > 0
     optimizer.step()
     assert any(not torch.equal(old, new) for old, new in zip(before, encoder.parameters()))
+
+
+def test_sif_pooling_is_the_frequency_weighted_mean_with_specials_at_zero():
+    torch.manual_seed(0)
+    encoder = text_transformer_encoder(vocab_size=12, dim=8, depth=1, heads=2, max_length=8,
+                                       dropout=0.0, pooling="sif").eval()
+    counts = torch.tensor([0, 0, 50, 50, 0, 1, 2, 3, 4, 5, 100, 1000], dtype=torch.float64)
+    encoder.set_token_frequencies(counts, special_ids=[0, 1, 2, 3, 4])
+    probability = counts / counts.sum()
+    expected_weights = 1e-3 / (1e-3 + probability)
+    expected_weights[:5] = 0
+    torch.testing.assert_close(encoder.token_weights, expected_weights.float())
+    ids = torch.tensor([[2, 5, 11, 7, 3, 0], [2, 10, 6, 3, 0, 0]])
+    with torch.no_grad():
+        states = encoder.norm(encoder.layers(encoder.token_embedding(ids)
+                                             + encoder.position_embedding.weight[:6],
+                                             src_key_padding_mask=ids == 0))
+        pooled = encoder(ids)
+    for row in range(2):
+        weights = encoder.token_weights[ids[row]] * (ids[row] != 0)
+        reference = (states[row] * weights[:, None]).sum(0) / weights.sum()
+        torch.testing.assert_close(pooled[row], reference)
+    assert "token_weights" in encoder.state_dict(), "the weights travel with the state dict"
+
+
+def test_set_token_frequencies_rejects_bad_counts():
+    encoder = text_transformer_encoder(vocab_size=6, dim=4, depth=1, heads=1, pooling="sif")
+    for counts in (torch.ones(5), torch.tensor([1.0, 2, float("nan"), 1, 1, 1]),
+                   torch.tensor([1.0, -2, 1, 1, 1, 1]), torch.zeros(6)):
+        with pytest.raises(ValueError, match="set_token_frequencies"):
+            encoder.set_token_frequencies(counts)
+    with pytest.raises(ValueError, match="pooling"):
+        text_transformer_encoder(vocab_size=6, dim=4, depth=1, heads=1, pooling="max")
+    with pytest.raises(ValueError, match="embedding_std"):
+        text_transformer_encoder(vocab_size=6, dim=4, depth=1, heads=1, embedding_std=0.0)
+
+
+def test_zero_init_residual_makes_the_untrained_encoder_a_bag_of_token_embeddings():
+    torch.manual_seed(0)
+    encoder = text_transformer_encoder(vocab_size=30, dim=8, depth=2, heads=2, max_length=10,
+                                       dropout=0.0, zero_init_residual=True,
+                                       embedding_std=1.0).eval()
+    assert float(encoder.token_embedding.weight[5:].detach().std()) > 0.5, "embedding_std=1 is used"
+    ids = random_ids(4, 8, 30)
+    with torch.no_grad():
+        bag = encoder.norm(encoder.token_embedding(ids))
+        mask = (ids != PAD_ID).float()[..., None]
+        torch.testing.assert_close(encoder(ids), (bag * mask).sum(1) / mask.sum(1))
+        # swapping two interior tokens changes nothing: no positions, no context yet
+        swapped = ids.clone()
+        swapped[0, [1, 2]] = ids[0, [2, 1]]
+        torch.testing.assert_close(encoder(swapped)[0], encoder(ids)[0])
+
+
+def test_scratch_encoder_sif_weights_come_from_the_corpus_and_survive_export(tmp_path):
+    from contrastlearn.export import export_encoder, load_encoder
+
+    texts = ["the cat sat", "the dog ran", "the cat ran far", "a bird sang"] * 5
+    encoder = scratch_text_encoder(texts, vocab_size=60, dim=8, depth=1, heads=2,
+                                   max_length=8, pooling="sif")
+    vocab = encoder.tokenizer.get_vocab()
+    weights = encoder.token_weights
+    assert weights[vocab["the"]] < weights[vocab["cat"]] < weights[vocab["bird"]]
+    assert weights[vocab["[CLS]"]] == weights[vocab["[SEP]"]] == 0
+    export_encoder(encoder, tmp_path / "encoder", name="scratch_text_encoder",
+                   kwargs={"vocab_size": 60, "dim": 8, "depth": 1, "heads": 2,
+                           "max_length": 8, "pooling": "sif"})
+    loaded = load_encoder(tmp_path / "encoder")
+    torch.testing.assert_close(loaded.token_weights, weights)
+    ids = encoder.tokenizer(texts[:4])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(ids), encoder.eval()(ids))

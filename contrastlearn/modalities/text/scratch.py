@@ -13,11 +13,14 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
+from torch import Tensor
 
 from contrastlearn.atomic import atomic_write
 from contrastlearn.modalities.text.encoders import TextTransformerEncoder
 from contrastlearn.modalities.text.tokenizer import TextTokenizer
+from contrastlearn.modalities.text.tokens import PAD_ID
 from contrastlearn.registry import ENCODERS
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
@@ -95,14 +98,27 @@ def save_tokenizer(tokenizer: Tokenizer, folder: str | Path) -> Path:
 def scratch_text_encoder(corpus: Sequence[str], vocab_size: int = 8000, dim: int = 256,
                          depth: int = 4, heads: int = 4, max_length: int = 128,
                          dropout: float = 0.1, pooling: str = "mean",
-                         min_frequency: int = 2) -> TextTransformerEncoder:
+                         min_frequency: int = 2,
+                         zero_init_residual: bool = False,
+                         embedding_std: float = 0.02) -> TextTransformerEncoder:
     """A `text_transformer` with a WordPiece tokenizer trained on `corpus` (its `.tokenizer`).
 
-    The embedding table has as many rows as the trained vocabulary (at most `vocab_size`).
-    Exported, it rebuilds as "text_transformer" from its tokenizer.json, without the corpus."""
-    tokenizer = TextTokenizer(train_wordpiece_tokenizer(corpus, vocab_size, min_frequency),
-                              max_length=max_length)
+    The embedding table has as many rows as the trained vocabulary (at most `vocab_size`);
+    "sif" pooling weighs tokens by their frequency in `corpus`. Exported, it rebuilds as
+    "text_transformer" from its tokenizer.json and state dict, without the corpus."""
+    backend = train_wordpiece_tokenizer(corpus, vocab_size, min_frequency)
+    tokenizer = TextTokenizer(backend, max_length=max_length)
     encoder = TextTransformerEncoder(tokenizer.vocab_size, dim, depth, heads, max_length,
-                                     dropout, pooling)
+                                     dropout, pooling, zero_init_residual=zero_init_residual,
+                                     embedding_std=embedding_std)
     encoder.set_tokenizer(tokenizer)
+    if pooling == "sif":
+        encoder.set_token_frequencies(token_counts(backend, corpus, tokenizer.vocab_size),
+                                      sorted(tokenizer.special_ids | {PAD_ID}))
     return encoder
+
+
+def token_counts(tokenizer: Tokenizer, texts: Sequence[str], vocab_size: int) -> Tensor:
+    """How often each id occurs in the untruncated encodings of `texts`."""
+    ids = [token for encoding in tokenizer.encode_batch(list(texts)) for token in encoding.ids]
+    return torch.bincount(torch.tensor(ids, dtype=torch.int64), minlength=vocab_size)
