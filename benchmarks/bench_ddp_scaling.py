@@ -66,8 +66,8 @@ def main() -> None:
     print(f"\n| processes x threads | samples/s (mean of {args.repeats}) |\n|---|---|\n"
           f"| 1 x {args.threads} | {sum(single) / len(single):.0f} |\n"
           f"| {args.processes} x {max(1, args.threads // args.processes)} | "
-          f"{sum(multi) / len(multi):.0f} |\n\nspeed-up {speedup:.2f}, scaling efficiency "
-          f"{speedup / args.processes:.2f} per process ({args.recipe}, global batch "
+          f"{sum(multi) / len(multi):.0f} |\n\n{args.processes} processes / 1 process on the "
+          f"same {args.threads} threads: {speedup:.2f} ({args.recipe}, global batch "
           f"{args.batch_size}, {args.steps} steps)")
 
 
