@@ -512,11 +512,7 @@ def pretrain(
     if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
     run_dir = Path(fabric.broadcast(str(out or default_run_dir(recipe.name)), src=0))
-    if writer:
-        prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
-        dump_recipe(recipe, run_dir / "recipe.yaml")
-        atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
-    fabric.barrier()
+    _on_rank_zero(fabric, _start_run_dir, run_dir, recipe, splits, resume, overwrite)
     trainer = Trainer(
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
         fabric=fabric,
@@ -547,6 +543,30 @@ def pretrain(
         _best_effort("the report", write_report, run_dir)
     fabric.barrier()
     return RunResult(run_dir, encoder, method, recipe, results, summary)
+
+
+def _start_run_dir(run_dir: Path, recipe: Recipe, splits: DatasetSplits, resume: bool,
+                   overwrite: bool) -> None:
+    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+    dump_recipe(recipe, run_dir / "recipe.yaml")
+    atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
+
+
+def _on_rank_zero(fabric: Any, function, *args) -> None:
+    """Run `function` on rank 0 only; when it fails, every rank raises (rank 0 its own error,
+    the others one that names it) instead of the others waiting forever."""
+    error = None
+    if fabric.is_global_zero:
+        try:
+            function(*args)
+        except Exception as raised:  # noqa: BLE001 - re-raised below, on every rank
+            error = raised
+    failure = fabric.broadcast(None if error is None else f"{type(error).__name__}: {error}",
+                               src=0)
+    if error is not None:
+        raise error
+    if failure is not None:
+        raise RuntimeError(f"rank 0 failed, so this process stops too: {failure}")
 
 
 def _evaluate_run(encoder: nn.Module, splits: DatasetSplits, views: Views, recipe: Recipe,

@@ -21,6 +21,11 @@ def launch_fabric(config: TrainConfig) -> Any:
     precision). Multi-process strategies on CPU use the gloo backend."""
     from lightning.fabric import Fabric
 
+    if str(config.strategy).lower().startswith("fsdp"):
+        raise ValueError(
+            f"train.strategy {config.strategy!r} is not supported yet: checkpoints, export and "
+            "evaluation here read whole (unsharded) weights, which FSDP would split across "
+            "processes. Use ddp: every shipped encoder fits on one device")
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
                     num_nodes=config.num_nodes, strategy=config.strategy,
                     precision=config.precision)

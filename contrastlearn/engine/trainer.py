@@ -348,8 +348,11 @@ class Trainer:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
                 self._end_of_epoch(history)
-            if (self.state.step >= last_step
-                    or time.perf_counter() - last_save >= config.checkpoint_every_seconds):
+            due = (self.state.step >= last_step
+                   or time.perf_counter() - last_save >= config.checkpoint_every_seconds)
+            if world_size > 1:  # clocks differ: every rank follows rank 0's decision
+                due = self.fabric.broadcast(due, src=0)
+            if due:
                 self.save()
                 last_save = time.perf_counter()
         bar.close()

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.distributed
 REPO_ROOT = Path(contrastlearn.__file__).resolve().parents[1]
 
 
-def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, succeed: bool = True) -> subprocess.CompletedProcess:
     """`python -m contrastlearn pretrain ARGS` with one thread per process (two processes
     share the machine's cores)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1",
@@ -38,7 +38,8 @@ def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     completed = subprocess.run(
         [sys.executable, "-m", "contrastlearn", "pretrain", "--no-progress", *args],
         cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    if succeed:
+        assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     return completed
 
 
@@ -80,6 +81,12 @@ def test_two_process_run_resumes_exactly_and_rank_zero_writes_once(tmp_path):
     results = json.loads((tmp_path / "full" / "results.json").read_text())
     assert any(result["protocol"] == "linear_probe" for result in results)
     assert (tmp_path / "full/encoder").is_dir()
+
+    # an existing run directory stops every process with rank 0's error; nothing is touched
+    before = (tmp_path / "full" / "metrics.jsonl").read_text()
+    again = run_cli(*ddp, "--out", "full", cwd=tmp_path, succeed=False)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert (tmp_path / "full" / "metrics.jsonl").read_text() == before
 
 
 def text_recipe(**train: object) -> dict:
