@@ -89,7 +89,7 @@ def test_shape_errors_and_registration():
     scores = torch.einsum("bkd,jkd->kbj",
                           objective.predictors(context).view(4, 3, 5)[:, :2], future[:, :2])
     reference = F.cross_entropy(scores.reshape(-1, 4), torch.arange(4).repeat(2))
-    assert float(fewer.loss.detach()) == pytest.approx(float(reference), rel=1e-5)
+    assert float(fewer.loss.detach()) == pytest.approx(float(reference.detach()), rel=1e-5)
     for bad in (future[:, :0], torch.cat([future, future], dim=1), future[..., :4], future[:3]):
         with pytest.raises(ValueError, match="1 <= k <= 3"):
             objective(context, bad)
