@@ -301,6 +301,7 @@ class Trainer:
                 if not math.isfinite(loss_value):
                     bar.close()
                     self._diverged("loss", loss_value, step)
+                self.method.before_optimizer_step()
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
                     error_if_nonfinite=False,

@@ -44,6 +44,10 @@ class Method(nn.Module):
     ) -> LossOutput:
         raise NotImplementedError
 
+    def before_optimizer_step(self) -> None:
+        """Called after the backward (gradients averaged over processes) and before gradient
+        clipping and the optimizer step; default: nothing."""
+
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; default: nothing."""
 

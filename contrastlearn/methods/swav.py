@@ -35,10 +35,17 @@ class SwAV(Method):
         self.register_buffer("steps_done", torch.zeros((), dtype=torch.long))
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
-        self.prototypes.requires_grad_(int(self.steps_done) >= self.freeze_prototypes_steps)
         z = encode_views(lambda x: self.projector(self.encoder(x)), views)
         scores = [self.prototypes(view) for view in z]
         return self.objective(scores, ids=ids).with_embeddings(z)
+
+    def before_optimizer_step(self) -> None:
+        """While frozen, the prototypes' gradients are dropped after the backward (as the
+        paper's code does), not switched off before it: every parameter takes part in each
+        backward, which DDP requires."""
+        if int(self.steps_done) < self.freeze_prototypes_steps:
+            for parameter in self.prototypes.parameters():
+                parameter.grad = None
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         self.steps_done.fill_(step + 1)

@@ -152,3 +152,14 @@ def initial_state(folder: Path) -> dict[str, torch.Tensor]:
     finally:
         os.chdir(cwd)
     return {f"encoder.{name}": value for name, value in encoder.state_dict().items()}
+
+
+def test_swav_with_frozen_prototypes_runs_under_plain_ddp(tmp_path):
+    """Frozen prototypes drop their gradients after the backward, so DDP sees every parameter
+    used and needs no unused-parameter search."""
+    recipe = tiny_recipe_dict("swav", num_prototypes=10, hidden_dim=32, freeze_prototypes_steps=4)
+    recipe["train"].update(strategy="ddp", epochs=1)
+    recipe["eval"]["protocols"] = ["knn"]
+    (tmp_path / "swav.yaml").write_text(yaml.safe_dump(recipe))
+    run_cli("--recipe", "swav.yaml", "--devices", "2", "--out", "swav", cwd=tmp_path)
+    assert [record["step"] for record in step_lines(tmp_path / "swav")] == [1, 2, 3, 4]

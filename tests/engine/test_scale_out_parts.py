@@ -133,3 +133,24 @@ def test_sharded_evaluation_embedding_equals_one_process(tmp_path):
         saved = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
         torch.testing.assert_close(saved["embeddings"], expected)
         assert torch.equal(saved["labels"], torch.arange(7))
+
+
+def test_swav_prototypes_stay_frozen_then_train(tmp_path):
+    recipe = tiny_recipe_dict("swav", num_prototypes=10, hidden_dim=32,
+                              freeze_prototypes_steps=3)
+    recipe["train"]["epochs"] = 1
+    torch.manual_seed(0)
+    frozen = pretrain(recipe_from_dict(recipe), out=tmp_path / "frozen", progress=False,
+                      evaluate_after=False, overrides={"train.max_steps": 3})
+    torch.manual_seed(0)
+    initial = pretrain(recipe_from_dict(recipe), out=tmp_path / "initial", progress=False,
+                       evaluate_after=False, overrides={"train.max_steps": 1,
+                                                        "train.lr": 1e-12})
+    trained = pretrain(recipe_from_dict(recipe), out=tmp_path / "trained", progress=False,
+                       evaluate_after=False)
+    weights = [run.method.prototypes.layer.weight if hasattr(run.method.prototypes, "layer")
+               else next(run.method.prototypes.parameters()) for run in (frozen, initial,
+                                                                          trained)]
+    torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=1e-6)
+    assert not torch.allclose(weights[2], weights[1], atol=1e-4), "unfrozen after step 3"
+    assert trained.training.steps > 3
