@@ -154,3 +154,20 @@ def test_swav_prototypes_stay_frozen_then_train(tmp_path):
     torch.testing.assert_close(weights[0], weights[1], rtol=0, atol=1e-6)
     assert not torch.allclose(weights[2], weights[1], atol=1e-4), "unfrozen after step 3"
     assert trained.training.steps > 3
+
+
+def test_resume_on_another_process_count_warns_and_continues(tmp_path):
+    from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
+
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    pretrain(recipe, out=tmp_path / "run", progress=False, evaluate_after=False,
+             overrides={"train.max_steps": 2})
+    path = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    state = load_checkpoint(path)
+    state["rng"] = state["rng"] * 2  # as if written by two processes
+    save_checkpoint(path, state)
+    with pytest.warns(RuntimeWarning, match="1 process\\(es\\) from a checkpoint of 2"):
+        resumed = pretrain(out=tmp_path / "run", resume=True, progress=False,
+                           evaluate_after=False, overrides={"train.max_steps": 4})
+    assert resumed.training.steps == 4
+    assert any("the random views do not" in warning for warning in resumed.training.warnings)
