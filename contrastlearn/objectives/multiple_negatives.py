@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.engine.distributed import gather_with_grad, global_ids, is_distributed, rank
 from contrastlearn.objectives._pairs import check_ids, cosine_matrix, pair_metrics
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.registry import OBJECTIVES
@@ -27,10 +28,16 @@ class MultipleNegativesRanking(nn.Module):
     taken to be other items. `hard_negative_weight` (log alpha of supervised SimCSE) is added to
     the logits of each anchor's own hard negatives. `symmetric=True` averages the loss with the
     positive -> anchor direction (each positive against the anchors, without hard negatives).
+
+    With `gather=True` in a multi-process run the local anchors rank the positives and hard
+    negatives of every process, laid out as [all positives in rank order, then all hard
+    negatives in rank order], so anchor i of rank r targets column r * B + i (the column-order
+    mix-up that peers shipped cannot happen: the two blocks are gathered separately).
     """
 
     def __init__(
-        self, scale: float = 20.0, symmetric: bool = False, hard_negative_weight: float = 0.0
+        self, scale: float = 20.0, symmetric: bool = False, hard_negative_weight: float = 0.0,
+        gather: bool = False,
     ) -> None:
         super().__init__()
         if scale <= 0:
@@ -38,6 +45,7 @@ class MultipleNegativesRanking(nn.Module):
         self.scale = float(scale)
         self.symmetric = symmetric
         self.hard_negative_weight = float(hard_negative_weight)
+        self.gather = gather
 
     def forward(
         self,
@@ -56,28 +64,36 @@ class MultipleNegativesRanking(nn.Module):
                 f"{tuple(anchors.shape)} and {tuple(positives.shape)}"
             )
         batch = anchors.shape[0]
-        ids = check_ids(ids, batch, anchors.device)
+        gathering = self.gather and is_distributed()
+        offset = rank() * batch if gathering else 0
+        ids = (check_ids(ids, batch, anchors.device) if ids is not None
+               else torch.arange(offset, offset + batch, device=anchors.device))
         hard = _hard_negative_rows(hard_negatives, anchors.shape)
         anchors = F.normalize(anchors, dim=-1)
         positives = F.normalize(positives, dim=-1)
-        candidates = positives if hard is None else torch.cat([positives, hard.flatten(0, 1)])
-        similarity = cosine_matrix(anchors, candidates)  # (B, B + B*m)
-        own = torch.eye(batch, dtype=torch.bool, device=anchors.device)
-        duplicate = (ids[:, None] == ids[None, :]) & ~own
-        excluded = F.pad(duplicate, (0, candidates.shape[0] - batch))
+        every = gather_with_grad if gathering else (lambda tensor: tensor)
+        all_positives = every(positives)  # (N, D), N the global batch
+        all_ids = global_ids(ids) if gathering else ids
+        total = all_positives.shape[0]
+        candidates = (all_positives if hard is None
+                      else torch.cat([all_positives, every(hard).flatten(0, 1)]))
+        similarity = cosine_matrix(anchors, candidates)  # (B, N + N*m)
+        targets = torch.arange(offset, offset + batch, device=anchors.device)
+        own = F.one_hot(targets, total).bool()  # (B, N)
+        duplicate = (ids[:, None] == all_ids[None, :]) & ~own
+        excluded = F.pad(duplicate, (0, candidates.shape[0] - total))
         logits = similarity * self.scale
         if hard is not None and self.hard_negative_weight != 0.0:
-            own_hard = F.pad(own.repeat_interleave(hard.shape[1], dim=1), (batch, 0))
+            own_hard = F.pad(own.repeat_interleave(hard.shape[1], dim=1), (total, 0))
             logits = logits + own_hard.to(logits.dtype) * self.hard_negative_weight
         logits = logits.masked_fill(excluded, torch.finfo(logits.dtype).min)
-        targets = torch.arange(batch, device=anchors.device)
         loss = F.cross_entropy(logits, targets)
         if self.symmetric:
-            backward = (similarity[:, :batch].T * self.scale).masked_fill(
+            backward = (cosine_matrix(positives, every(anchors)) * self.scale).masked_fill(
                 duplicate, torch.finfo(logits.dtype).min
             )
             loss = (loss + F.cross_entropy(backward, targets)) / 2
-        positive_mask = F.pad(own, (0, candidates.shape[0] - batch))
+        positive_mask = F.pad(own, (0, candidates.shape[0] - total))
         metrics: dict[str, Tensor | float] = pair_metrics(
             similarity, positive_mask, ~positive_mask & ~excluded
         )
@@ -89,7 +105,7 @@ class MultipleNegativesRanking(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"scale={self.scale}, symmetric={self.symmetric}, "
-                f"hard_negative_weight={self.hard_negative_weight}")
+                f"hard_negative_weight={self.hard_negative_weight}, gather={self.gather}")
 
 
 def _hard_negative_rows(hard_negatives: Tensor | None, shape: torch.Size) -> Tensor | None:

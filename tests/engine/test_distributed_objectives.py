@@ -28,6 +28,10 @@ How each objective meets (a):
   over all V*2B anchors, i.e. L. DCLW's positive-pair normaliser is all-reduced, so global.
   `anchor_views=1` (MoCo) keeps B anchors per rank: same argument. A learnable temperature is a
   local parameter: its DDP gradient is the mean over ranks of dL_r/dtau = dL/dtau.
+* MultipleNegativesRanking: L_r is the mean over rank r's B anchors of the cross-entropy
+  against every rank's positives and hard negatives (ids gathered; default ids are offset by
+  rank so they stay global), and the symmetric direction is the mean over the local positives
+  against every rank's anchors: equal counts per rank, so mean_r L_r = L.
 * BarlowTwins: the cross-correlation is built from the gathered (global) batch, so every rank
   computes the same value L_r = L, hence the mean is L.
 * VICReg: the invariance MSE is the mean over local pairs (equal counts, so its mean over ranks
@@ -61,6 +65,7 @@ from contrastlearn.objectives import (
     BarlowTwins,
     InfoNCE,
     MemoryQueue,
+    MultipleNegativesRanking,
     SupCon,
     SwAV,
     VICReg,
@@ -75,6 +80,17 @@ UNIQUE_IDS = list(range(GLOBAL_BATCH))  # global row indices
 # ids of rows 0..7: item 1 twice on rank 0; items 0 and 3 on both ranks
 DUPLICATE_IDS = [0, 1, 1, 3, 0, 5, 3, 7]
 LABELS = [0, 1, 2, 0, 1, 2, 2, 0]
+
+
+class TupleObjective(torch.nn.Module):
+    """Calls an (anchors, positives[, hard negatives]) objective on a case's list of views."""
+
+    def __init__(self, objective: torch.nn.Module) -> None:
+        super().__init__()
+        self.objective = objective
+
+    def forward(self, views: list[torch.Tensor], **kwargs):
+        return self.objective(*views, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -135,6 +151,17 @@ CASES: dict[str, Case] = {
     "alignment_uniformity": Case(
         lambda g: AlignmentUniformity(gather=g),
         ids=DUPLICATE_IDS,
+    ),
+    "mnrl_pairs_duplicates": Case(
+        lambda g: TupleObjective(MultipleNegativesRanking(20.0, gather=g)), ids=DUPLICATE_IDS
+    ),
+    "mnrl_symmetric_default_ids": Case(
+        lambda g: TupleObjective(MultipleNegativesRanking(20.0, symmetric=True, gather=g))
+    ),
+    "mnrl_weighted_hard_negatives_duplicates": Case(
+        lambda g: TupleObjective(MultipleNegativesRanking(20.0, hard_negative_weight=0.5,
+                                                          symmetric=True, gather=g)),
+        3, ids=DUPLICATE_IDS,
     ),
 }
 
