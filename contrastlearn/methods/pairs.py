@@ -38,13 +38,15 @@ def encode_tuple_view(network: Callable, view: Tensor | TokenBatch) -> Tensor:
 @METHODS.register("pairs")
 class Pairs(Method):
     """Anchors against their positives (column 1) and every hard negative (columns 2..) of the
-    batch, scored as cosine * `scale`; `symmetric` adds the positive -> anchor direction."""
+    batch, scored as cosine * `scale`; `symmetric` adds the positive -> anchor direction. With
+    `gather` (the default) a multi-process run ranks against every process's pairs."""
 
     default_views = "text_identity_views"
 
-    def __init__(self, encoder: nn.Module, scale: float = 20.0, symmetric: bool = False) -> None:
+    def __init__(self, encoder: nn.Module, scale: float = 20.0, symmetric: bool = False,
+                 gather: bool = True) -> None:
         super().__init__(encoder)
-        self.objective = MultipleNegativesRanking(scale, symmetric=symmetric)
+        self.objective = MultipleNegativesRanking(scale, symmetric=symmetric, gather=gather)
 
     def training_step(self, views: list, *, labels, ids) -> LossOutput:
         z = encode_tuple_view(self.encoder, tuple_view(views, "pairs"))

@@ -81,20 +81,22 @@ class SupervisedSimCSE(Method):
     (B, 2, L): each anchor against every positive and hard negative of the batch, cosine /
     temperature, with `hard_negative_weight` (log alpha) added to the logit of its own hard
     negative. `mlp_pooler` adds a training-only Linear + Tanh pooler (off by default: the
-    paper keeps the supervised pooler at test time, which an exported encoder cannot)."""
+    paper keeps the supervised pooler at test time, which an exported encoder cannot). With
+    `gather` (the default) a multi-process run ranks against every process's positives and
+    hard negatives."""
 
     default_views = "text_identity_views"
 
     def __init__(
         self, encoder: nn.Module, temperature: float = 0.05, hard_negative_weight: float = 0.0,
-        mlp_pooler: bool = False,
+        mlp_pooler: bool = False, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0; got {temperature}")
         self.pooler = training_pooler(encoder.out_dim, mlp_pooler)
         self.objective = MultipleNegativesRanking(
-            1.0 / temperature, hard_negative_weight=hard_negative_weight
+            1.0 / temperature, hard_negative_weight=hard_negative_weight, gather=gather
         )
 
     def training_step(self, views: list, *, labels, ids) -> LossOutput:
