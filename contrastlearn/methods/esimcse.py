@@ -26,21 +26,23 @@ class ESimCSE(Method):
     without gradient. After every optimizer step the copy follows the online network
     (`momentum`) and the batch's momentum embeddings enter the queue with their item ids, so
     an anchor never meets a queued copy of itself as a negative. The queue lives in buffers,
-    so a checkpoint resumes it exactly."""
+    so a checkpoint resumes it exactly. With `gather` (the default) a multi-process run
+    contrasts against every process's positives and enqueues every process's keys."""
 
     default_views = "esimcse_views"
 
     def __init__(
         self, encoder: nn.Module, temperature: float = 0.05, queue_size: int = 160,
-        momentum: float = 0.995, mlp_pooler: bool = True,
+        momentum: float = 0.995, mlp_pooler: bool = True, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         if not 0 <= momentum <= 1:
             raise ValueError(f"momentum must be in [0, 1]; got {momentum}")
         self.pooler = training_pooler(encoder.out_dim, mlp_pooler)
         self.momentum_network = make_momentum_copy(nn.Sequential(self.encoder, self.pooler))
-        self.queue = MemoryQueue(queue_size, encoder.out_dim)
-        self.objective = InfoNCE(temperature, cross_view_only=True, anchor_views=1)
+        self.queue = MemoryQueue(queue_size, encoder.out_dim, gather=gather)
+        self.objective = InfoNCE(temperature, cross_view_only=True, anchor_views=1,
+                                 gather=gather)
         self.momentum = momentum
         self._pending: tuple[Tensor, Tensor] | None = None
 
