@@ -68,17 +68,12 @@ def tfidf(seed: int, validation: RetrievalSet) -> dict:
             "train_seconds": 0.0, "steps": 0}
 
 
-def held_out_scores(encoder: torch.nn.Module, seed: int, validation: RetrievalSet) -> dict:
-    """Test and validation retrieval of `encoder`, tokenized by its own tokenizer."""
+def held_out_scores(encoder: torch.nn.Module, retrieval: RetrievalSet) -> dict:
+    """Retrieval scores of `encoder` on `retrieval`, tokenized by its own tokenizer."""
     tokenizer = encoder.tokenizer
-    scores = {}
-    for name, retrieval in (("test", DATASETS.build("wordnet", holdout_fraction=0.2,
-                                                     seed=seed).extras["retrieval"]),
-                            ("validation", validation)):
-        held = TokenizedRetrieval(tokenizer(retrieval.queries), tokenizer(retrieval.documents),
-                                  retrieval.query_targets, name)
-        scores[name] = retrieval_scores(held.evaluate(encoder))
-    return scores
+    held = TokenizedRetrieval(tokenizer(retrieval.queries), tokenizer(retrieval.documents),
+                              retrieval.query_targets, "held-out")
+    return retrieval_scores(held.evaluate(encoder))
 
 
 def untrained(seed: int, overrides: dict, validation: RetrievalSet) -> dict:
@@ -87,9 +82,11 @@ def untrained(seed: int, overrides: dict, validation: RetrievalSet) -> dict:
     recipe = resolve_run_recipe("simcse-scratch", {**overrides, "seed": seed})
     torch.manual_seed(seed)
     encoder, _ = build_encoder(recipe, load_run_data(recipe))
-    scores = held_out_scores(encoder.eval(), seed, validation)
+    test = DATASETS.build("wordnet", holdout_fraction=0.2, seed=seed).extras["retrieval"]
+    encoder.eval()
     return {"model": "the same from-scratch Transformer, untrained", "overrides": overrides,
-            **scores["test"], "validation_mrr": scores["validation"]["mrr"],
+            **held_out_scores(encoder, test),
+            "validation_mrr": held_out_scores(encoder, validation)["mrr"],
             "train_seconds": 0.0, "steps": 0}
 
 
@@ -100,7 +97,7 @@ def scratch(seed: int, steps: int | None, runs: Path, overrides: dict,
         overrides["train.steps"] = steps
     result = contrastlearn.pretrain("simcse-scratch", out=runs / f"simcse-scratch-seed{seed}",
                                     overwrite=True, overrides=overrides, progress=False)
-    validation_mrr = held_out_scores(result.encoder, seed, validation)["validation"]["mrr"]
+    validation_mrr = held_out_scores(result.encoder, validation)["mrr"]
     probe = result.result("linear_probe").value
     views = result.recipe.views
     return {"model": f"from-scratch Transformer, SimCSE (recipe simcse-scratch), views "

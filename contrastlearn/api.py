@@ -202,7 +202,7 @@ def embed_data(
     a multi-process run, each process embeds a contiguous share of an `ArrayDataset` and the
     shares are gathered once, so every process returns all embeddings."""
     if shard and is_distributed() and isinstance(data, ArrayDataset):
-        return _embed_shared_out(encoder, data, batch_size=batch_size, device=device)
+        return _embed_sharded(encoder, data, batch_size=batch_size, device=device)
     if isinstance(data, Tensor):
         return extract_embeddings(encoder, data, batch_size=batch_size, device=device), None
     if callable(getattr(data, "embed_with", None)):  # e.g. token ids: encoded by length
@@ -372,7 +372,7 @@ def geometry_results(
     ]
 
 
-def _embed_shared_out(encoder: nn.Module, data: ArrayDataset, *, batch_size: int,
+def _embed_sharded(encoder: nn.Module, data: ArrayDataset, *, batch_size: int,
                       device: str | torch.device) -> tuple[Tensor, Tensor | None]:
     """`embed_data` split over the ranks: rank r embeds the r-th block, blocks padded to one
     size for the all-gather and trimmed after it."""

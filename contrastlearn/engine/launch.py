@@ -45,14 +45,18 @@ def check_global_batch(batch_size: int, world_size: int, accumulate_batches: int
     return batch_size // parts
 
 
+def batch_norm_layers(module: nn.Module) -> list[str]:
+    """Names of `module`'s BatchNorm layers: what makes a loss depend on how a batch is split."""
+    return [name for name, child in module.named_modules()
+            if isinstance(child, nn.modules.batchnorm._BatchNorm)]
+
+
 def with_sync_batchnorm(module: nn.Module, world_size: int, device: torch.device) -> nn.Module:
     """`module` with its BatchNorm layers computing statistics over every process's samples
     (SyncBatchNorm, which torch runs on GPUs only); unchanged on one process."""
     if world_size < 2:
         return module
-    has_batch_norm = any(isinstance(child, nn.modules.batchnorm._BatchNorm)
-                         for child in module.modules())
-    if has_batch_norm and torch.device(device).type == "cpu":
+    if batch_norm_layers(module) and torch.device(device).type == "cpu":
         raise ValueError("train.sync_batchnorm needs GPUs: torch's SyncBatchNorm does not run "
                          "on CPU; drop train.sync_batchnorm for a CPU run")
     return nn.SyncBatchNorm.convert_sync_batchnorm(module)

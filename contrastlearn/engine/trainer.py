@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
@@ -41,7 +41,12 @@ from contrastlearn.engine.batches import Batch, iterate_batches, sample_order
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
 from contrastlearn.engine.distributed import average_gradients
 from contrastlearn.engine.grad_cache import cached_backward
-from contrastlearn.engine.launch import check_global_batch, launch_fabric, with_sync_batchnorm
+from contrastlearn.engine.launch import (
+    batch_norm_layers,
+    check_global_batch,
+    launch_fabric,
+    with_sync_batchnorm,
+)
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.methods.base import Method
@@ -94,8 +99,7 @@ def gradient_cache_parts(method: Method) -> tuple:
         raise ValueError(f"{type(method).__name__} does not support gradient caching "
                          "(train.gradient_cache_chunk): its loss is not a function of per-sample "
                          "embeddings alone; methods that support it: simclr, simcse")
-    batch_norms = [name for name, module in method.named_modules()
-                   if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    batch_norms = batch_norm_layers(method)
     if batch_norms:
         raise ValueError(f"gradient caching would change the gradients of {batch_norms[0]} (and "
                          f"{len(batch_norms) - 1} more BatchNorm layers): each chunk would be "
@@ -116,8 +120,7 @@ def check_accumulation(method: Method, accumulate_batches: int) -> None:
             "come from the whole batch, and each micro-batch would only see its own share. "
             "For a large batch in small memory use train.gradient_cache_chunk (simclr, simcse); "
             "accumulation is exact for per-sample losses (byol with batch_norm: false)")
-    batch_norms = [module_name for module_name, module in method.named_modules()
-                   if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    batch_norms = batch_norm_layers(method)
     if batch_norms:
         raise ValueError(
             f"train.accumulate_batches would change the gradients of {batch_norms[0]} (and "
