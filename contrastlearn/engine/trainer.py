@@ -285,6 +285,7 @@ class Trainer:
         self.planned_steps = total_steps
         histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
         started = last_save = time.perf_counter()
+        self.method.prepare(data, self.device)  # part of the training time
         samples_seen, loss_value = 0, math.nan
         count_tokens = getattr(data, "count_tokens", None)  # token data: show tokens/s too
         tokens_seen = 0

@@ -10,6 +10,7 @@ from contrastlearn.methods.pairs import Pairs
 from contrastlearn.methods.simclr import SimCLR
 from contrastlearn.methods.simcse import SimCSE, SupervisedSimCSE
 from contrastlearn.methods.simsiam import SimSiam
+from contrastlearn.methods.softclt import SoftCLT
 from contrastlearn.methods.supcon import SupervisedContrastive
 from contrastlearn.methods.swav import SwAV
 from contrastlearn.methods.ts2vec import TS2Vec
@@ -19,6 +20,6 @@ from contrastlearn.methods.whitenedcse import WhitenedCSE
 
 __all__ = [
     "BYOL", "BarlowTwins", "DecoupledContrastive", "ESimCSE", "Method", "MoCoV2", "Pairs",
-    "SimCLR", "SimCSE", "SimSiam", "SupervisedContrastive", "SupervisedSimCSE", "SwAV", "TS2Vec",
-    "TSTCC", "VICReg", "WhitenedCSE", "encode_views",
+    "SimCLR", "SimCSE", "SimSiam", "SoftCLT", "SupervisedContrastive", "SupervisedSimCSE", "SwAV",
+    "TS2Vec", "TSTCC", "VICReg", "WhitenedCSE", "encode_views",
 ]

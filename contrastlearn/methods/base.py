@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from itertools import groupby
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -43,6 +44,11 @@ class Method(nn.Module):
         self, views: list[Tensor], *, labels: Tensor | None, ids: Tensor | None
     ) -> LossOutput:
         raise NotImplementedError
+
+    def prepare(self, data: Any, device: torch.device) -> None:
+        """Called by the trainer at the start of `fit` (also when a run resumes) with the
+        training data and device, for methods that precompute something from the whole
+        training set (SoftCLT's distances between series); default: nothing."""
 
     def before_optimizer_step(self) -> None:
         """Called after the backward (gradients averaged over processes) and before gradient

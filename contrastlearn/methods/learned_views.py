@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -67,6 +68,9 @@ class LearnedViews(Method):
         metrics.update({f"aug_{key}": value for key, value in generator_output.metrics.items()})
         metrics["aug_loss"] = generator_output.loss.detach()
         return LossOutput(output.loss + generator_output.loss, metrics, output.embeddings)
+
+    def prepare(self, data: Any, device: torch.device) -> None:
+        self.method.prepare(data, device)
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         self.method.after_optimizer_step(step, total_steps)

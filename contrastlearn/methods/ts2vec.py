@@ -47,6 +47,10 @@ class TS2Vec(Method):
         generator.set_state(self.rng_state.cpu())
         return generator
 
+    def instance_weights(self, ids: Tensor) -> Tensor | None:
+        """Soft instance targets between the batch's series (None: one-hot, as in TS2Vec)."""
+        return None
+
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         x = views[0]
         generator = self._generator()
@@ -59,7 +63,7 @@ class TS2Vec(Method):
         self.rng_state.copy_(generator.get_state())
         (features_1, valid_1), (features_2, valid_2) = outputs
         span_1, span_2 = features_1[:, -overlap:], features_2[:, :overlap]
-        output = self.objective(span_1, span_2)
+        output = self.objective(span_1, span_2, self.instance_weights(ids))
         output.metrics["overlap"] = float(overlap)
         return output.with_embeddings([max_over_valid(span_1, valid_1[:, -overlap:]),
                                        max_over_valid(span_2, valid_2[:, :overlap])])

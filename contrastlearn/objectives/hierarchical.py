@@ -10,6 +10,13 @@ left):
 Scores are plain dot products (no normalisation, no temperature), as in the paper. The loss
 is alpha * instance + (1 - alpha) * temporal, averaged over scales; the temporal term starts
 at scale `temporal_unit`, and the final one-step scale has only the instance term.
+
+SoftCLT (Lee et al., ICLR 2024, arXiv 2312.16424) replaces the one-hot targets by soft
+assignments: every other item j of a row is also a target, with weight w(i, j) (the
+counterpart keeps weight 1), and the row's loss is -sum_j w(i, j) log p(i -> j). Instance
+weights come from distances between the raw series (`soft_instance_weights`); temporal
+weights decay with the time lag, 2 sigmoid(-tau |t - t'|), with tau doubled at every scale
+because one pooled step spans twice as many timestamps.
 """
 
 from __future__ import annotations
@@ -35,6 +42,43 @@ def _pairwise_cross_entropy(first: Tensor, second: Tensor) -> Tensor:
     return F.cross_entropy(scores.reshape(-1, 2 * items), targets.repeat(both.shape[0]))
 
 
+def _soft_pairwise_cross_entropy(first: Tensor, second: Tensor, weights: Tensor) -> Tensor:
+    """Like `_pairwise_cross_entropy`, with soft targets: `weights` (G or 1, N, N) is the
+    assignment between items i and j of a group, applied to both views of j (w(i, i) is the
+    counterpart's weight)."""
+    items = first.shape[1]
+    both = torch.cat([first, second], dim=1)
+    eye = torch.eye(2 * items, dtype=torch.bool, device=both.device)
+    scores = (both @ both.transpose(1, 2)).masked_fill(eye, float("-inf"))
+    log_probs = F.log_softmax(scores, dim=-1).masked_fill(eye, 0.0)
+    targets = weights.to(log_probs.dtype).repeat(1, 2, 2).masked_fill(eye, 0.0)
+    return -(targets * log_probs).sum(dim=-1).mean()
+
+
+def soft_instance_weights(distances: Tensor, tau: float, alpha: float = 0.5) -> Tensor:
+    """SoftCLT's instance assignments from an (N, N) distance matrix: each row's distances to
+    the other items are min-max scaled to [0, 1] and mapped to 2 alpha sigmoid(-tau d), so the
+    nearest other item gets alpha and far ones approach 0; the diagonal (the item itself,
+    i.e. its other view) gets 1."""
+    if distances.dim() != 2 or distances.shape[0] != distances.shape[1]:
+        raise ValueError(f"distances must be a square matrix; got {tuple(distances.shape)}")
+    if tau <= 0 or not 0 <= alpha <= 1:
+        raise ValueError(f"need tau > 0 and alpha in [0, 1]; got tau={tau}, alpha={alpha}")
+    eye = torch.eye(len(distances), dtype=torch.bool, device=distances.device)
+    low = distances.masked_fill(eye, float("inf")).amin(dim=1, keepdim=True)
+    high = distances.masked_fill(eye, float("-inf")).amax(dim=1, keepdim=True)
+    span = (high - low).clamp_min(torch.finfo(distances.dtype).tiny)
+    scaled = ((distances - low) / span).clamp(0, 1)
+    weights = 2 * alpha * torch.sigmoid(-tau * scaled)
+    return weights.masked_fill(eye, 1.0)
+
+
+def timelag_weights(length: int, tau: float, device: torch.device | None = None) -> Tensor:
+    """(length, length) temporal assignments 2 sigmoid(-tau |t - t'|): 1 on the diagonal."""
+    steps = torch.arange(length, device=device, dtype=torch.float32)
+    return 2 * torch.sigmoid(-tau * (steps[:, None] - steps[None, :]).abs())
+
+
 def instance_contrastive(first: Tensor, second: Tensor) -> Tensor:
     """Per timestamp, contrast the B series of two views (B, T, D); 0 for B == 1."""
     if first.shape[0] == 1:
@@ -53,34 +97,58 @@ def temporal_contrastive(first: Tensor, second: Tensor) -> Tensor:
 class HierarchicalContrastive(nn.Module):
     """TS2Vec's loss over a max-pooling pyramid of two (B, T, D) views (see module docstring)."""
 
-    def __init__(self, alpha: float = 0.5, temporal_unit: int = 0) -> None:
+    def __init__(self, alpha: float = 0.5, temporal_unit: int = 0,
+                 temporal_tau: float = 0.0) -> None:
         super().__init__()
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
         if temporal_unit < 0:
             raise ValueError(f"temporal_unit must be >= 0, got {temporal_unit}")
+        if temporal_tau < 0:
+            raise ValueError(f"temporal_tau must be >= 0 (0: hard temporal targets), got "
+                             f"{temporal_tau}")
         self.alpha, self.temporal_unit = float(alpha), int(temporal_unit)
+        self.temporal_tau = float(temporal_tau)
 
-    def forward(self, first: Tensor, second: Tensor) -> LossOutput:
+    def _instance(self, first: Tensor, second: Tensor, weights: Tensor | None) -> Tensor:
+        if weights is None or first.shape[0] == 1:
+            return instance_contrastive(first, second)
+        return _soft_pairwise_cross_entropy(first.transpose(0, 1), second.transpose(0, 1),
+                                            weights[None])
+
+    def _temporal(self, first: Tensor, second: Tensor, scale: int) -> Tensor:
+        if self.temporal_tau == 0 or first.shape[1] == 1:
+            return temporal_contrastive(first, second)
+        weights = timelag_weights(first.shape[1], self.temporal_tau * 2 ** scale, first.device)
+        return _soft_pairwise_cross_entropy(first, second, weights[None])
+
+    def forward(self, first: Tensor, second: Tensor,
+                instance_weights: Tensor | None = None) -> LossOutput:
+        """`instance_weights` (B, B): SoftCLT's soft instance assignments between the batch's
+        series (None: one-hot targets, as in TS2Vec)."""
         if first.dim() != 3 or first.shape != second.shape:
             raise ValueError(f"views must be (B, T, D) of one shape; got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}")
+        batch = first.shape[0]
+        if instance_weights is not None and instance_weights.shape != (batch, batch):
+            raise ValueError(f"instance_weights must be ({batch}, {batch}) for a batch of "
+                             f"{batch}; got {tuple(instance_weights.shape)}")
         total, scales = first.new_zeros(()), 0
         instance_terms, temporal_terms = [], []
         while first.shape[1] > 1:
             if self.alpha > 0:
-                term = instance_contrastive(first, second)
+                term = self._instance(first, second, instance_weights)
                 instance_terms.append(term.detach())
                 total = total + self.alpha * term
             if scales >= self.temporal_unit and self.alpha < 1:
-                term = temporal_contrastive(first, second)
+                term = self._temporal(first, second, scales)
                 temporal_terms.append(term.detach())
                 total = total + (1 - self.alpha) * term
             scales += 1
             first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
             second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
         if self.alpha > 0:
-            term = instance_contrastive(first, second)
+            term = self._instance(first, second, instance_weights)
             instance_terms.append(term.detach())
             total = total + self.alpha * term
         scales += 1
