@@ -39,6 +39,7 @@ from contrastlearn.engine.distributed import gather_no_grad, is_distributed, ran
 from contrastlearn.engine.launch import launch_fabric
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
+from contrastlearn.ensemble import load_ensemble
 from contrastlearn.evaluation import (
     Result,
     extract_embeddings,
@@ -305,7 +306,7 @@ def pair_protocols(data: dict[str, Any]) -> list[str]:
 
 
 def evaluate(
-    encoder_or_run: nn.Module | str | Path, data: Any = None, *,
+    encoder_or_run: nn.Module | str | Path | Sequence[str | Path], data: Any = None, *,
     protocols: Sequence[str] | None = None, labels_per_class: Sequence[int] = (10,),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
@@ -314,14 +315,23 @@ def evaluate(
     """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default linear_probe and knn)
     with all training labels, and the classifiers also with n labels per class (mean ± std over
     seeds). `encoder_or_run` is an encoder or a run directory (whose recipe names the data when
-    `data` is None). With `raw_baseline`, the same protocols run on the raw inputs. `data` may
-    also be a dict of pairs for the "similarity" and "retrieval" protocols (see
-    `evaluate_pairs`; default: those the arrays allow). Without `strict`, a protocol that cannot
-    run on the data gives a "not_applicable" result instead of an error. `save=True` writes the
-    results to the run directory's results.json."""
+    `data` is None), or several run directories: their encoders' embeddings side by side
+    (`EnsembleEncoder`; the first run's recipe names the data; `save` is refused). With
+    `raw_baseline`, the same protocols run on the raw inputs. `data` may also be a dict of
+    pairs for the "similarity" and "retrieval" protocols (see `evaluate_pairs`; default: those
+    the arrays allow). Without `strict`, a protocol that cannot run on the data gives a
+    "not_applicable" result instead of an error. `save=True` writes the results to the run
+    directory's results.json."""
     _register_everything()
     run_dir = Path(encoder_or_run) if isinstance(encoder_or_run, (str, Path)) else None
-    if run_dir is not None:
+    if isinstance(encoder_or_run, Sequence) and not isinstance(encoder_or_run, str):
+        if save:
+            raise ValueError("save=True writes one run's results.json; an ensemble of runs has "
+                             "none (write the returned results yourself)")
+        encoder = load_ensemble(encoder_or_run, device=device)
+        recipe = load_recipe(Path(encoder_or_run[0]) / "recipe.yaml")
+        modality = recipe.data.modality
+    elif run_dir is not None:
         encoder = load_encoder(run_dir, device=device)
         recipe = load_recipe(run_dir / "recipe.yaml")
         modality = recipe.data.modality

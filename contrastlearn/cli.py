@@ -80,7 +80,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.api import evaluate
     from contrastlearn.config import load_recipe
 
-    recipe = load_recipe(Path(args.run_dir) / "recipe.yaml")
+    recipe = load_recipe(Path(args.run_dir[0]) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
         data = _read_pairs(Path(args.pairs), recipe.data.modality, recipe.data.encoding)
@@ -89,8 +89,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         raise ValueError("--protocol similarity needs --pairs FILE (.npz with arrays a, b, "
                          "scores; for text also .csv/.tsv/.jsonl with sentence1, sentence2, "
                          "score)")
+    runs = args.run_dir[0] if len(args.run_dir) == 1 else args.run_dir  # several: an ensemble
     results = evaluate(
-        args.run_dir, data, protocols=protocols, strict=False,
+        runs, data, protocols=protocols, strict=False,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
         seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
     )
@@ -246,8 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     pre.set_defaults(handler=cmd_pretrain)
 
-    ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder")
-    ev.add_argument("run_dir")
+    ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder (several runs: "
+                             "their embeddings concatenated, an ensemble)")
+    ev.add_argument("run_dir", nargs="+")
     ev.add_argument("--dataset", help="data to evaluate on (default: the run's recipe data)")
     ev.add_argument("--protocol", action="append",
                     choices=[*PROTOCOLS, *(p for p in PAIR_PROTOCOLS if p not in PROTOCOLS)],

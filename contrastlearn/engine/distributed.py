@@ -54,6 +54,22 @@ def gather_no_grad(tensor: Tensor) -> Tensor:
     return torch.cat(parts, dim=0)
 
 
+def global_rows(local_batch: int) -> tuple[int, int]:
+    """(offset, size) of this rank's rows in the global batch, when every rank holds
+    `local_batch` rows: per-sample random draws made for the global batch and sliced at these
+    rows match those of one process holding the whole batch."""
+    return rank() * local_batch, world_size() * local_batch
+
+
+def global_min(value: int, device: torch.device | str = "cpu") -> int:
+    """The smallest of every rank's `value`."""
+    if not is_distributed():
+        return value
+    tensor = torch.tensor([value], device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.MIN)
+    return int(tensor)
+
+
 def global_ids(ids: Tensor) -> Tensor:
     """Gather item ids from every rank so masks stay correct across ranks."""
     return gather_no_grad(ids)

@@ -43,14 +43,14 @@ class SoftCLT(TS2Vec):
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
                  mask_p: float = 0.5, seed: int | None = None, instance_tau: float = 5.0,
                  temporal_tau: float = 1.0, soft_alpha: float = 0.5,
-                 distance: Literal["dtw", "euclidean"] = "dtw") -> None:
-        super().__init__(encoder, alpha, temporal_unit, mask_p, seed)
+                 distance: Literal["dtw", "euclidean"] = "dtw", gather: bool = True) -> None:
+        super().__init__(encoder, alpha, temporal_unit, mask_p, seed, gather)
         if instance_tau < 0 or not 0 <= soft_alpha <= 1:
             raise ValueError(f"need instance_tau >= 0 and soft_alpha in [0, 1]; got "
                              f"instance_tau={instance_tau}, soft_alpha={soft_alpha}")
         if distance not in ("dtw", "euclidean"):
             raise ValueError(f"distance must be 'dtw' or 'euclidean', got {distance!r}")
-        self.objective = HierarchicalContrastive(alpha, temporal_unit, temporal_tau)
+        self.objective = HierarchicalContrastive(alpha, temporal_unit, temporal_tau, gather)
         self.instance_tau, self.soft_alpha, self.distance = instance_tau, soft_alpha, distance
         self._weights: Tensor | None = None
         self._row_of_id: Tensor | None = None
@@ -76,9 +76,11 @@ class SoftCLT(TS2Vec):
         self._row_of_id = torch.full((int(ids.max()) + 1,), -1, dtype=torch.long, device=device)
         self._row_of_id[ids.to(device)] = torch.arange(len(ids), device=device)
 
-    def instance_weights(self, ids: Tensor) -> Tensor | None:
+    def instance_weights(self, ids: Tensor | None) -> Tensor | None:
         if self.instance_tau == 0:
             return None
+        if ids is None:
+            raise ValueError("SoftCLT needs the batch's series ids to look up its soft targets")
         if self._weights is None:
             raise RuntimeError("SoftCLT.prepare(train_data, device) must run before training "
                                "(Trainer.fit calls it)")

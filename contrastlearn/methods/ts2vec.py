@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.engine.distributed import global_ids, global_rows
 from contrastlearn.methods.base import Method
 from contrastlearn.modalities.timeseries.augment import overlapping_crops
 from contrastlearn.modalities.timeseries.encoders import max_over_valid
@@ -23,12 +24,16 @@ class TS2Vec(Method):
     second. The crops and masks come from the method's own generator
     (seeded by `seed`, default the recipe's seed), whose state is a buffer, so checkpoints
     resume exactly. The encoder must have
-    `timestamps(x, keep)` (e.g. `ts2vec_encoder`)."""
+    `timestamps(x, keep)` (e.g. `ts2vec_encoder`).
+
+    With `gather` (default) under several processes, the instance term contrasts the whole
+    global batch (features gathered with autograd) and the crops and masks are drawn for the
+    global batch, so the training equals one process holding the whole batch."""
 
     default_views = "identity_views"
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
-                 mask_p: float = 0.5, seed: int | None = None) -> None:
+                 mask_p: float = 0.5, seed: int | None = None, gather: bool = True) -> None:
         super().__init__(encoder)
         if not callable(getattr(encoder, "timestamps", None)):
             raise TypeError(f"TS2Vec needs an encoder with per-timestamp features "
@@ -36,7 +41,8 @@ class TS2Vec(Method):
                             f"{type(encoder).__name__}")
         if not 0 <= mask_p < 1:
             raise ValueError(f"mask_p must be in [0, 1), got {mask_p}")
-        self.objective = HierarchicalContrastive(alpha, temporal_unit)
+        self.objective = HierarchicalContrastive(alpha, temporal_unit, gather=gather)
+        self.gather = gather
         self.mask_p = float(mask_p)
         self.min_overlap = 2 ** (int(temporal_unit) + 1)
         seed = torch.initial_seed() if seed is None else seed  # pretrain seeds torch first
@@ -47,23 +53,28 @@ class TS2Vec(Method):
         generator.set_state(self.rng_state.cpu())
         return generator
 
-    def instance_weights(self, ids: Tensor) -> Tensor | None:
-        """Soft instance targets between the batch's series (None: one-hot, as in TS2Vec)."""
+    def instance_weights(self, ids: Tensor | None) -> Tensor | None:
+        """Soft instance targets between the (global) batch's series (None: one-hot, as in
+        TS2Vec)."""
         return None
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         x = views[0]
         generator = self._generator()
         other = views[1] if len(views) > 1 else None
-        first, second, overlap = overlapping_crops(x, generator, self.min_overlap, other)
+        offset, size = global_rows(len(x)) if self.gather else (0, len(x))
+        first, second, overlap = overlapping_crops(x, generator, self.min_overlap, other,
+                                                   rows=(offset, size))
         outputs = []
         for crop in (first, second):
-            keep = torch.rand(crop.shape[0], crop.shape[-1], generator=generator) >= self.mask_p
-            outputs.append(self.encoder.timestamps(crop, keep.to(x.device)))
+            keep = torch.rand(size, crop.shape[-1], generator=generator) >= self.mask_p
+            keep = keep[offset:offset + len(x)].to(x.device)
+            outputs.append(self.encoder.timestamps(crop, keep))
         self.rng_state.copy_(generator.get_state())
         (features_1, valid_1), (features_2, valid_2) = outputs
         span_1, span_2 = features_1[:, -overlap:], features_2[:, :overlap]
-        output = self.objective(span_1, span_2, self.instance_weights(ids))
+        weight_ids = None if ids is None else (global_ids(ids) if self.gather else ids)
+        output = self.objective(span_1, span_2, self.instance_weights(weight_ids))
         output.metrics["overlap"] = float(overlap)
         return output.with_embeddings([max_over_valid(span_1, valid_1[:, -overlap:]),
                                        max_over_valid(span_2, valid_2[:, :overlap])])

@@ -9,6 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.engine.distributed import (
+    gather_with_grad,
+    global_ids,
+    global_min,
+    is_distributed,
+    rank,
+)
 from contrastlearn.heads import ProjectionMLP
 from contrastlearn.methods.base import Method
 from contrastlearn.objectives import InfoNCE
@@ -55,7 +62,13 @@ class TSTCC(Method):
     pooled length (at least 1), so any series of 2 or more timestamps trains. t comes from the
     method's own generator (seeded by `seed`, default the recipe's seed), whose state is a
     buffer, so checkpoints resume exactly. The encoder must have `timestamps(x, keep=None)`
-    (e.g. `ts2vec_encoder`). The projector defaults to the official head sizes: hidden
+    (e.g. `ts2vec_encoder`).
+
+    With `gather` (default) under several processes, each rank gathers the batch's features
+    (with autograd) and computes the loss of the whole global batch: both contrasts see every
+    rank's series, and the shortest series and t are the same on every rank. The context
+    Transformer's dropout masks differ between ranks, so the result equals one process up to
+    dropout. The projector defaults to the official head sizes: hidden
     encoder.out_dim // 2, output encoder.out_dim // 4."""
 
     default_views = "ts_tcc_views"
@@ -66,6 +79,7 @@ class TSTCC(Method):
         feedforward_dim: int = 64, projection_hidden_dim: int | None = None,
         projection_dim: int | None = None, temperature: float = 0.2,
         temporal_weight: float = 1.0, contextual_weight: float = 0.7, seed: int | None = None,
+        gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         if not callable(getattr(encoder, "timestamps", None)):
@@ -84,6 +98,7 @@ class TSTCC(Method):
         self.projector = ProjectionMLP(hidden_dim, projection_hidden_dim or encoder.out_dim // 2,
                                        projection_dim or encoder.out_dim // 4)
         self.contextual = InfoNCE(temperature)
+        self.gather = gather
         seed = torch.initial_seed() if seed is None else seed  # pretrain seeds torch first
         self.register_buffer("rng_state", torch.Generator().manual_seed(seed).get_state())
 
@@ -104,6 +119,8 @@ class TSTCC(Method):
         """(B, T', D) unit-norm features of the steps valid in every series of the batch."""
         features, valid = self.encoder.timestamps(x)
         shortest = int(valid.long().cumprod(dim=1).sum(dim=1).min())
+        if self.gather:
+            shortest = global_min(shortest, x.device)
         if shortest < 2:
             raise ValueError(f"TS-TCC predicts future steps from past ones: every series needs "
                              f"at least 2 valid timestamps; the shortest in this batch has "
@@ -121,6 +138,12 @@ class TSTCC(Method):
                              f"views (use views: ts_tcc_views)")
         features = self._features(torch.cat(views))  # weak rows, then strong rows
         weak, strong = features.chunk(2)
+        local = slice(0, len(weak))
+        if self.gather and is_distributed():  # every rank computes the global batch's loss
+            local = slice(rank() * len(weak), (rank() + 1) * len(weak))
+            weak, strong = gather_with_grad(weak), gather_with_grad(strong)
+            ids = None if ids is None else global_ids(ids)
+            features = torch.cat([weak, strong])
         horizon = self.future_steps(features.shape[1])
         step = self._draw_step(features.shape[1], horizon)
         contexts = self.context_model(features[:, : step + 1])
@@ -141,4 +164,4 @@ class TSTCC(Method):
             "context_steps": float(step + 1),
             "future_steps": float(horizon),
         }
-        return LossOutput(loss, metrics).with_embeddings(projections)
+        return LossOutput(loss, metrics).with_embeddings([p[local] for p in projections])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from contrastlearn.engine.distributed import gather_with_grad, global_ids, is_distributed, rank
 from contrastlearn.methods.base import Method
 from contrastlearn.methods.simcse import encode_token_views, training_pooler
 from contrastlearn.objectives import InfoNCE
@@ -32,14 +33,18 @@ class WhitenedCSE(Method):
     passes of InfoNCE(anchor, pass) at `temperature` with id masks (the paper's sum over
     positives; its best setting has 2 positives). The shuffles come from the method's own
     generator (seeded by `seed`, default torch's initial seed), whose state is a buffer, so
-    checkpoints resume exactly. Every whitening group needs a batch larger than its size."""
+    checkpoints resume exactly. Every whitening group needs a batch larger than its size.
+
+    With `gather` (default) under several processes, each rank gathers the passes (with
+    autograd) and computes the global batch's loss: the whitening statistics and the InfoNCE
+    negatives are those of the whole batch, as on one process."""
 
     default_views = "simcse_views"
 
     def __init__(
         self, encoder: nn.Module, num_groups: int | None = None, num_positives: int = 2,
         temperature: float = 0.05, mlp_pooler: bool = True, eps: float = DEFAULT_EPS,
-        seed: int | None = None,
+        seed: int | None = None, gather: bool = True,
     ) -> None:
         super().__init__(encoder)
         if num_positives < 1:
@@ -52,6 +57,7 @@ class WhitenedCSE(Method):
         self.eps = eps
         self.pooler = training_pooler(encoder.out_dim, mlp_pooler)
         self.objective = InfoNCE(temperature, cross_view_only=True, anchor_views=1)
+        self.gather = gather
         seed = torch.initial_seed() if seed is None else seed
         self.register_buffer("rng_state", torch.Generator().manual_seed(seed).get_state())
 
@@ -63,6 +69,11 @@ class WhitenedCSE(Method):
     def training_step(self, views: list, *, labels, ids) -> LossOutput:
         passes = [views[k % len(views)] for k in range(self.num_positives + 1)]
         hidden = encode_token_views(self.encoder, passes)
+        local = slice(0, len(hidden[0]))
+        if self.gather and is_distributed():  # every rank computes the global batch's loss
+            local = slice(rank() * len(hidden[0]), (rank() + 1) * len(hidden[0]))
+            hidden = [gather_with_grad(h) for h in hidden]
+            ids = None if ids is None else global_ids(ids)
         generator = self._generator()
         whitened = [shuffled_group_whitening(h, self.num_groups, generator, self.eps)
                     for h in hidden]
@@ -72,7 +83,7 @@ class WhitenedCSE(Method):
         loss = torch.stack([output.loss for output in outputs]).sum()
         metrics = {name: sum(output.metrics[name] for output in outputs) / len(outputs)
                    for name in outputs[0].metrics}
-        return LossOutput(loss, metrics).with_embeddings(z[:2])
+        return LossOutput(loss, metrics).with_embeddings([view[local] for view in z[:2]])
 
     def extra_repr(self) -> str:
         return f"num_groups={self.num_groups}, num_positives={self.num_positives}"

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.engine.distributed import gather_with_grad, is_distributed
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.registry import OBJECTIVES
 
@@ -98,7 +99,7 @@ class HierarchicalContrastive(nn.Module):
     """TS2Vec's loss over a max-pooling pyramid of two (B, T, D) views (see module docstring)."""
 
     def __init__(self, alpha: float = 0.5, temporal_unit: int = 0,
-                 temporal_tau: float = 0.0) -> None:
+                 temporal_tau: float = 0.0, gather: bool = False) -> None:
         super().__init__()
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -109,6 +110,7 @@ class HierarchicalContrastive(nn.Module):
                              f"{temporal_tau}")
         self.alpha, self.temporal_unit = float(alpha), int(temporal_unit)
         self.temporal_tau = float(temporal_tau)
+        self.gather = gather
 
     def _instance(self, first: Tensor, second: Tensor, weights: Tensor | None) -> Tensor:
         if weights is None or first.shape[0] == 1:
@@ -125,11 +127,18 @@ class HierarchicalContrastive(nn.Module):
     def forward(self, first: Tensor, second: Tensor,
                 instance_weights: Tensor | None = None) -> LossOutput:
         """`instance_weights` (B, B): SoftCLT's soft instance assignments between the batch's
-        series (None: one-hot targets, as in TS2Vec)."""
+        series (None: one-hot targets, as in TS2Vec). With `gather` under several processes,
+        B is the global batch: the instance term contrasts every process's series (gathered
+        with autograd, the same value on every rank) and the temporal term, which never
+        looks beyond one series, stays local."""
         if first.dim() != 3 or first.shape != second.shape:
             raise ValueError(f"views must be (B, T, D) of one shape; got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}")
-        batch = first.shape[0]
+        if self.gather and is_distributed():
+            every_first, every_second = gather_with_grad(first), gather_with_grad(second)
+        else:
+            every_first, every_second = first, second
+        batch = every_first.shape[0]
         if instance_weights is not None and instance_weights.shape != (batch, batch):
             raise ValueError(f"instance_weights must be ({batch}, {batch}) for a batch of "
                              f"{batch}; got {tuple(instance_weights.shape)}")
@@ -137,7 +146,7 @@ class HierarchicalContrastive(nn.Module):
         instance_terms, temporal_terms = [], []
         while first.shape[1] > 1:
             if self.alpha > 0:
-                term = self._instance(first, second, instance_weights)
+                term = self._instance(every_first, every_second, instance_weights)
                 instance_terms.append(term.detach())
                 total = total + self.alpha * term
             if scales >= self.temporal_unit and self.alpha < 1:
@@ -145,10 +154,11 @@ class HierarchicalContrastive(nn.Module):
                 temporal_terms.append(term.detach())
                 total = total + (1 - self.alpha) * term
             scales += 1
-            first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
-            second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
+            first, second, every_first, every_second = (
+                F.max_pool1d(view.transpose(1, 2), 2).transpose(1, 2)
+                for view in (first, second, every_first, every_second))
         if self.alpha > 0:
-            term = self._instance(first, second, instance_weights)
+            term = self._instance(every_first, every_second, instance_weights)
             instance_terms.append(term.detach())
             total = total + self.alpha * term
         scales += 1

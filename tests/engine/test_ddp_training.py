@@ -6,7 +6,9 @@ CPU, where Lightning Fabric starts the second process (gloo) itself.
   also when every rank evaluates (`eval.ranks: all`).
 * With deterministic views and no dropout, two processes each holding half of every batch
   train exactly what one process holding the whole batch trains (SimCSE: gathered negatives,
-  DDP gradient averaging, the sharded data order), with and without gradient caching.
+  DDP gradient averaging, the sharded data order), with and without gradient caching; and so
+  does SoftCLT on TS2Vec (crops and masks drawn for the global batch, the instance term over
+  the gathered series, soft targets looked up by the gathered ids).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import yaml
@@ -138,7 +141,7 @@ def test_two_processes_train_what_one_process_with_the_whole_batch_trains(tmp_pa
     assert losses_two == pytest.approx(losses_one, rel=1e-4), "the logged loss is global"
 
 
-def initial_state(folder: Path) -> dict[str, torch.Tensor]:
+def initial_state(folder: Path, recipe_dict: dict | None = None) -> dict[str, torch.Tensor]:
     """The untrained encoder's weights, keyed as in the method (same seed, same encoder)."""
     from contrastlearn.api import build_encoder, load_run_data, resolve_run_recipe
     from contrastlearn.config import recipe_from_dict
@@ -146,7 +149,7 @@ def initial_state(folder: Path) -> dict[str, torch.Tensor]:
     cwd = Path.cwd()
     os.chdir(folder)
     try:
-        recipe = resolve_run_recipe(recipe_from_dict(text_recipe()))
+        recipe = resolve_run_recipe(recipe_from_dict(recipe_dict or text_recipe()))
         torch.manual_seed(recipe.seed)
         encoder, _ = build_encoder(recipe, load_run_data(recipe))
     finally:
@@ -163,3 +166,43 @@ def test_swav_with_frozen_prototypes_runs_under_plain_ddp(tmp_path):
     (tmp_path / "swav.yaml").write_text(yaml.safe_dump(recipe))
     run_cli("--recipe", "swav.yaml", "--devices", "2", "--out", "swav", cwd=tmp_path)
     assert [record["step"] for record in step_lines(tmp_path / "swav")] == [1, 2, 3, 4]
+
+
+def series_recipe(**train: object) -> dict:
+    """SoftCLT on a tiny TS2Vec encoder; its crops and masks come from the method's seeded
+    generator and the views are the identity, so process counts can be compared."""
+    return {
+        "name": "softclt-deterministic",
+        "data": {"dataset": "waves.npz", "modality": "timeseries"},
+        "views": {"name": "identity_views"},
+        "encoder": {"name": "ts2vec_encoder",
+                    "kwargs": {"hidden_dim": 8, "out_dim": 8, "depth": 1}},
+        "method": {"name": "softclt", "kwargs": {"instance_tau": 2.0, "temporal_tau": 1.0}},
+        "train": {"steps": 4, "batch_size": 8, "lr": 0.05, "optimizer": "sgd",
+                  "warmup_epochs": 0.0, "log_every_steps": 1, "accelerator": "cpu",
+                  "diagnostics": False, **train},
+        "eval": {"protocols": ["svm"], "raw_baseline": False},
+    }
+
+
+def test_two_processes_train_softclt_as_one_process_with_the_whole_batch(tmp_path):
+    generator = np.random.default_rng(0)
+    t = np.linspace(0, 6.28, 32)
+    labels = np.arange(24) % 3
+    x = np.stack([np.sin((k + 1) * t + generator.normal()) for k in labels])[:, None, :]
+    x[::5, :, 26:] = np.nan  # unequal lengths
+    np.savez(tmp_path / "waves.npz", x=x, y=labels)
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(series_recipe()))
+    (tmp_path / "two.yaml").write_text(yaml.safe_dump(series_recipe(strategy="ddp")))
+    run_cli("--recipe", "one.yaml", "--out", "one", cwd=tmp_path)
+    run_cli("--recipe", "two.yaml", "--out", "two", "--devices", "2", cwd=tmp_path)
+
+    one, two = method_state(tmp_path / "one"), method_state(tmp_path / "two")
+    for key, value in one.items():
+        torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
+    losses_one = [record["loss"] for record in step_lines(tmp_path / "one")]
+    losses_two = [record["loss"] for record in step_lines(tmp_path / "two")]
+    assert len(losses_one) == 4 and losses_two == pytest.approx(losses_one, rel=1e-4)
+    initial = initial_state(tmp_path, series_recipe())
+    assert any(not torch.equal(one[key], value) for key, value in initial.items()), \
+        "the comparison must be of trained weights"

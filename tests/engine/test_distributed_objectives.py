@@ -40,6 +40,15 @@ How each objective meets (a):
 * SwAV: the codes come from Sinkhorn-Knopp with sums over samples all-reduced (no gradient), so
   each rank's codes are the rows of the single-process codes; L_r is the local mean of the
   swapped cross-entropies, so mean_r L_r = L.
+* HierarchicalContrastive (TS2Vec, SoftCLT): the instance term is computed on the gathered
+  spans, so every rank holds the global value; the temporal term is a local mean over each
+  series' timestamps with equal counts per rank. Hence mean_r L_r = L. SoftCLT's soft instance
+  targets are a (2B, 2B) table for the global batch, the same on every rank.
+* WhitenedCSE (the whole method): each rank gathers the encoder's passes and computes the
+  global batch's whitening and InfoNCE, so L_r = L; the pooler gets dL/dtheta on every rank.
+* TS-TCC (the whole method, in eval mode): each rank gathers the features and computes the
+  global batch's loss, so L_r = L; its own parameters (context Transformer, predictors,
+  projector) get dL/dtheta on every rank and the mean over ranks is dL/dtheta.
 * AlignmentUniformity: alignment is a local mean (equal counts per rank); uniformity combines
   the ranks' kernel sums before the log, so every rank holds the global uniformity and
   mean_r L_r = L. (A per-rank log of the local mean would miss L by a Jensen gap: -1.26e-2 on
@@ -58,6 +67,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from contrastlearn.methods.ts_tcc import TSTCC
+from contrastlearn.methods.whitenedcse import WhitenedCSE
+from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.objectives import (
     DCL,
     DCLW,
@@ -70,6 +82,7 @@ from contrastlearn.objectives import (
     SwAV,
     VICReg,
 )
+from contrastlearn.objectives.hierarchical import HierarchicalContrastive
 
 WORLD_SIZE = 2
 LOCAL_BATCH = 4
@@ -80,6 +93,51 @@ UNIQUE_IDS = list(range(GLOBAL_BATCH))  # global row indices
 # ids of rows 0..7: item 1 twice on rank 0; items 0 and 3 on both ranks
 DUPLICATE_IDS = [0, 1, 1, 3, 0, 5, 3, 7]
 LABELS = [0, 1, 2, 0, 1, 2, 2, 0]
+
+
+SOFT_TARGETS = (torch.rand(GLOBAL_BATCH, GLOBAL_BATCH, generator=torch.Generator().manual_seed(5),
+                           dtype=torch.float64) * 0.5).fill_diagonal_(1.0)
+
+
+class SpanObjective(torch.nn.Module):
+    """Calls TS2Vec's hierarchical loss on a case's two (B, T, D) views, with optional soft
+    instance targets for the global batch."""
+
+    def __init__(self, objective: torch.nn.Module, soft: bool = False) -> None:
+        super().__init__()
+        self.objective, self.soft = objective, soft
+
+    def forward(self, views: list[torch.Tensor], **kwargs):
+        return self.objective(*views, SOFT_TARGETS if self.soft else None)
+
+
+def tiny_ts_tcc(gather: bool) -> torch.nn.Module:
+    """TS-TCC on a small TS2Vec encoder, in eval mode (no dropout): the whole method is the
+    objective, so its context Transformer, predictors and projector are the parameters."""
+    encoder = TS2VecEncoder(in_channels=1, hidden_dim=6, out_dim=8, depth=1)
+    method = TSTCC(encoder, timesteps=3, hidden_dim=8, context_layers=1, context_heads=2,
+                   feedforward_dim=8, seed=0, gather=gather)
+    return method.eval()
+
+
+def tiny_whitenedcse(gather: bool) -> torch.nn.Module:
+    """WhitenedCSE on a linear encoder of the case's rows (one whitening group of 6 dims, so
+    the statistics need more rows than one rank's 4)."""
+    encoder = torch.nn.Linear(5, 6)
+    encoder.out_dim = 6
+    return WhitenedCSE(encoder, num_groups=1, num_positives=2, temperature=0.1, seed=0,
+                       gather=gather)
+
+
+class MethodObjective(torch.nn.Module):
+    """Calls a method on a case's views (series) with the case's ids."""
+
+    def __init__(self, method: torch.nn.Module) -> None:
+        super().__init__()
+        self.method = method
+
+    def forward(self, views: list[torch.Tensor], **kwargs):
+        return self.method(views, ids=kwargs.get("ids"))
 
 
 class TupleObjective(torch.nn.Module):
@@ -102,6 +160,7 @@ class Case:
     labels: list[int] | None = None
     scores: bool = False  # SwAV: inputs are prototype scores, kept in [-1, 1]
     queue: bool = False  # InfoNCE with negatives from a gathering MemoryQueue
+    row_shape: tuple[int, ...] | None = None  # each view's rows, e.g. (T, D) timestamps
 
 
 CASES: dict[str, Case] = {
@@ -148,6 +207,17 @@ CASES: dict[str, Case] = {
         dim=6,
         scores=True,
     ),
+    "hierarchical_ts2vec": Case(
+        lambda g: SpanObjective(HierarchicalContrastive(0.5, gather=g)), row_shape=(6, 5)
+    ),
+    "hierarchical_softclt": Case(
+        lambda g: SpanObjective(HierarchicalContrastive(0.5, temporal_tau=0.7, gather=g),
+                                soft=True), row_shape=(5, 4)
+    ),
+    "whitenedcse_method": Case(lambda g: MethodObjective(tiny_whitenedcse(g)),
+                               ids=DUPLICATE_IDS),
+    "ts_tcc_method": Case(lambda g: MethodObjective(tiny_ts_tcc(g)), ids=DUPLICATE_IDS,
+                          row_shape=(1, 12)),
     "alignment_uniformity": Case(
         lambda g: AlignmentUniformity(gather=g),
         ids=DUPLICATE_IDS,
@@ -168,7 +238,8 @@ CASES: dict[str, Case] = {
 
 def _full_inputs(name: str, case: Case) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(sorted(CASES).index(name) + 1)
-    views = torch.randn(case.num_views, GLOBAL_BATCH, case.dim, generator=generator,
+    row_shape = (case.dim,) if case.row_shape is None else case.row_shape
+    views = torch.randn(case.num_views, GLOBAL_BATCH, *row_shape, generator=generator,
                         dtype=torch.float64)
     if case.scores:
         views = views.tanh()

@@ -419,13 +419,15 @@ def take_windows(x: Tensor, starts: Tensor, length: int) -> Tensor:
 
 def overlapping_crops(
     x: Tensor, generator: torch.Generator, min_overlap: int = 2,
-    second_source: Tensor | None = None,
+    second_source: Tensor | None = None, rows: tuple[int, int] | None = None,
 ) -> tuple[Tensor, Tensor, int]:
     """TS2Vec's contextual-consistency crops: two windows of each series that share a span of
     `overlap` timestamps (at least `min_overlap`), at a random per-series shift. Returns
     ``(first, second, overlap)``: the last `overlap` steps of `first` and the first `overlap`
     steps of `second` are the same timestamps. With `second_source` (another view of x, same
-    shape), the second window is cut from it instead of from x."""
+    shape), the second window is cut from it instead of from x. With `rows` = (offset, size),
+    x is rows offset.. of a batch of `size` (one process's share): the shifts are drawn for
+    the whole batch and this share's are used."""
     check_series(x, "overlapping_crops")
     if second_source is not None and second_source.shape != x.shape:
         raise ValueError(f"second_source has shape {tuple(second_source.shape)}, x has "
@@ -444,7 +446,8 @@ def overlapping_crops(
     right = left + overlap
     outer_left = int(draw(0, left + 1))
     outer_right = int(draw(right, length + 1))
-    shift = draw(-outer_left, length - outer_right + 1, x.shape[0])
+    offset, size = (0, x.shape[0]) if rows is None else rows
+    shift = draw(-outer_left, length - outer_right + 1, size)[offset:offset + x.shape[0]]
     first = take_windows(x, shift + outer_left, right - outer_left)
     second = take_windows(x if second_source is None else second_source, shift + left,
                           outer_right - left)
