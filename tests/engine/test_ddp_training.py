@@ -169,14 +169,15 @@ def test_swav_with_frozen_prototypes_runs_under_plain_ddp(tmp_path):
 
 
 def series_recipe(**train: object) -> dict:
-    """SoftCLT on a tiny TS2Vec encoder; its crops and masks come from the method's seeded
-    generator and the views are the identity, so process counts can be compared."""
+    """SoftCLT on a tiny TS2Vec encoder without dropout; its crops and masks come from the
+    method's seeded generator and the views are the identity, so process counts can be
+    compared."""
     return {
         "name": "softclt-deterministic",
         "data": {"dataset": "waves.npz", "modality": "timeseries"},
         "views": {"name": "identity_views"},
         "encoder": {"name": "ts2vec_encoder",
-                    "kwargs": {"hidden_dim": 8, "out_dim": 8, "depth": 1}},
+                    "kwargs": {"hidden_dim": 8, "out_dim": 8, "depth": 1, "dropout": 0.0}},
         "method": {"name": "softclt", "kwargs": {"instance_tau": 2.0, "temporal_tau": 1.0}},
         "train": {"steps": 4, "batch_size": 8, "lr": 0.05, "optimizer": "sgd",
                   "warmup_epochs": 0.0, "log_every_steps": 1, "accelerator": "cpu",
