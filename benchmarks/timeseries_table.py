@@ -1,6 +1,7 @@
-"""The README's time-series table from the JSON lines that `bench_timeseries.py` and
-`bench_ts2vec_reference.py` append: per dataset and recipe, SVM test accuracy as mean ± std over
-the seeds found, and the train seconds of seed 0; the side-by-side reference run next to it.
+"""The README's time-series table from the JSON lines that `bench_timeseries.py`,
+`timeseries_ensemble.py` and `bench_ts2vec_reference.py` append: per dataset and recipe, SVM
+test accuracy as mean ± std over the seeds found, and the train seconds of seed 0; the
+side-by-side reference run next to it.
 
     python benchmarks/timeseries_table.py benchmarks/results/timeseries_*_2026-11-28.jsonl \
         benchmarks/results/ts2vec_side_by_side_2026-11-28.jsonl
@@ -20,7 +21,8 @@ from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
 
 SIDE_BY_SIDE = "reference (side by side)"
 LAST_WEIGHTS = "ts2vec, last weights"
-RECIPES = ("ts2vec", LAST_WEIGHTS, "ts-learned-aug", "ts-tcc", "ts-instance")
+RECIPES = ("ts2vec", LAST_WEIGHTS, "ts-learned-aug", "ts-tcc", "ts-instance", "ts-softclt",
+           "ts2vec-ensemble3")
 
 
 def load_rows(paths: list[Path]) -> list[dict]:

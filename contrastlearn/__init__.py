@@ -20,6 +20,8 @@ _LAZY = {
     "RunResult": "contrastlearn.api",
     "load_encoder": "contrastlearn.export",
     "export_encoder": "contrastlearn.export",
+    "load_ensemble": "contrastlearn.ensemble",
+    "EnsembleEncoder": "contrastlearn.ensemble",
     "load_recipe": "contrastlearn.config",
     "Recipe": "contrastlearn.config",
     "Views": "contrastlearn.augment.views",
@@ -44,6 +46,6 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module 'contrastlearn' has no attribute {name!r}")
     module = importlib.import_module(_LAZY[name])
     if name.isupper() or name in {"pretrain", "evaluate", "embed", "load_encoder",
-                                  "TimeSeriesEncoder"}:
+                                  "load_ensemble", "TimeSeriesEncoder"}:
         import contrastlearn.plugins  # noqa: F401
     return getattr(module, name)

@@ -52,7 +52,8 @@ def two_runs(tmp_path_factory):
 
 
 def test_evaluate_an_ensemble_of_runs(two_runs, tmp_path):
-    ensemble = load_ensemble(two_runs)
+    ensemble = contrastlearn.load_ensemble(two_runs)
+    assert isinstance(ensemble, contrastlearn.EnsembleEncoder)
     x = torch.rand(5, 1, 8, 8)
     expected = torch.cat([load_encoder(run)(x) for run in two_runs], dim=1)
     torch.testing.assert_close(ensemble(x), expected)
