@@ -67,8 +67,8 @@ class TSTCC(Method):
     With `gather` (default) under several processes, each rank gathers the batch's features
     (with autograd) and computes the loss of the whole global batch: both contrasts see every
     rank's series, and the shortest series and t are the same on every rank. The context
-    Transformer's dropout masks differ between ranks, so the result equals one process up to
-    dropout. The projector defaults to the official head sizes: hidden
+    Transformer's dropout masks need not be those one process would draw, so the result
+    equals one process up to dropout. The projector defaults to the official head sizes: hidden
     encoder.out_dim // 2, output encoder.out_dim // 4."""
 
     default_views = "ts_tcc_views"
