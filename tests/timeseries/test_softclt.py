@@ -13,6 +13,7 @@ from contrastlearn.methods.softclt import SoftCLT
 from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.objectives.hierarchical import soft_instance_weights
+from tests.timeseries.resume import assert_resumes_exactly
 
 
 def _series(count: int = 10, length: int = 24) -> torch.Tensor:
@@ -100,13 +101,4 @@ def test_softclt_recipe_end_to_end_and_resume(tmp_path, waves_file):
     embeddings = contrastlearn.embed(run.run_dir, np.load(path)["x_test"])
     assert embeddings.shape == (20, 32) and torch.isfinite(embeddings).all()
 
-    half = contrastlearn.pretrain("ts-softclt", dataset=str(path), out=tmp_path / "half",
-                                  overrides={**overrides, "train.max_steps": 5},
-                                  progress=False, evaluate_after=False)
-    assert half.training.status == "stopped_early"
-    resumed = contrastlearn.pretrain(out=tmp_path / "half", dataset=str(path), resume=True,
-                                     overrides={"train.max_steps": None}, progress=False,
-                                     evaluate_after=False)
-    for (name, a), b in zip(run.method.state_dict().items(),
-                            resumed.method.state_dict().values()):
-        torch.testing.assert_close(a, b, msg=name)
+    assert_resumes_exactly(run, "ts-softclt", str(path), overrides, tmp_path, stop_at=5)

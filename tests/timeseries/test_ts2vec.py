@@ -19,6 +19,7 @@ from contrastlearn.objectives.hierarchical import (
     instance_contrastive,
     temporal_contrastive,
 )
+from tests.timeseries.resume import assert_resumes_exactly
 
 
 def naive_contrast(first, second, over_batch: bool) -> float:
@@ -128,16 +129,7 @@ def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file):
     embeddings = contrastlearn.embed(run.run_dir, np.load(path)["x_test"])
     assert embeddings.shape == (20, 32) and torch.isfinite(embeddings).all()
 
-    half = contrastlearn.pretrain("ts2vec", dataset=str(path), out=tmp_path / "half",
-                                  overrides={**overrides, "train.max_steps": 6},
-                                  progress=False, evaluate_after=False)
-    assert half.training.status == "stopped_early"
-    resumed = contrastlearn.pretrain(out=tmp_path / "half", dataset=str(path), resume=True,
-                                     overrides={"train.max_steps": None}, progress=False,
-                                     evaluate_after=False)
-    for (name, a), b in zip(run.method.state_dict().items(),
-                            resumed.method.state_dict().values()):
-        torch.testing.assert_close(a, b, msg=name)
+    assert_resumes_exactly(run, "ts2vec", str(path), overrides, tmp_path, stop_at=6)
 
 
 def test_instance_contrast_recipe_runs_on_series(tmp_path, waves_file):
