@@ -3,9 +3,10 @@ recipes' test accuracy over three seeds.
 
 The rule: every candidate recipe's seed-0 run carries `train_cv_accuracy` (TS2Vec's SVM protocol
 cross-validated inside the train split); per dataset the candidate with the highest value wins,
-ties going to the earlier candidate in `--candidates` (the default recipe first). The chosen
-recipe's test accuracy is then read from its three-seed runs; test labels play no part in the
-choice.
+ties going to the earlier candidate in `--candidates` (the default recipe first). A candidate
+is a recipe name, or a recipe with `bench_timeseries.py --set` overrides written
+``recipe[key=value,...]``. The chosen candidate's test accuracy is then read from its
+three-seed runs; test labels play no part in the choice.
 
     cd benchmarks/results
     python ../timeseries_select_by_cv.py \
@@ -28,14 +29,24 @@ NINE = ("GunPoint", "ArrowHead", "ItalyPowerDemand", "OSULeaf", "UnitTest", "Cov
 """The nine sets the reference TS2Vec run covers (its mean is the target)."""
 
 
-def plain_rows(paths: list[Path]) -> list[dict]:
-    """Rows of runs with the shipped recipe as it is (no `--set` overrides)."""
+def label(row: dict) -> str:
+    """A run's candidate name: its recipe, with its `--set` overrides in brackets if any
+    (e.g. ``ts-softclt[method.kwargs.instance_tau=20]``)."""
+    overrides = row.get("overrides") or {}
+    if not overrides:
+        return row["recipe"]
+    return row["recipe"] + "[" + ",".join(f"{key}={overrides[key]}"
+                                          for key in sorted(overrides)) + "]"
+
+
+def labelled_rows(paths: list[Path]) -> list[dict]:
+    """Every run row, with its candidate name under "label"."""
     rows = []
     for path in paths:
         for line in path.read_text().splitlines():
             row = json.loads(line)
-            if row.get("recipe") and not row.get("overrides"):
-                rows.append(row)
+            if row.get("recipe"):
+                rows.append({**row, "label": label(row)})
     return rows
 
 
@@ -48,12 +59,12 @@ def main() -> None:
     parser.add_argument("--candidates", nargs="+",
                         default=["ts2vec", "ts-instance", "ts-learned-aug", "ts-tcc"])
     args = parser.parse_args()
-    train_cv = {(row["recipe"], row["dataset"]): row["train_cv_accuracy"]
-                for row in plain_rows(args.cv)
+    train_cv = {(row["label"], row["dataset"]): row["train_cv_accuracy"]
+                for row in labelled_rows(args.cv)
                 if row["seed"] == 0 and "train_cv_accuracy" in row}
     test: dict[tuple[str, str], dict[int, float]] = {}
-    for row in plain_rows(args.test):
-        test.setdefault((row["recipe"], row["dataset"]), {})[row["seed"]] = row["svm_accuracy"]
+    for row in labelled_rows(args.test):
+        test.setdefault((row["label"], row["dataset"]), {})[row["seed"]] = row["svm_accuracy"]
     print("| dataset | " + " | ".join(f"{name} train CV" for name in args.candidates)
           + " | chosen | its test acc (3 seeds) | reference |")
     print("|" + "---|" * (len(args.candidates) + 4))
