@@ -75,6 +75,21 @@ def global_ids(ids: Tensor) -> Tensor:
     return gather_no_grad(ids)
 
 
+def gather_global_batch(
+    parts: list[Tensor], ids: Tensor | None, enabled: bool = True,
+) -> tuple[list[Tensor], Tensor | None, slice]:
+    """For methods that compute the whole global batch's loss on every rank: each of `parts`
+    (rows of this rank's batch) gathered with autograd, the ids gathered with them, and the
+    slice of the gathered rows that are this rank's. Unchanged on one process or when not
+    `enabled`."""
+    local = slice(0, len(parts[0]))
+    if not (enabled and is_distributed()):
+        return parts, ids, local
+    local = slice(rank() * len(parts[0]), (rank() + 1) * len(parts[0]))
+    return ([gather_with_grad(part) for part in parts],
+            None if ids is None else global_ids(ids), local)
+
+
 def average_gradients(module: torch.nn.Module) -> None:
     """Replace every parameter gradient by its mean over the ranks (what DDP does when the
     backward does not go through its wrapper, as in gradient caching)."""

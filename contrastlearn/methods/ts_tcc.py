@@ -9,13 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import (
-    gather_with_grad,
-    global_ids,
-    global_min,
-    is_distributed,
-    rank,
-)
+from contrastlearn.engine.distributed import gather_global_batch, global_min
 from contrastlearn.heads import ProjectionMLP
 from contrastlearn.methods.base import Method
 from contrastlearn.objectives import InfoNCE
@@ -137,13 +131,9 @@ class TSTCC(Method):
             raise ValueError(f"TS-TCC contrasts a weak and a strong view; got {len(views)} "
                              f"views (use views: ts_tcc_views)")
         features = self._features(torch.cat(views))  # weak rows, then strong rows
-        weak, strong = features.chunk(2)
-        local = slice(0, len(weak))
-        if self.gather and is_distributed():  # every rank computes the global batch's loss
-            local = slice(rank() * len(weak), (rank() + 1) * len(weak))
-            weak, strong = gather_with_grad(weak), gather_with_grad(strong)
-            ids = None if ids is None else global_ids(ids)
-            features = torch.cat([weak, strong])
+        (weak, strong), ids, local = gather_global_batch(list(features.chunk(2)), ids,
+                                                         self.gather)
+        features = torch.cat([weak, strong])
         horizon = self.future_steps(features.shape[1])
         step = self._draw_step(features.shape[1], horizon)
         contexts = self.context_model(features[:, : step + 1])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from contrastlearn.engine.distributed import gather_with_grad, global_ids, is_distributed, rank
+from contrastlearn.engine.distributed import gather_global_batch
 from contrastlearn.methods.base import Method
 from contrastlearn.methods.simcse import encode_token_views, training_pooler
 from contrastlearn.objectives import InfoNCE
@@ -69,11 +69,7 @@ class WhitenedCSE(Method):
     def training_step(self, views: list, *, labels, ids) -> LossOutput:
         passes = [views[k % len(views)] for k in range(self.num_positives + 1)]
         hidden = encode_token_views(self.encoder, passes)
-        local = slice(0, len(hidden[0]))
-        if self.gather and is_distributed():  # every rank computes the global batch's loss
-            local = slice(rank() * len(hidden[0]), (rank() + 1) * len(hidden[0]))
-            hidden = [gather_with_grad(h) for h in hidden]
-            ids = None if ids is None else global_ids(ids)
+        hidden, ids, local = gather_global_batch(hidden, ids, self.gather)
         generator = self._generator()
         whitened = [shuffled_group_whitening(h, self.num_groups, generator, self.eps)
                     for h in hidden]
