@@ -49,11 +49,17 @@ def train_cv_accuracy(embeddings: np.ndarray, labels: np.ndarray, folds: int = 5
     return float(np.mean(scores))
 
 
+def run_name(recipe: str, dataset: str, seed: int) -> str:
+    """The run directory's name: a dataset file is named by its stem."""
+    label = Path(dataset).stem if dataset.endswith(".npz") else dataset
+    return f"{recipe}-{label}-seed{seed}"
+
+
 def run(recipe: str, dataset: str, seed: int, out: Path,
         overrides: dict | None = None) -> dict:
     overrides = dict(overrides or {})
     result = contrastlearn.pretrain(
-        recipe, dataset=dataset, out=out / f"{recipe}-{dataset}-seed{seed}", overwrite=True,
+        recipe, dataset=dataset, out=out / run_name(recipe, dataset, seed), overwrite=True,
         overrides={**overrides, "seed": seed, "eval.protocols": ["svm"],
                    "eval.raw_baseline": False}, progress=False)
     train_x, train_y = embed_data(result.encoder, load_run_data(result.recipe, dataset).train)

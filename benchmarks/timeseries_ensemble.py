@@ -21,6 +21,7 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -31,16 +32,17 @@ from contrastlearn.config import load_recipe
 from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_timeseries import REFERENCE, run  # noqa: E402
+from bench_timeseries import REFERENCE, run, run_name  # noqa: E402
 
 COMPARED = ("views", "encoder", "method", "train")
 """Recipe sections a reused run must share with the shipped recipe."""
 
 
-def member_run(recipe: str, dataset: str, seed: int, runs: Path, reuse: list[Path]) -> Path:
+def member_run(recipe: str, dataset: str, seed: int, runs: Path, reuse: list[Path],
+               train: Callable[[str, str, int, Path], object] = run) -> Path:
     """A finished run of `recipe` on `dataset` with `seed`: reused when one exists, else
-    trained into `runs`."""
-    name = f"{recipe}-{dataset}-seed{seed}"
+    trained into `runs` by `train(recipe, dataset, seed, runs)`."""
+    name = run_name(recipe, dataset, seed)
     shipped = resolve_run_recipe(recipe)
     for folder in [runs, *reuse]:
         candidate = folder / name
@@ -58,7 +60,7 @@ def member_run(recipe: str, dataset: str, seed: int, runs: Path, reuse: list[Pat
             raise SystemExit(f"{candidate} differs from the shipped {recipe!r} recipe in "
                              f"{differing}: train it again instead")
         return candidate
-    run(recipe, dataset, seed, runs)
+    train(recipe, dataset, seed, runs)
     return runs / name
 
 

@@ -39,7 +39,7 @@ from contrastlearn.engine.distributed import gather_no_grad, is_distributed, ran
 from contrastlearn.engine.launch import launch_fabric
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
-from contrastlearn.ensemble import load_ensemble
+from contrastlearn.ensemble import EnsembleEncoder, load_ensemble
 from contrastlearn.evaluation import (
     Result,
     extract_embeddings,
@@ -310,13 +310,15 @@ def evaluate(
     protocols: Sequence[str] | None = None, labels_per_class: Sequence[int] = (10,),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
-    strict: bool = True,
+    strict: bool = True, balance: bool = False,
 ) -> list[Result]:
     """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default linear_probe and knn)
     with all training labels, and the classifiers also with n labels per class (mean ± std over
     seeds). `encoder_or_run` is an encoder or a run directory (whose recipe names the data when
     `data` is None), or several run directories: their encoders' embeddings side by side
-    (`EnsembleEncoder`; the first run's recipe names the data; `save` is refused). With
+    (`EnsembleEncoder`; the first run's recipe names the data; `save` is refused; with
+    `balance`, every member is first rescaled to unit total variance on the unlabeled train
+    split, `EnsembleEncoder.balance`). With
     `raw_baseline`, the same protocols run on the raw inputs. `data` may also be a dict of
     pairs for the "similarity" and "retrieval" protocols (see `evaluate_pairs`; default: those
     the arrays allow). Without `strict`, a protocol that cannot run on the data gives a
@@ -341,6 +343,9 @@ def evaluate(
         if data is None:
             raise ValueError("evaluate needs data when given an encoder module")
     if _is_pair_data(data):
+        if balance:
+            raise ValueError("balance=True measures the members' scales on a train split; "
+                             "pair data has none")
         results = evaluate_pairs(encoder, data, protocols, modality=modality,
                                  scale=getattr(encoder, "config", {}).get("input_scale"),
                                  device=device, batch_size=batch_size)
@@ -348,6 +353,11 @@ def evaluate(
         splits = (load_run_data(recipe, data) if recipe is not None
                   else resolve_dataset(data, modality=modality))
         splits = prepare_for_encoder(splits, encoder)
+        if balance:
+            if not isinstance(encoder, EnsembleEncoder):
+                raise ValueError("balance=True rescales the members of an ensemble; give "
+                                 "several run directories")
+            encoder.balance(splits.train.x, batch_size=batch_size)
         results = evaluate_splits(
             encoder, splits, protocols=protocols or ("linear_probe", "knn"),
             labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,

@@ -94,6 +94,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         runs, data, protocols=protocols, strict=False,
         labels_per_class=args.labels_per_class or recipe.eval.labels_per_class,
         seeds=recipe.eval.few_label_seeds, raw_baseline=args.raw_baseline, save=False,
+        balance=args.balance,
     )
     if args.output:
         from contrastlearn.evaluation import save_results
@@ -250,6 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder (several runs: "
                              "their embeddings concatenated, an ensemble)")
     ev.add_argument("run_dir", nargs="+")
+    ev.add_argument("--balance", action="store_true",
+                    help="several runs: rescale each to unit total variance on the train split "
+                         "before concatenating (for runs of different recipes)")
     ev.add_argument("--dataset", help="data to evaluate on (default: the run's recipe data)")
     ev.add_argument("--protocol", action="append",
                     choices=[*PROTOCOLS, *(p for p in PAIR_PROTOCOLS if p not in PROTOCOLS)],

@@ -15,13 +15,15 @@ import torch
 from torch import Tensor, nn
 
 from contrastlearn.config import load_recipe
+from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.export import load_encoder
 
 
 class EnsembleEncoder(nn.Module):
     """`forward(x)` is the concatenation of every member's embedding of x (out_dim is the sum
-    of theirs); `timestamps(x, keep)`, when every member has it, concatenates the
-    per-timestamp features."""
+    of theirs), each multiplied by its entry of `member_scales` (1 until `balance`);
+    `timestamps(x, keep)`, when every member has it, concatenates the per-timestamp features
+    scaled the same way."""
 
     def __init__(self, members: Sequence[nn.Module]) -> None:
         super().__init__()
@@ -33,15 +35,36 @@ class EnsembleEncoder(nn.Module):
         self.members = nn.ModuleList(members)
         self.out_dim = sum(int(member.out_dim) for member in members)
         self.config = dict(getattr(members[0], "config", {}))
+        self.register_buffer("member_scales", torch.ones(len(members)))
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.cat([member(x) for member in self.members], dim=-1)
+        return torch.cat([member(x) * scale
+                          for member, scale in zip(self.members, self.member_scales)], dim=-1)
+
+    @torch.no_grad()
+    def balance(self, x: Tensor, batch_size: int = 512) -> EnsembleEncoder:
+        """Rescale every member so that its embeddings of the unlabeled inputs `x` have total
+        variance 1. Members trained by different recipes can differ in scale by orders of
+        magnitude, and an RBF kernel or kNN distance on the concatenation would otherwise hear
+        only the largest one."""
+        self.member_scales.fill_(1.0)
+        embeddings = extract_embeddings(self, x, batch_size=batch_size)
+        if embeddings.shape[0] < 2:
+            raise ValueError("balancing an ensemble needs at least 2 inputs to measure variance")
+        blocks = embeddings.split([int(member.out_dim) for member in self.members], dim=-1)
+        variances = torch.stack([block.double().var(dim=0).sum() for block in blocks])
+        if not bool((variances > 0).all()):
+            raise ValueError(f"an ensemble member gives constant embeddings on these inputs "
+                             f"(total variances {variances.tolist()}); it cannot be balanced")
+        self.member_scales.copy_(variances.rsqrt().to(self.member_scales))
+        return self
 
     def timestamps(self, x: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if not all(callable(getattr(m, "timestamps", None)) for m in self.members):
             raise TypeError("every ensemble member needs `timestamps` for per-timestamp features")
         outputs = [member.timestamps(x, keep) for member in self.members]
-        return torch.cat([features for features, _ in outputs], dim=-1), outputs[0][1]
+        features = [part * scale for (part, _), scale in zip(outputs, self.member_scales)]
+        return torch.cat(features, dim=-1), outputs[0][1]
 
 
 def load_ensemble(run_dirs: Sequence[str | Path],

@@ -36,6 +36,50 @@ def test_ensemble_encoder_concatenates_members():
         EnsembleEncoder([first, flat]).timestamps(x)
 
 
+class Scaled(torch.nn.Module):
+    """A member whose embedding is a fixed linear map of a flat input, times `gain`."""
+
+    def __init__(self, out_dim: int, gain: float, seed: int) -> None:
+        super().__init__()
+        self.out_dim = out_dim
+        self.weight = torch.nn.Parameter(
+            gain * torch.randn(4, out_dim, generator=torch.Generator().manual_seed(seed)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight
+
+
+def test_balance_gives_every_member_unit_total_variance():
+    small, large = Scaled(3, 0.01, seed=0), Scaled(5, 100.0, seed=1)
+    ensemble = EnsembleEncoder([small, large])
+    x = torch.randn(200, 4)
+    assert ensemble.balance(x) is ensemble
+    embeddings = ensemble(x).double()
+    torch.testing.assert_close(embeddings[:, :3].var(dim=0).sum().item(), 1.0)
+    torch.testing.assert_close(embeddings[:, 3:].var(dim=0).sum().item(), 1.0)
+    expected = small(x).double().var(dim=0).sum().rsqrt() * small(x).double()
+    torch.testing.assert_close(embeddings[:, :3], expected, rtol=1e-5, atol=1e-6)
+    # balancing again from the balanced state measures the raw members, not the scaled ones
+    scales = ensemble.member_scales.clone()
+    torch.testing.assert_close(ensemble.balance(x).member_scales, scales)
+
+
+def test_balance_scales_timestamps_and_refuses_constant_members():
+    first = TS2VecEncoder(in_channels=1, hidden_dim=4, out_dim=3, depth=1)
+    second = TS2VecEncoder(in_channels=1, hidden_dim=4, out_dim=5, depth=1)
+    ensemble = EnsembleEncoder([first, second]).eval()
+    x = torch.randn(12, 1, 10)
+    ensemble.balance(x)
+    features, _ = ensemble.timestamps(x)
+    scaled_first = ensemble.member_scales[0] * first.timestamps(x)[0]
+    torch.testing.assert_close(features[..., :3], scaled_first)
+    dead = Scaled(2, 0.0, seed=2)
+    with pytest.raises(ValueError, match="constant embeddings"):
+        EnsembleEncoder([Scaled(2, 1.0, seed=3), dead]).balance(torch.randn(10, 4))
+    with pytest.raises(ValueError, match="at least 2 inputs"):
+        EnsembleEncoder([Scaled(2, 1.0, seed=3), Scaled(2, 1.0, seed=4)]).balance(torch.randn(1, 4))
+
+
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("ensemble")
@@ -68,6 +112,29 @@ def test_evaluate_an_ensemble_of_runs(two_runs, tmp_path):
     assert main(["evaluate", *map(str, two_runs), "--protocol", "knn", "--output",
                  str(output)]) == 0
     assert json.loads(output.read_text())[0]["value"] == pytest.approx(results[0].value)
+
+
+def test_evaluate_a_balanced_ensemble(two_runs, tmp_path, monkeypatch):
+    balanced_on = []
+    original = EnsembleEncoder.balance
+
+    def spy(self, x, batch_size=512):
+        balanced_on.append(x.shape)
+        return original(self, x, batch_size)
+
+    monkeypatch.setattr(EnsembleEncoder, "balance", spy)
+    results = contrastlearn.evaluate(two_runs, protocols=["knn"], labels_per_class=(),
+                                     balance=True)
+    train = contrastlearn.api.load_run_data(
+        contrastlearn.config.load_recipe(two_runs[0] / "recipe.yaml"), None).train
+    assert balanced_on == [train.x.shape]  # the unlabeled train split, nothing else
+    assert 0.5 < results[0].value <= 1.0
+    output = tmp_path / "balanced.json"
+    assert main(["evaluate", *map(str, two_runs), "--balance", "--protocol", "knn",
+                 "--output", str(output)]) == 0
+    assert json.loads(output.read_text())[0]["value"] == pytest.approx(results[0].value)
+    with pytest.raises(ValueError, match="several run directories"):
+        contrastlearn.evaluate(two_runs[0], protocols=["knn"], balance=True)
 
 
 def test_ensemble_refuses_runs_of_other_modalities(two_runs, tmp_path):
