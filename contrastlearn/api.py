@@ -550,6 +550,7 @@ def pretrain(
         if writer:
             _best_effort("the report", write_report, run_dir)
         raise
+    method = trainer.method  # after fsdp, an ordinary module with the whole weights
     encoder = method.encoder
     if writer:
         export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,

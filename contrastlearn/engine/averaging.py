@@ -7,6 +7,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.engine.sharding import full_tensors, load_full_tensors
+
 
 class WeightAverage:
     """Running mean of `module`'s floating-point parameters and buffers, one update per step."""
@@ -34,9 +36,9 @@ class WeightAverage:
             self.module.load_state_dict(self.average, strict=False)
 
     def state_dict(self) -> dict:
-        return {"count": self.count, "average": self.average}
+        """Whole tensors, also when the module is sharded (then a collective call)."""
+        return {"count": self.count, "average": full_tensors(self.average)}
 
     def load_state_dict(self, state: dict) -> None:
         self.count = int(state["count"])
-        for name, value in state["average"].items():
-            self.average[name].copy_(value)
+        load_full_tensors(self.average, state["average"])

@@ -1,5 +1,6 @@
 """The processes of a run, through Lightning Fabric: one process on one device by default, or
-DDP over `train.devices` processes per node and `train.num_nodes` nodes.
+DDP (or FSDP, `contrastlearn.engine.sharding`) over `train.devices` processes per node and
+`train.num_nodes` nodes.
 
 Fabric starts the other local processes itself (it re-runs the same command line with its rank
 in the environment), and under `torchrun` or SLURM it reads the ranks those launchers set; we
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from contrastlearn.config import TrainConfig
+from contrastlearn.engine.sharding import fsdp_strategy
 
 
 def launch_fabric(config: TrainConfig) -> Any:
@@ -21,13 +23,14 @@ def launch_fabric(config: TrainConfig) -> Any:
     precision). Multi-process strategies on CPU use the gloo backend."""
     from lightning.fabric import Fabric
 
-    if str(config.strategy).lower().startswith("fsdp"):
-        raise ValueError(
-            f"train.strategy {config.strategy!r} is not supported yet: checkpoints, export and "
-            "evaluation here read whole (unsharded) weights, which FSDP would split across "
-            "processes. Use ddp: every shipped encoder fits on one device")
+    strategy = config.strategy
+    if str(strategy).lower() == "fsdp":
+        strategy = fsdp_strategy(config.devices, config.num_nodes)
+    elif str(strategy).lower().startswith("fsdp"):
+        raise ValueError(f"train.strategy {strategy!r}: use fsdp (FSDP2, sharding over every "
+                         "process; see contrastlearn.engine.sharding)")
     fabric = Fabric(accelerator=config.accelerator, devices=config.devices,
-                    num_nodes=config.num_nodes, strategy=config.strategy,
+                    num_nodes=config.num_nodes, strategy=strategy,
                     precision=config.precision)
     fabric.launch()
     return fabric

@@ -12,6 +12,7 @@ what they contrast against, the logged loss is the global batch's, and only rank
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import math
 import time
@@ -49,6 +50,16 @@ from contrastlearn.engine.launch import (
 )
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.schedule import warmup_cosine
+from contrastlearn.engine.sharding import (
+    OPTIMIZER_BY_NAME,
+    all_finite,
+    check_shardable,
+    full_model_state,
+    full_optimizer_state,
+    load_full_model_state,
+    load_full_optimizer_state,
+    uses_fsdp,
+)
 from contrastlearn.methods.base import Method
 from contrastlearn.objectives.base import LossOutput
 
@@ -152,10 +163,15 @@ class Trainer:
         if config.sync_batchnorm:
             method = with_sync_batchnorm(method, self.fabric.world_size, self.fabric.device)
         self.method = method
-        self.optimizer = build_optimizer(
-            method, config.optimizer, config.lr, config.weight_decay, config.momentum
-        )
-        self.model, self.optimizer = self.fabric.setup(method, self.optimizer)
+        self.sharded = uses_fsdp(self.fabric)
+        self._whole_copy = None
+        if self.sharded:
+            check_shardable(config)
+            self._whole_copy = copy.deepcopy(method)  # unsharded, for export and evaluation
+        # the optimizer is built after setup: FSDP replaces the parameters with shards
+        self.model = self.fabric.setup_module(method)
+        self.optimizer = self.fabric.setup_optimizers(build_optimizer(
+            method, config.optimizer, config.lr, config.weight_decay, config.momentum))
         self.view_generator = torch.Generator(device=self.fabric.device)
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
@@ -187,21 +203,28 @@ class Trainer:
         if self.fabric.world_size > 1:
             rng_by_rank = [None] * self.fabric.world_size
             torch.distributed.all_gather_object(rng_by_rank, rng)
+        average = None if self.weight_average is None else self.weight_average.state_dict()
+        if self.sharded:  # whole tensors gathered from the shards, in one process's layout
+            optimizer = {"optimizer": full_optimizer_state(self.method, self.optimizer.optimizer),
+                         "optimizer_keys": OPTIMIZER_BY_NAME}
+            method = full_model_state(self.method)
+        else:
+            optimizer = {"optimizer": self.optimizer.state_dict()}
+            method = self.method.state_dict()
         return {
-            "method": self.method.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "method": method,
+            **optimizer,
             "train_state": vars(self.state).copy(),
             "rng": rng_by_rank,
             "seed": self.seed,
-            **({} if self.weight_average is None
-               else {"weight_average": self.weight_average.state_dict()}),
+            **({} if average is None else {"weight_average": average}),
         }
 
     def save(self) -> None:
         """Checkpoint, unless a parameter is NaN/Inf: the last good checkpoint stays."""
         if self.checkpoint_path is None:
             return
-        if not all(bool(torch.isfinite(p).all()) for p in self.method.parameters()):
+        if not all_finite(self.method):
             self._diverged("model weights", math.nan, self.state.step)
         state = self.state_dict()  # every rank takes part in gathering the random states
         if self.fabric.is_global_zero:
@@ -213,8 +236,17 @@ class Trainer:
         if self.checkpoint_path is None or not self.checkpoint_path.is_file():
             raise FileNotFoundError(f"no checkpoint to resume from in {self.run_dir}")
         state = load_checkpoint(self.checkpoint_path)
-        self.method.load_state_dict(state["method"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        if self.sharded:
+            load_full_model_state(self.method, state["method"])
+        else:
+            self.method.load_state_dict(state["method"])
+        if state.get("optimizer_keys") == OPTIMIZER_BY_NAME:  # written by an FSDP run
+            load_full_optimizer_state(self.method, self.optimizer.optimizer, state["optimizer"])
+        elif self.sharded:
+            raise ValueError("this checkpoint's optimizer state is keyed by position (written "
+                             "by a run without fsdp); resume it with strategy ddp or auto")
+        else:
+            self.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainState(**state["train_state"])
         if self.weight_average is not None:
             if "weight_average" not in state:
@@ -363,6 +395,8 @@ class Trainer:
         bar.close()
         if self.weight_average is not None:
             self.weight_average.apply()
+        if self.sharded:
+            self._unshard()
         seconds = time.perf_counter() - started
         summary = TrainSummary(
             self.state.step, self.state.epoch, seconds, loss_value,
@@ -372,6 +406,13 @@ class Trainer:
         )
         self._write_summary(summary.to_dict())
         return summary
+
+    def _unshard(self) -> None:
+        """Make `method` an ordinary module holding the whole trained weights (every process
+        gathers them), so export and evaluation read it as after any other run."""
+        whole = full_model_state(self.method)
+        self._whole_copy.load_state_dict(whole)
+        self.method = self._whole_copy.to(self.device)
 
     def _batch_gradients(self, batch: Batch, micro_batch: int
                          ) -> tuple[LossOutput, Tensor, float]:

@@ -87,14 +87,6 @@ def test_accumulation_is_refused_where_it_would_change_the_loss(tmp_path):
                  evaluate_after=False)
 
 
-def test_fsdp_is_refused_with_a_clear_error():
-    from contrastlearn.config import TrainConfig
-    from contrastlearn.engine.launch import launch_fabric
-
-    with pytest.raises(ValueError, match="not supported yet.*ddp"):
-        launch_fabric(TrainConfig(strategy="fsdp", accelerator="cpu"))
-
-
 def test_sync_batchnorm_is_refused_on_cpu_and_skipped_on_one_process():
     model = nn.Sequential(nn.Linear(4, 4), nn.BatchNorm1d(4))
     assert with_sync_batchnorm(model, 1, torch.device("cpu")) is model

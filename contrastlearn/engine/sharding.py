@@ -1,0 +1,154 @@
+"""Fully sharded data parallel training (`train.strategy: fsdp`).
+
+Every process holds a shard of each parameter, gradient and optimizer state (FSDP2,
+`torch.distributed.fsdp.fully_shard`, through Lightning Fabric's `ModelParallelStrategy`,
+which unlike Fabric's FSDP1 strategy also runs on CPU with gloo). The encoder is one sharded
+unit, gathered whole for its forward; everything else in the method (projectors, predictors,
+target networks, prototypes) is the root unit, gathered for the method's forward, so methods
+that read their own parameters directly keep working.
+
+Checkpoints hold whole tensors, gathered from the shards, in the same layout as one process
+writes, so a run may be resumed under another strategy or number of processes; the optimizer
+state is keyed by parameter name (`torch.distributed.checkpoint.state_dict`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+FORWARD_METHODS = ("timestamps",)
+"""Encoder methods that methods call instead of `forward`: they gather the shards too."""
+
+OPTIMIZER_BY_NAME = "parameter_names"
+"""`optimizer_keys` of a checkpoint whose optimizer state is keyed by parameter name."""
+
+
+def fsdp_strategy(devices: int, num_nodes: int) -> Any:
+    """Fabric's ModelParallelStrategy sharding over every process (no tensor parallelism)."""
+    from lightning.fabric.strategies import ModelParallelStrategy
+
+    return ModelParallelStrategy(shard_method, data_parallel_size=int(devices) * int(num_nodes),
+                                 tensor_parallel_size=1)
+
+
+def shard_method(method: nn.Module, mesh: Any) -> nn.Module:
+    """FSDP2 units: the encoder, then the rest of the method as the root."""
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    data_parallel = mesh["data_parallel"]
+    encoder = getattr(method, "encoder", None)
+    if isinstance(encoder, nn.Module) and any(True for _ in encoder.parameters()):
+        fully_shard(encoder, mesh=data_parallel)
+        for name in FORWARD_METHODS:
+            if callable(getattr(encoder, name, None)):
+                register_fsdp_forward_method(encoder, name)
+    fully_shard(method, mesh=data_parallel)
+    return method
+
+
+def uses_fsdp(fabric: Any) -> bool:
+    """Whether `fabric` shards the model (`fsdp_strategy`)."""
+    from lightning.fabric.strategies import ModelParallelStrategy
+
+    return isinstance(fabric.strategy, ModelParallelStrategy)
+
+
+def check_shardable(config: Any) -> None:
+    """Refuse, before any work, the training options that FSDP cannot run exactly here."""
+    refused = {"train.gradient_cache_chunk": bool(config.gradient_cache_chunk),
+               "train.accumulate_batches": config.accumulate_batches > 1,
+               "train.sync_batchnorm": bool(config.sync_batchnorm)}
+    named = [name for name, used in refused.items() if used]
+    if named:
+        raise ValueError(f"train.strategy fsdp does not support {', '.join(named)}: gradient "
+                         "caching and accumulation bypass the sharded gradient reduction, and "
+                         "SyncBatchNorm is untested with it; use strategy ddp for these")
+
+
+def is_sharded(module: nn.Module) -> bool:
+    """Whether any parameter of `module` is a DTensor shard."""
+    from torch.distributed.tensor import DTensor
+
+    return any(isinstance(parameter, DTensor) for parameter in module.parameters())
+
+
+def _options() -> Any:
+    from torch.distributed.checkpoint.state_dict import StateDictOptions
+
+    return StateDictOptions(full_state_dict=True)
+
+
+def full_model_state(module: nn.Module) -> dict[str, Tensor]:
+    """The whole `state_dict` of a sharded module, on every process (a collective call)."""
+    from torch.distributed.checkpoint.state_dict import get_model_state_dict
+
+    return {name: value.detach().cpu()
+            for name, value in get_model_state_dict(module, options=_options()).items()}
+
+
+def load_full_model_state(module: nn.Module, state: dict[str, Tensor]) -> None:
+    """Load whole tensors into a sharded (or plain) module; every process passes them all."""
+    from torch.distributed.checkpoint.state_dict import set_model_state_dict
+
+    set_model_state_dict(module, state, options=_options())
+
+
+def full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
+    """The whole optimizer state keyed by parameter name (a collective call)."""
+    from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
+
+    state = get_optimizer_state_dict(module, optimizer, options=_options())
+    return _to_cpu(state)
+
+
+def load_full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer,
+                              state: dict) -> None:
+    """Load an optimizer state keyed by parameter name, into a sharded or plain module's
+    optimizer."""
+    from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
+
+    set_optimizer_state_dict(module, optimizer, state, options=_options())
+
+
+def full_tensors(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Whole CPU copies of tensors that may be shards (a collective call when they are)."""
+    from torch.distributed.tensor import DTensor
+
+    return {name: (value.full_tensor() if isinstance(value, DTensor) else value).detach().cpu()
+            for name, value in tensors.items()}
+
+
+def load_full_tensors(targets: dict[str, Tensor], whole: dict[str, Tensor]) -> None:
+    """Copy whole tensors into `targets`, each shard taking its own part."""
+    from torch.distributed.tensor import DTensor, distribute_tensor
+
+    for name, target in targets.items():
+        value = whole[name].to(target.device, target.dtype)
+        if isinstance(target, DTensor):
+            value = distribute_tensor(value, target.device_mesh, target.placements)
+        target.copy_(value)
+
+
+def all_finite(module: nn.Module) -> bool:
+    """Whether every parameter is finite, shards included (a collective call when sharded)."""
+    from torch.distributed.tensor import DTensor
+
+    local = [p.to_local() if isinstance(p, DTensor) else p for p in module.parameters()]
+    finite = torch.tensor(float(all(bool(torch.isfinite(p).all()) for p in local)),
+                          device=local[0].device if local else "cpu")
+    if is_sharded(module) and torch.distributed.is_initialized():
+        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
+    return bool(finite.item())
+
+
+def _to_cpu(value: Any) -> Any:
+    if isinstance(value, Tensor):
+        return value.detach().cpu()
+    if isinstance(value, dict):
+        return {key: _to_cpu(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_to_cpu(item) for item in value]
+    return value

@@ -1,0 +1,136 @@
+"""Fully sharded training end to end: `contrastlearn pretrain --devices 2 --strategy fsdp` on
+CPU (FSDP2 over gloo, started by Lightning Fabric).
+
+* Two sharded processes train what one process with the whole batch trains: SimCSE (gathered
+  negatives, sharded parameters and optimizer state) and SoftCLT on TS2Vec (the encoder's
+  `timestamps` gathers its shards too; the exported weights are the average over the steps,
+  kept as shards during training).
+* Checkpoints and exports hold whole tensors in one process's layout: a sharded run stopped
+  and resumed, sharded or on one process, ends where the uninterrupted run ends.
+* Options FSDP cannot run exactly are refused before any work.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import yaml
+
+from contrastlearn.config import TrainConfig
+from contrastlearn.engine.checkpoint import load_checkpoint
+from contrastlearn.engine.launch import launch_fabric
+from contrastlearn.engine.sharding import OPTIMIZER_BY_NAME, check_shardable
+from contrastlearn.export import load_encoder
+from tests.conftest import tiny_recipe_dict
+from tests.engine.test_ddp_training import (
+    initial_state,
+    method_state,
+    run_cli,
+    series_recipe,
+    step_lines,
+    text_recipe,
+    write_sentences,
+)
+
+pytestmark = pytest.mark.distributed
+
+
+def assert_same_weights(expected: dict, actual: dict) -> None:
+    assert expected.keys() == actual.keys()
+    for key, value in expected.items():
+        torch.testing.assert_close(actual[key], value, rtol=1e-4, atol=1e-5, msg=key)
+
+
+def test_sharded_processes_train_what_one_process_with_the_whole_batch_trains(tmp_path):
+    write_sentences(tmp_path)
+    (tmp_path / "one.yaml").write_text(yaml.safe_dump(text_recipe(momentum=0.9)))
+    (tmp_path / "fsdp.yaml").write_text(yaml.safe_dump(text_recipe(strategy="fsdp",
+                                                                   momentum=0.9)))
+    run_cli("--recipe", "one.yaml", "--out", "one", cwd=tmp_path)
+    run_cli("--recipe", "fsdp.yaml", "--out", "fsdp", "--devices", "2", cwd=tmp_path)
+
+    one, fsdp = method_state(tmp_path / "one"), method_state(tmp_path / "fsdp")
+    assert any(not torch.equal(one[key], value) for key, value in initial_state(tmp_path).items())
+    assert_same_weights(one, fsdp)  # whole tensors, keyed as one process keys them
+    checkpoint = load_checkpoint(tmp_path / "fsdp/checkpoints/last.ckpt")
+    assert checkpoint["optimizer_keys"] == OPTIMIZER_BY_NAME
+    losses = [[r["loss"] for r in step_lines(tmp_path / run)] for run in ("one", "fsdp")]
+    assert len(losses[0]) == 4 and losses[1] == pytest.approx(losses[0], rel=1e-4)
+
+    exported = load_encoder(tmp_path / "fsdp")
+    for name, value in exported.state_dict().items():
+        torch.testing.assert_close(value, fsdp[f"encoder.{name}"])
+
+
+def test_a_sharded_run_resumes_sharded_or_on_one_process(tmp_path):
+    write_sentences(tmp_path)
+    (tmp_path / "fsdp.yaml").write_text(yaml.safe_dump(text_recipe(
+        strategy="fsdp", momentum=0.9, checkpoint_every_steps=1)))
+    sharded = ("--recipe", "fsdp.yaml", "--devices", "2")
+    run_cli(*sharded, "--out", "full", cwd=tmp_path)
+    for resumed_on in ("fsdp", "one"):
+        out = f"part-{resumed_on}"
+        run_cli(*sharded, "--out", out, "--max-steps", "2", cwd=tmp_path)
+        assert load_checkpoint(tmp_path / out / "checkpoints/last.ckpt")["train_state"][
+            "step"] == 2
+        where = (["--devices", "2"] if resumed_on == "fsdp"
+                 else ["--devices", "1", "--strategy", "auto"])
+        run_cli("--out", out, "--resume", *where, "--set", "train.max_steps=null",
+                cwd=tmp_path)
+        assert_same_weights(method_state(tmp_path / "full"), method_state(tmp_path / out))
+        assert [r["step"] for r in step_lines(tmp_path / out)] == [1, 2, 3, 4]
+
+
+def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):
+    import numpy as np
+
+    generator = np.random.default_rng(0)
+    t = np.linspace(0, 6.28, 32)
+    labels = np.arange(24) % 3
+    x = np.stack([np.sin((k + 1) * t + generator.normal()) for k in labels])[:, None, :]
+    np.savez(tmp_path / "waves.npz", x=x, y=labels)
+    for name, strategy in (("one", "auto"), ("fsdp", "fsdp")):
+        recipe = series_recipe(strategy=strategy, average_weights=True)
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump(recipe))
+    run_cli("--recipe", "one.yaml", "--out", "one", cwd=tmp_path)
+    run_cli("--recipe", "fsdp.yaml", "--out", "fsdp", "--devices", "2", cwd=tmp_path)
+
+    averaged = [load_encoder(tmp_path / run).state_dict() for run in ("one", "fsdp")]
+    assert_same_weights(*averaged)
+    last = method_state(tmp_path / "one")
+    assert any(not torch.equal(averaged[0][name], last[f"encoder.{name}"])
+               for name in averaged[0]), "the export must be the average, not the last step"
+    assert_same_weights(last, method_state(tmp_path / "fsdp"))
+
+
+@pytest.mark.parametrize("option", [{"gradient_cache_chunk": 4}, {"accumulate_batches": 2},
+                                    {"sync_batchnorm": True}])
+def test_options_fsdp_cannot_run_exactly_are_refused(option):
+    with pytest.raises(ValueError, match="fsdp does not support"):
+        check_shardable(TrainConfig(strategy="fsdp", **option))
+
+
+def test_other_fsdp_spellings_are_refused():
+    with pytest.raises(ValueError, match="use fsdp"):
+        launch_fabric(TrainConfig(strategy="fsdp_cpu_offload", accelerator="cpu"))
+
+
+@pytest.mark.parametrize("method, kwargs", [
+    ("moco_v2", {"queue_size": 64, "hidden_dim": 32}),  # momentum encoder and queue
+    ("byol", {"hidden_dim": 32}),  # momentum target and a predictor
+    ("swav", {"num_prototypes": 10, "hidden_dim": 32, "freeze_prototypes_steps": 1}),
+])
+def test_sharding_changes_nothing_against_ddp(tmp_path, method, kwargs):
+    """The same two processes with the same batches, once with every parameter whole (DDP),
+    once sharded: the methods' own updates of their parameters (momentum targets, prototype
+    normalisation, frozen prototypes) act on shards alike."""
+    for strategy in ("ddp", "fsdp"):
+        recipe = tiny_recipe_dict(method, **kwargs)
+        recipe["train"].update(strategy=strategy, epochs=1, diagnostics=False)
+        recipe["data"]["limit"] = 128
+        recipe["eval"] = {"protocols": ["knn"], "labels_per_class": []}
+        (tmp_path / f"{strategy}.yaml").write_text(yaml.safe_dump(recipe))
+        run_cli("--recipe", f"{strategy}.yaml", "--devices", "2", "--out", strategy,
+                cwd=tmp_path)
+    assert_same_weights(method_state(tmp_path / "ddp"), method_state(tmp_path / "fsdp"))
+    assert len(step_lines(tmp_path / "fsdp")) == 2
