@@ -1,11 +1,12 @@
 """Scaling 1 -> N processes: the same recipe and global batch through `contrastlearn pretrain`,
-once on one process holding all the machine's threads and once as DDP over N CPU processes
-(gloo) with threads / N each, alternating, and the training throughput (samples/s of the
-global batch, from training.json) of each. Run on an idle machine; the load average is
-recorded with every row.
+once on one process holding all the machine's threads and once per strategy (DDP, and FSDP
+with `--strategies ddp fsdp`) over N CPU processes (gloo) with threads / N each, alternating,
+and the training throughput (samples/s of the global batch, from training.json) of each. Run
+on an idle machine; the load average is recorded with every row.
 
     python benchmarks/bench_ddp_scaling.py --steps 60 --repeats 2
-    python benchmarks/bench_ddp_scaling.py --recipe simcse-scratch --steps 40 --batch-size 64
+    python benchmarks/bench_ddp_scaling.py --recipe simcse-scratch --steps 40 --batch-size 64 \
+        --strategies ddp fsdp
 """
 
 from __future__ import annotations
@@ -23,19 +24,19 @@ from result_rows import keep_row
 
 
 def run(recipe: str, processes: int, threads: int, steps: int, batch_size: int,
-        folder: Path) -> dict:
-    out = folder / f"p{processes}"
+        folder: Path, strategy: str) -> dict:
+    out = folder / f"p{processes}-{strategy}"
     command = [sys.executable, "-m", "contrastlearn", "pretrain", "--recipe", recipe,
                "--out", str(out), "--overwrite", "--no-progress", "--accelerator", "cpu",
                "--max-steps", str(steps), "--batch-size", str(batch_size),
                "--devices", str(processes), "--set", "eval.protocols=[]",
                "--set", "train.knn_monitor=false"]
     if processes > 1:
-        command += ["--strategy", "ddp"]
+        command += ["--strategy", strategy]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run(command, check=True, env=env, capture_output=True, text=True)
     summary = json.loads((out / "training.json").read_text())
-    return {"processes": processes, "threads_per_process": threads,
+    return {"processes": processes, "strategy": strategy, "threads_per_process": threads,
             "steps": summary["steps"], "train_seconds": summary["seconds"],
             "samples_per_second": summary["samples_per_second"]}
 
@@ -49,27 +50,32 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1,
                         help="threads of the whole machine, shared by the processes")
     parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--strategies", nargs="+", default=["ddp"], choices=["ddp", "fsdp"])
     parser.add_argument("--out", default="benchmarks/results/ddp_scaling.jsonl")
     args = parser.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(args.repeats):
-            for processes in (1, args.processes):
+            for processes, strategy in [(1, "single"),
+                                        *((args.processes, s) for s in args.strategies)]:
                 row = run(args.recipe, processes, max(1, args.threads // processes), args.steps,
-                          args.batch_size, Path(folder))
+                          args.batch_size, Path(folder), strategy)
                 rows.append(keep_row(Path(args.out), {
                     "benchmark": "ddp_scaling", "recipe": args.recipe, "repeat": repeat,
                     "global_batch": args.batch_size, "torch": torch.__version__, **row}))
-    single = [row["samples_per_second"] for row in rows if row["processes"] == 1]
-    multi = [row["samples_per_second"] for row in rows if row["processes"] == args.processes]
-    speedup = (sum(multi) / len(multi)) / (sum(single) / len(single))
-    print(f"\n| processes x threads | samples/s (mean of {args.repeats}) |\n|---|---|\n"
-          f"| 1 x {args.threads} | {sum(single) / len(single):.0f} |\n"
-          f"| {args.processes} x {max(1, args.threads // args.processes)} | "
-          f"{sum(multi) / len(multi):.0f} |\n\n{args.processes} processes / 1 process on the "
-          f"same {args.threads} threads: {speedup:.2f} ({args.recipe}, global batch "
-          f"{args.batch_size}, {args.steps} steps)")
+    def mean_rate(strategy: str) -> float:
+        rates = [row["samples_per_second"] for row in rows if row["strategy"] == strategy]
+        return sum(rates) / len(rates)
 
+    single = mean_rate("single")
+    per_process = max(1, args.threads // args.processes)
+    print(f"\n{args.recipe}, global batch {args.batch_size}, {args.steps} steps\n"
+          f"| processes x threads | samples/s (mean of {args.repeats}) | ratio to 1 process |\n"
+          f"|---|---|---|\n| 1 x {args.threads} | {single:.0f} | 1.00 |")
+    for strategy in args.strategies:
+        rate = mean_rate(strategy)
+        print(f"| {args.processes} x {per_process} ({strategy}) | {rate:.0f} | "
+              f"{rate / single:.2f} |")
 
 if __name__ == "__main__":
     main()
