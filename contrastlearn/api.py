@@ -333,6 +333,12 @@ def evaluate(
         encoder = load_ensemble(encoder_or_run, device=device)
         recipe = load_recipe(Path(encoder_or_run[0]) / "recipe.yaml")
         modality = recipe.data.modality
+        names = {load_recipe(Path(run) / "recipe.yaml").name for run in encoder_or_run}
+        if len(names) > 1 and not balance:
+            warnings.warn(f"an ensemble of runs of different recipes ({sorted(names)}) whose "
+                          "embeddings may differ in scale by orders of magnitude: pass "
+                          "balance=True (contrastlearn evaluate --balance)", UserWarning,
+                          stacklevel=2)
     elif run_dir is not None:
         encoder = load_encoder(run_dir, device=device)
         recipe = load_recipe(run_dir / "recipe.yaml")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -137,17 +139,35 @@ def test_evaluate_a_balanced_ensemble(two_runs, tmp_path, monkeypatch):
         contrastlearn.evaluate(two_runs[0], protocols=["knn"], balance=True)
 
 
-def test_ensemble_refuses_runs_of_other_modalities(two_runs, tmp_path):
-    other = tmp_path / "other"
+def test_an_ensemble_of_different_recipes_warns_without_balance(two_runs, tmp_path):
+    other = copy_run(two_runs[1], tmp_path / "other",
+                     lambda recipe: recipe.update(name="another-recipe"))
+    with pytest.warns(UserWarning, match="balance=True"):
+        contrastlearn.evaluate([two_runs[0], other], protocols=["knn"], labels_per_class=())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        contrastlearn.evaluate([two_runs[0], other], protocols=["knn"], labels_per_class=(),
+                               balance=True)
+        contrastlearn.evaluate(two_runs, protocols=["knn"], labels_per_class=())
+
+
+def copy_run(run: Path, other: Path, change) -> Path:
+    """A copy of `run` (folders linked) whose recipe dict `change` edits in place."""
     other.mkdir()
-    for item in two_runs[0].iterdir():
+    for item in run.iterdir():
         target = other / item.name
         if item.is_dir():
             target.symlink_to(item, target_is_directory=True)
         else:
             target.write_bytes(item.read_bytes())
     recipe = yaml.safe_load((other / "recipe.yaml").read_text())
-    recipe["data"]["modality"] = "timeseries"
+    change(recipe)
     (other / "recipe.yaml").write_text(yaml.safe_dump(recipe))
+    return other
+
+
+def test_ensemble_refuses_runs_of_other_modalities(two_runs, tmp_path):
+    other = copy_run(two_runs[0], tmp_path / "other",
+                     lambda recipe: recipe["data"].update(modality="timeseries"))
     with pytest.raises(ValueError, match="share modality"):
         load_ensemble([two_runs[1], other])
