@@ -108,6 +108,12 @@ def main() -> None:
                for c in args.candidates}
     print(f"| mean of the {len(names)} | "
           f"{' | '.join(f'{overall[c]:.4f}' for c in args.candidates)} | |")
+    reference = [name for name in names if name in REFERENCE]
+    if reference and len(reference) < len(names):
+        print(f"| mean of the {len(reference)} reference sets | " + " | ".join(
+            f"{statistics.mean(statistics.mean(means[name, c]) for name in reference):.4f}"
+            for c in args.candidates)
+            + f" | {statistics.mean(REFERENCE[name] for name in reference):.4f} |")
     for replicate in range(args.replicates):
         per = [f"{c} {statistics.mean(means[name, c][replicate] for name in names):.4f}"
                for c in args.candidates]
