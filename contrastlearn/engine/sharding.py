@@ -75,18 +75,16 @@ def is_sharded(module: nn.Module) -> bool:
     return any(isinstance(parameter, DTensor) for parameter in module.parameters())
 
 
-def _options() -> Any:
+def _options(**extra: bool) -> Any:
     from torch.distributed.checkpoint.state_dict import StateDictOptions
 
-    return StateDictOptions(full_state_dict=True)
+    return StateDictOptions(full_state_dict=True, **extra)
 
 
 def full_model_state(module: nn.Module) -> dict[str, Tensor]:
-    """The whole `state_dict` of a sharded module, on every process (a collective call)."""
-    from torch.distributed.checkpoint.state_dict import get_model_state_dict
-
-    return {name: value.detach().cpu()
-            for name, value in get_model_state_dict(module, options=_options()).items()}
+    """The whole `state_dict` of a sharded module in host memory, on every process (a
+    collective call); one tensor at a time is gathered on the device."""
+    return full_tensors(module.state_dict())
 
 
 def load_full_model_state(module: nn.Module, state: dict[str, Tensor]) -> None:
@@ -97,11 +95,11 @@ def load_full_model_state(module: nn.Module, state: dict[str, Tensor]) -> None:
 
 
 def full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer) -> dict:
-    """The whole optimizer state keyed by parameter name (a collective call)."""
+    """The whole optimizer state keyed by parameter name, in host memory on rank 0 (empty on
+    the others, which only take part in the gathering)."""
     from torch.distributed.checkpoint.state_dict import get_optimizer_state_dict
 
-    state = get_optimizer_state_dict(module, optimizer, options=_options())
-    return _to_cpu(state)
+    return get_optimizer_state_dict(module, optimizer, options=_options(cpu_offload=True))
 
 
 def load_full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer,
@@ -143,12 +141,3 @@ def all_finite(module: nn.Module) -> bool:
         torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
     return bool(finite.item())
 
-
-def _to_cpu(value: Any) -> Any:
-    if isinstance(value, Tensor):
-        return value.detach().cpu()
-    if isinstance(value, dict):
-        return {key: _to_cpu(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_to_cpu(item) for item in value]
-    return value
