@@ -334,7 +334,7 @@ def evaluate(
         recipe = load_recipe(Path(encoder_or_run[0]) / "recipe.yaml")
         modality = recipe.data.modality
         names = {load_recipe(Path(run) / "recipe.yaml").name for run in encoder_or_run}
-        if len(names) > 1 and not balance:
+        if len(names) > 1 and not balance and not _is_pair_data(data):
             warnings.warn(f"an ensemble of runs of different recipes ({sorted(names)}) whose "
                           "embeddings may differ in scale by orders of magnitude: pass "
                           "balance=True (contrastlearn evaluate --balance)", UserWarning,
@@ -363,7 +363,8 @@ def evaluate(
             if not isinstance(encoder, EnsembleEncoder):
                 raise ValueError("balance=True rescales the members of an ensemble; give "
                                  "several run directories")
-            encoder.balance(splits.train.x, batch_size=batch_size)
+            encoder.balance(lambda module: embed_data(module, splits.train,
+                                                      batch_size=batch_size, device=device)[0])
         results = evaluate_splits(
             encoder, splits, protocols=protocols or ("linear_probe", "knn"),
             labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,

@@ -8,14 +8,13 @@ exported as usual.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from contrastlearn.config import load_recipe
-from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.export import load_encoder
 
 
@@ -42,13 +41,14 @@ class EnsembleEncoder(nn.Module):
                           for member, scale in zip(self.members, self.member_scales)], dim=-1)
 
     @torch.no_grad()
-    def balance(self, x: Tensor, batch_size: int = 512) -> EnsembleEncoder:
-        """Rescale every member so that its embeddings of the unlabeled inputs `x` have total
-        variance 1. Members trained by different recipes can differ in scale by orders of
-        magnitude, and an RBF kernel or kNN distance on the concatenation would otherwise hear
-        only the largest one."""
+    def balance(self, embed: Callable[[nn.Module], Tensor]) -> EnsembleEncoder:
+        """Rescale every member so that its embeddings of some unlabeled data have total
+        variance 1; `embed(module)` returns the (N, D) embeddings of that data by `module`
+        (e.g. `lambda m: extract_embeddings(m, x)`, or `embed_data` for a dataset). Members
+        trained by different recipes can differ in scale by orders of magnitude, and an RBF
+        kernel or kNN distance on the concatenation would otherwise hear only the largest."""
         self.member_scales.fill_(1.0)
-        embeddings = extract_embeddings(self, x, batch_size=batch_size)
+        embeddings = embed(self)
         if embeddings.shape[0] < 2:
             raise ValueError("balancing an ensemble needs at least 2 inputs to measure variance")
         blocks = embeddings.split([int(member.out_dim) for member in self.members], dim=-1)

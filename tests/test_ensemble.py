@@ -13,6 +13,7 @@ import yaml
 import contrastlearn
 from contrastlearn.cli import main
 from contrastlearn.ensemble import EnsembleEncoder, load_ensemble
+from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.export import load_encoder
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from tests.conftest import tiny_recipe_dict
@@ -55,7 +56,7 @@ def test_balance_gives_every_member_unit_total_variance():
     small, large = Scaled(3, 0.01, seed=0), Scaled(5, 100.0, seed=1)
     ensemble = EnsembleEncoder([small, large])
     x = torch.randn(200, 4)
-    assert ensemble.balance(x) is ensemble
+    assert ensemble.balance(lambda module: module(x)) is ensemble
     embeddings = ensemble(x).double()
     torch.testing.assert_close(embeddings[:, :3].var(dim=0).sum().item(), 1.0)
     torch.testing.assert_close(embeddings[:, 3:].var(dim=0).sum().item(), 1.0)
@@ -63,7 +64,7 @@ def test_balance_gives_every_member_unit_total_variance():
     torch.testing.assert_close(embeddings[:, :3], expected, rtol=1e-5, atol=1e-6)
     # balancing again from the balanced state measures the raw members, not the scaled ones
     scales = ensemble.member_scales.clone()
-    torch.testing.assert_close(ensemble.balance(x).member_scales, scales)
+    torch.testing.assert_close(ensemble.balance(lambda module: module(x)).member_scales, scales)
 
 
 def test_balance_scales_timestamps_and_refuses_constant_members():
@@ -71,15 +72,16 @@ def test_balance_scales_timestamps_and_refuses_constant_members():
     second = TS2VecEncoder(in_channels=1, hidden_dim=4, out_dim=5, depth=1)
     ensemble = EnsembleEncoder([first, second]).eval()
     x = torch.randn(12, 1, 10)
-    ensemble.balance(x)
+    ensemble.balance(lambda module: extract_embeddings(module, x))
     features, _ = ensemble.timestamps(x)
     scaled_first = ensemble.member_scales[0] * first.timestamps(x)[0]
     torch.testing.assert_close(features[..., :3], scaled_first)
     dead = Scaled(2, 0.0, seed=2)
     with pytest.raises(ValueError, match="constant embeddings"):
-        EnsembleEncoder([Scaled(2, 1.0, seed=3), dead]).balance(torch.randn(10, 4))
+        EnsembleEncoder([Scaled(2, 1.0, seed=3), dead]).balance(lambda m: m(torch.randn(10, 4)))
     with pytest.raises(ValueError, match="at least 2 inputs"):
-        EnsembleEncoder([Scaled(2, 1.0, seed=3), Scaled(2, 1.0, seed=4)]).balance(torch.randn(1, 4))
+        EnsembleEncoder([Scaled(2, 1.0, seed=3), Scaled(2, 1.0, seed=4)]).balance(
+            lambda module: module(torch.randn(1, 4)))
 
 
 @pytest.fixture(scope="module")
@@ -117,19 +119,22 @@ def test_evaluate_an_ensemble_of_runs(two_runs, tmp_path):
 
 
 def test_evaluate_a_balanced_ensemble(two_runs, tmp_path, monkeypatch):
-    balanced_on = []
+    measured = []
     original = EnsembleEncoder.balance
 
-    def spy(self, x, batch_size=512):
-        balanced_on.append(x.shape)
-        return original(self, x, batch_size)
+    def spy(self, embed):
+        measured.append(embed(self))
+        return original(self, embed)
 
     monkeypatch.setattr(EnsembleEncoder, "balance", spy)
     results = contrastlearn.evaluate(two_runs, protocols=["knn"], labels_per_class=(),
                                      balance=True)
     train = contrastlearn.api.load_run_data(
         contrastlearn.config.load_recipe(two_runs[0] / "recipe.yaml"), None).train
-    assert balanced_on == [train.x.shape]  # the unlabeled train split, nothing else
+    ensemble = contrastlearn.load_ensemble(two_runs)
+    expected, _ = contrastlearn.api.embed_data(ensemble, train)
+    assert len(measured) == 1  # the unlabeled train split, as the protocols embed it
+    torch.testing.assert_close(measured[0], expected)
     assert 0.5 < results[0].value <= 1.0
     output = tmp_path / "balanced.json"
     assert main(["evaluate", *map(str, two_runs), "--balance", "--protocol", "knn",

@@ -56,8 +56,10 @@ def uses_fsdp(fabric: Any) -> bool:
     return isinstance(fabric.strategy, ModelParallelStrategy)
 
 
-def check_shardable(config: Any) -> None:
-    """Refuse, before any work, the training options that FSDP cannot run exactly here."""
+def check_shardable(config: Any, method: nn.Module) -> None:
+    """Refuse, before any work, what FSDP cannot train exactly here: options that bypass the
+    sharded gradient reduction, methods that say so, and scalar parameters (which
+    `fully_shard` cannot split, e.g. a learnable temperature)."""
     refused = {"train.gradient_cache_chunk": bool(config.gradient_cache_chunk),
                "train.accumulate_batches": config.accumulate_batches > 1,
                "train.sync_batchnorm": bool(config.sync_batchnorm)}
@@ -66,6 +68,13 @@ def check_shardable(config: Any) -> None:
         raise ValueError(f"train.strategy fsdp does not support {', '.join(named)}: gradient "
                          "caching and accumulation bypass the sharded gradient reduction, and "
                          "SyncBatchNorm is untested with it; use strategy ddp for these")
+    reason = getattr(method, "unshardable", None)
+    if reason:
+        raise ValueError(f"train.strategy fsdp cannot train {type(method).__name__}: {reason}")
+    scalars = [name for name, parameter in method.named_parameters() if parameter.dim() == 0]
+    if scalars:
+        raise ValueError(f"train.strategy fsdp cannot shard scalar parameters {scalars} (e.g. "
+                         "method.kwargs.learnable_temperature); use strategy ddp")
 
 
 def is_sharded(module: nn.Module) -> bool:
@@ -105,10 +114,14 @@ def full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer) ->
 def load_full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimizer,
                               state: dict) -> None:
     """Load an optimizer state keyed by parameter name, into a sharded or plain module's
-    optimizer."""
+    optimizer. Parameters without state in the checkpoint (never stepped yet, e.g. frozen
+    prototypes) stay without state, as in the run that wrote it."""
     from torch.distributed.checkpoint.state_dict import set_optimizer_state_dict
 
-    set_optimizer_state_dict(module, optimizer, state, options=_options())
+    set_optimizer_state_dict(module, optimizer, state, options=_options(strict=False))
+    for name, parameter in module.named_parameters():
+        if name not in state["state"]:
+            optimizer.state.pop(parameter, None)
 
 
 def full_tensors(tensors: dict[str, Tensor]) -> dict[str, Tensor]:

@@ -166,8 +166,9 @@ class Trainer:
         self.sharded = uses_fsdp(self.fabric)
         self._whole_copy = None
         if self.sharded:
-            check_shardable(config)
-            self._whole_copy = copy.deepcopy(method)  # unsharded, for export and evaluation
+            check_shardable(config, method)
+            # an unsharded twin for export and evaluation, weightless until training ends
+            self._whole_copy = copy.deepcopy(method).to("meta")
         # the optimizer is built after setup: FSDP replaces the parameters with shards
         self.model = self.fabric.setup_module(method)
         self.optimizer = self.fabric.setup_optimizers(build_optimizer(
@@ -411,8 +412,11 @@ class Trainer:
         """Make `method` an ordinary module holding the whole trained weights (every process
         gathers them), so export and evaluation read it as after any other run."""
         whole = full_model_state(self.method)
-        self._whole_copy.load_state_dict(whole)
-        self.method = self._whole_copy.to(self.device)
+        self.optimizer.optimizer.state.clear()  # the last checkpoint holds it; free the memory
+        self.method = self._whole_copy.to_empty(device=self.device)
+        self.method.load_state_dict(whole)
+        self.model = self.method
+        self._whole_copy = None
 
     def _batch_gradients(self, batch: Batch, micro_batch: int
                          ) -> tuple[LossOutput, Tensor, float]:

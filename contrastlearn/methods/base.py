@@ -23,6 +23,8 @@ class Method(nn.Module):
     """True when the loss is a mean of per-sample terms (no negatives or statistics from the
     rest of the batch), so splitting a batch into micro-batches gives the same gradients as
     long as the model has no BatchNorm."""
+    unshardable: str | None = None
+    """Why `train.strategy: fsdp` cannot train this method exactly (None: it can)."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()

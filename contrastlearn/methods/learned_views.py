@@ -39,8 +39,14 @@ class LearnedViews(Method):
     frozen copy of the encoder's function. Both losses are summed into one optimizer step;
     each reaches only its own parameters.
 
+    Not under FSDP: the sharded encoder's forward swaps its gathered parameters back in, so
+    the frozen copy would not be frozen and the generator's loss would train the encoder.
+
     The generator's noise comes from the wrapper's own seeded generator, whose state is a
     buffer, so a resumed run draws the same views."""
+
+    unshardable = ("its frozen copy of the encoder would train the sharded encoder; use "
+                   "strategy ddp")
 
     def __init__(self, method: Method, generator: nn.Module, seed: int | None = None) -> None:
         super().__init__(method.encoder)

@@ -103,11 +103,46 @@ def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):
     assert_same_weights(last, method_state(tmp_path / "fsdp"))
 
 
+def test_a_sharded_run_resumes_inside_a_frozen_period_exactly(tmp_path):
+    """SwAV's prototypes get no gradient, so no AdamW state, while frozen: a checkpoint taken
+    then must resume with no state for them either (not a fresh step-1 state)."""
+    recipe = tiny_recipe_dict("swav", num_prototypes=10, hidden_dim=32, freeze_prototypes_steps=2)
+    recipe["train"].update(strategy="fsdp", epochs=2, diagnostics=False, optimizer="adamw",
+                           checkpoint_every_steps=1)
+    recipe["data"]["limit"] = 128
+    recipe["eval"] = {"protocols": ["knn"], "labels_per_class": []}
+    (tmp_path / "swav.yaml").write_text(yaml.safe_dump(recipe))
+    sharded = ("--recipe", "swav.yaml", "--devices", "2")
+    run_cli(*sharded, "--out", "full", cwd=tmp_path)
+    run_cli(*sharded, "--out", "part", "--max-steps", "1", cwd=tmp_path)
+    state = load_checkpoint(tmp_path / "part/checkpoints/last.ckpt")["optimizer"]["state"]
+    assert not any("prototypes" in name for name in state) and state
+    run_cli("--out", "part", "--resume", "--devices", "2", "--set", "train.max_steps=null",
+            cwd=tmp_path)
+    assert_same_weights(method_state(tmp_path / "full"), method_state(tmp_path / "part"))
+
+
 @pytest.mark.parametrize("option", [{"gradient_cache_chunk": 4}, {"accumulate_batches": 2},
                                     {"sync_batchnorm": True}])
 def test_options_fsdp_cannot_run_exactly_are_refused(option):
     with pytest.raises(ValueError, match="fsdp does not support"):
-        check_shardable(TrainConfig(strategy="fsdp", **option))
+        check_shardable(TrainConfig(strategy="fsdp", **option), torch.nn.Linear(2, 2))
+
+
+def test_methods_fsdp_cannot_train_exactly_are_refused():
+    from contrastlearn.methods.learned_views import LearnedViews
+    from contrastlearn.methods.simclr import SimCLR
+    from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+    from contrastlearn.modalities.timeseries.learned_augmentation import ParametricAugmentation
+
+    config = TrainConfig(strategy="fsdp")
+    encoder = TS2VecEncoder(in_channels=1, hidden_dim=4, out_dim=4, depth=1)
+    check_shardable(config, SimCLR(encoder))
+    with pytest.raises(ValueError, match="scalar parameters"):
+        check_shardable(config, SimCLR(encoder, learnable_temperature=True))
+    wrapped = LearnedViews(SimCLR(encoder), ParametricAugmentation(hidden_dim=4), seed=0)
+    with pytest.raises(ValueError, match="cannot train LearnedViews"):
+        check_shardable(config, wrapped)
 
 
 def test_other_fsdp_spellings_are_refused():
