@@ -412,7 +412,7 @@ class Trainer:
         """Make `method` an ordinary module holding the whole trained weights (every process
         gathers them), so export and evaluation read it as after any other run."""
         whole = full_model_state(self.method)
-        self.optimizer.optimizer.state.clear()  # the last checkpoint holds it; free the memory
+        self.optimizer.optimizer.state.clear()  # training is over: free its memory first
         self.method = self._whole_copy.to_empty(device=self.device)
         self.method.load_state_dict(whole)
         self.model = self.method
