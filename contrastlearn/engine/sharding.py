@@ -124,6 +124,24 @@ def load_full_optimizer_state(module: nn.Module, optimizer: torch.optim.Optimize
             optimizer.state.pop(parameter, None)
 
 
+def optimizer_state_by_name(state: dict, module: nn.Module,
+                            optimizer: torch.optim.Optimizer) -> dict:
+    """A `torch.optim.Optimizer.state_dict()` (parameters numbered in the order of the
+    optimizer's groups) keyed by parameter name instead; `optimizer` must list the same
+    parameters in the same order as the one that wrote `state` (both built by
+    `build_optimizer` from one method)."""
+    names = {id(parameter): name for name, parameter in module.named_parameters()}
+    ordered = [names[id(parameter)] for group in optimizer.param_groups
+               for parameter in group["params"]]
+    written = [index for group in state["param_groups"] for index in group["params"]]
+    if len(written) != len(ordered):
+        raise ValueError(f"the checkpoint's optimizer has {len(written)} parameters, this "
+                         f"run's has {len(ordered)}: not the same method")
+    return {"state": {ordered[index]: value for index, value in state["state"].items()},
+            "param_groups": [{**group, "params": [ordered[i] for i in group["params"]]}
+                             for group in state["param_groups"]]}
+
+
 def full_tensors(tensors: dict[str, Tensor]) -> dict[str, Tensor]:
     """Whole CPU copies of tensors that may be shards (a collective call when they are)."""
     from torch.distributed.tensor import DTensor

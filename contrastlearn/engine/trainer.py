@@ -58,6 +58,7 @@ from contrastlearn.engine.sharding import (
     full_optimizer_state,
     load_full_model_state,
     load_full_optimizer_state,
+    optimizer_state_by_name,
     uses_fsdp,
 )
 from contrastlearn.methods.base import Method
@@ -241,11 +242,12 @@ class Trainer:
             load_full_model_state(self.method, state["method"])
         else:
             self.method.load_state_dict(state["method"])
+        optimizer = self.optimizer.optimizer
         if state.get("optimizer_keys") == OPTIMIZER_BY_NAME:  # written by an FSDP run
-            load_full_optimizer_state(self.method, self.optimizer.optimizer, state["optimizer"])
-        elif self.sharded:
-            raise ValueError("this checkpoint's optimizer state is keyed by position (written "
-                             "by a run without fsdp); resume it with strategy ddp or auto")
+            load_full_optimizer_state(self.method, optimizer, state["optimizer"])
+        elif self.sharded:  # written without fsdp: keyed by position
+            load_full_optimizer_state(self.method, optimizer, optimizer_state_by_name(
+                state["optimizer"], self.method, optimizer))
         else:
             self.optimizer.load_state_dict(state["optimizer"])
         self.state = TrainState(**state["train_state"])

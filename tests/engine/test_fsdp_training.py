@@ -103,6 +103,21 @@ def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):
     assert_same_weights(last, method_state(tmp_path / "fsdp"))
 
 
+def test_a_ddp_run_resumes_sharded(tmp_path):
+    """A checkpoint written without fsdp (optimizer state numbered by position) continues
+    under fsdp exactly."""
+    write_sentences(tmp_path)
+    (tmp_path / "ddp.yaml").write_text(yaml.safe_dump(text_recipe(
+        strategy="ddp", momentum=0.9, checkpoint_every_steps=1)))
+    run_cli("--recipe", "ddp.yaml", "--devices", "2", "--out", "full", cwd=tmp_path)
+    run_cli("--recipe", "ddp.yaml", "--devices", "2", "--out", "part", "--max-steps", "2",
+            cwd=tmp_path)
+    assert "optimizer_keys" not in load_checkpoint(tmp_path / "part/checkpoints/last.ckpt")
+    run_cli("--out", "part", "--resume", "--devices", "2", "--strategy", "fsdp", "--set",
+            "train.max_steps=null", cwd=tmp_path)
+    assert_same_weights(method_state(tmp_path / "full"), method_state(tmp_path / "part"))
+
+
 def test_a_sharded_run_resumes_inside_a_frozen_period_exactly(tmp_path):
     """SwAV's prototypes get no gradient, so no AdamW state, while frozen: a checkpoint taken
     then must resume with no state for them either (not a fresh step-1 state)."""
