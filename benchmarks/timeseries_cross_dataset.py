@@ -60,13 +60,14 @@ def member_seeds(candidate: str, replicate: int) -> list[tuple[str, int]]:
 
 
 def score(candidate: str, dataset: str, replicate: int, runs: Path, reuse: list[Path]) -> dict:
+    seeded = member_seeds(candidate, replicate)
     members = [member_run(recipe, dataset, seed, runs, reuse, train=train_run)
-               for recipe, seed in member_seeds(candidate, replicate)]
+               for recipe, seed in seeded]
     target = [str(member) for member in members]
     result = contrastlearn.evaluate(target[0] if len(target) == 1 else target, protocols=["svm"],
                                     labels_per_class=(), balance=len(target) > 1)[0]
     return {"candidate": candidate, "dataset": Path(dataset).stem, "replicate": replicate,
-            "member_seeds": [seed for _, seed in member_seeds(candidate, replicate)],
+            "member_seeds": [seed for _, seed in seeded],
             "members": target, "balanced": len(target) > 1, "svm_accuracy": result.value,
             "train_seconds": sum(json.loads((member / "training.json").read_text())["seconds"]
                                  for member in members),
