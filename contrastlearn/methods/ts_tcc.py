@@ -63,7 +63,7 @@ class TSTCC(Method):
     rank's series, and the shortest series and t are the same on every rank. The context
     Transformer's dropout masks need not be those one process would draw, so the result
     equals one process up to dropout. The projector defaults to the official head sizes: hidden
-    encoder.out_dim // 2, output encoder.out_dim // 4."""
+    half, output a quarter of the per-timestamp width (`feature_dim`, else `out_dim`)."""
 
     default_views = "ts_tcc_views"
 
@@ -86,11 +86,12 @@ class TSTCC(Method):
         self.timesteps, self.downsample = int(timesteps), int(downsample)
         self.temporal_weight = float(temporal_weight)
         self.contextual_weight = float(contextual_weight)
-        self.context_model = ContextTransformer(encoder.out_dim, hidden_dim, context_layers,
+        width = getattr(encoder, "feature_dim", encoder.out_dim)  # per timestamp
+        self.context_model = ContextTransformer(width, hidden_dim, context_layers,
                                                 context_heads, feedforward_dim)
-        self.temporal = TemporalContrasting(hidden_dim, encoder.out_dim, self.timesteps)
-        self.projector = ProjectionMLP(hidden_dim, projection_hidden_dim or encoder.out_dim // 2,
-                                       projection_dim or encoder.out_dim // 4)
+        self.temporal = TemporalContrasting(hidden_dim, width, self.timesteps)
+        self.projector = ProjectionMLP(hidden_dim, projection_hidden_dim or width // 2,
+                                       projection_dim or width // 4)
         self.contextual = InfoNCE(temperature)
         self.gather = gather
         seed = torch.initial_seed() if seed is None else seed  # pretrain seeds torch first

@@ -39,6 +39,12 @@ def test_pooling_modes(fitted):
     windows = fitted.transform(x, pooling="sliding", window=10, stride=5)
     assert windows.shape == (6, 7, 16)
     np.testing.assert_allclose(windows[:, 0], per_step_max(fitted, x, 0, 10), rtol=1e-5)
+    pyramid = fitted.transform(ragged, pooling="pyramid", levels=(1, 2))
+    assert pyramid.shape == (2, 48)
+    np.testing.assert_allclose(pyramid[1, 16:32], per_step[1, :13].max(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(pyramid[1, 32:], per_step[1, 13:25].max(axis=0), rtol=1e-5)
+    with pytest.raises(ValueError, match="pyramid"):
+        fitted.transform(x, pooling="pyramid", levels=(0,))
     assert (fitted.run_dir_ / "encoder" / "model.safetensors").is_file()
 
 

@@ -7,6 +7,8 @@ features in `timestamps`. Padded timestamps enter as zeros and never win the max
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -27,6 +29,30 @@ def max_over_valid(features: Tensor, valid: Tensor) -> Tensor:
     masked = features.masked_fill(~valid[:, :, None], float("-inf"))
     pooled = masked.amax(dim=1)
     return torch.where(torch.isfinite(pooled), pooled, torch.zeros_like(pooled))
+
+
+def pyramid_max_over_valid(features: Tensor, valid: Tensor, levels: Sequence[int]) -> Tensor:
+    """(B, T, D) features -> (B, D * sum(levels)): for each level k, each series' valid
+    timestamps are cut into k consecutive parts of (nearly) equal count and each part is
+    max-pooled. Level 1 is `max_over_valid`; finer levels keep where in the series a feature
+    fired, which one max over the whole series discards. A part with no valid timestamp
+    (a series shorter than k) pools to zeros."""
+    rank = valid.long().cumsum(dim=1) - 1
+    count = valid.sum(dim=1, keepdim=True).clamp(min=1)
+    pooled = []
+    for level in levels:
+        part = rank * level // count
+        pooled += [max_over_valid(features, valid & (part == index)) for index in range(level)]
+    return torch.cat(pooled, dim=-1)
+
+
+def check_pyramid_levels(levels: Sequence[int], owner: str) -> tuple[int, ...]:
+    levels = tuple(levels)
+    if not levels or not all(isinstance(level, int) and not isinstance(level, bool)
+                             and level >= 1 for level in levels):
+        raise ValueError(f"{owner} pyramid must be a non-empty list of integers >= 1 (parts "
+                         f"per level, e.g. [1, 2]); got {list(levels)}")
+    return levels
 
 
 class _SamePadConv(nn.Conv1d):
@@ -66,16 +92,25 @@ class TS2VecEncoder(nn.Module):
     """TS2Vec's encoder (Yue et al. 2022): a per-timestamp linear input projection, optional
     timestamp masking of the projected features, then `depth` residual blocks of dilated
     convolutions (dilation 2^i, kernel 3) and a final block to `out_dim`, with dropout on the
-    output. Defaults are the paper's: hidden 64, depth 10, 320-d output, dropout 0.1."""
+    output. Defaults are the paper's: hidden 64, depth 10, 320-d output, dropout 0.1.
+
+    The instance embedding (`forward`) is the max over valid timestamps, as in the paper. With
+    `pyramid` (parts per level, e.g. [1, 2]) it is `pyramid_max_over_valid` instead: the whole
+    series' max, then each half's, so `out_dim` (the embedding's width) becomes the
+    per-timestamp width `feature_dim` times sum(pyramid). Training methods that contrast
+    timestamps (TS2Vec) are unaffected; only the pooled embedding changes."""
 
     def __init__(self, in_channels: int = 1, hidden_dim: int = 64, out_dim: int = 320,
-                 depth: int = 10, kernel_size: int = 3, dropout: float = 0.1) -> None:
+                 depth: int = 10, kernel_size: int = 3, dropout: float = 0.1,
+                 pyramid: Sequence[int] = (1,)) -> None:
         super().__init__()
         if min(in_channels, hidden_dim, out_dim, kernel_size) < 1 or depth < 0:
             raise ValueError("TS2VecEncoder needs positive sizes and depth >= 0")
-        self.in_channels, self.out_dim = int(in_channels), int(out_dim)
+        self.pyramid = check_pyramid_levels(pyramid, type(self).__name__)
+        self.in_channels, self.feature_dim = int(in_channels), int(out_dim)
+        self.out_dim = self.feature_dim * sum(self.pyramid)
         self.input_projection = nn.Linear(self.in_channels, hidden_dim)
-        widths = [hidden_dim] * depth + [self.out_dim]
+        widths = [hidden_dim] * depth + [self.feature_dim]
         blocks, previous = [], hidden_dim
         for index, width in enumerate(widths):
             blocks.append(_DilatedBlock(previous, width, kernel_size, 2**index,
@@ -91,7 +126,7 @@ class TS2VecEncoder(nn.Module):
                        for block in self.blocks)
 
     def timestamps(self, x: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        """Per-timestamp features (B, T, out_dim) and the (B, T) mask of valid timestamps.
+        """Per-timestamp features (B, T, feature_dim) and the (B, T) mask of valid timestamps.
         `keep` (B, T) zeroes the projected features where False (latent timestamp masking)."""
         _check(x, self.in_channels, type(self).__name__)
         valid = torch.isfinite(x).all(dim=1)
@@ -103,4 +138,4 @@ class TS2VecEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features, valid = self.timestamps(x)
-        return max_over_valid(features, valid)
+        return pyramid_max_over_valid(features, valid, self.pyramid)

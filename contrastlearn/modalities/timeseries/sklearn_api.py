@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,11 +18,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
 from contrastlearn.modalities.timeseries.data import to_series_batch
-from contrastlearn.modalities.timeseries.encoders import max_over_valid
+from contrastlearn.modalities.timeseries.encoders import (
+    check_pyramid_levels,
+    max_over_valid,
+    pyramid_max_over_valid,
+)
 from contrastlearn.modalities.timeseries.long_series import encode_in_windows
 
 RECIPES = {"ts2vec": "ts2vec", "ts_tcc": "ts-tcc", "instance": "ts-instance",
-           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt"}
+           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt",
+           "ts2vec_pyramid": "ts2vec-pyramid"}
 """Methods this transformer can train, and the shipped recipe each starts from."""
 
 
@@ -34,7 +40,9 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
     keys). The run directory is `run_dir`, or a temporary one.
     `transform(X, pooling=...)` returns "max": (n, out_dim) instance embeddings; "timestamps":
     (n, length, out_dim) per-timestamp features (NaN where the series is padding); "sliding":
-    (n, windows, out_dim) max-pooled embeddings of windows of `window` steps every `stride` steps.
+    (n, windows, out_dim) max-pooled embeddings of windows of `window` steps every `stride` steps;
+    "pyramid": (n, out_dim * sum(levels)) maxima over the whole series, then over each of k
+    equal parts for every k in `levels` (`pyramid_max_over_valid`).
     `chunk` encodes long series `chunk` timestamps at a time (with enough context on both sides
     to give the same features for convolutional encoders), so memory stays bounded.
     """
@@ -79,9 +87,10 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
         return self
 
     @torch.no_grad()
-    def transform(self, X: Any, pooling: Literal["max", "timestamps", "sliding"] = "max",
+    def transform(self, X: Any,
+                  pooling: Literal["max", "timestamps", "sliding", "pyramid"] = "max",
                   window: int | None = None, stride: int | None = None,
-                  chunk: int | None = None) -> np.ndarray:
+                  chunk: int | None = None, levels: Sequence[int] = (1, 2)) -> np.ndarray:
         """Embeddings of the series X (see the class docstring for `pooling`)."""
         if not hasattr(self, "encoder_"):
             raise RuntimeError("call fit before transform")
@@ -105,7 +114,11 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
             return features.masked_fill(~valid[:, :, None], float("nan")).numpy()
         if pooling == "sliding":
             return self._sliding(features, valid, window, stride)
-        raise ValueError(f"unknown pooling {pooling!r}; use 'max', 'timestamps' or 'sliding'")
+        if pooling == "pyramid":
+            levels = check_pyramid_levels(levels, "pyramid pooling")
+            return pyramid_max_over_valid(features, valid, levels).numpy()
+        raise ValueError(f"unknown pooling {pooling!r}; use 'max', 'timestamps', 'sliding' or "
+                         f"'pyramid'")
 
     @staticmethod
     def _sliding(features: torch.Tensor, valid: torch.Tensor, window: int | None,
