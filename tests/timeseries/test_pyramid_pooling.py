@@ -38,6 +38,13 @@ def test_level_one_is_the_plain_max_and_padding_never_counts():
                                padded_alone)
 
 
+def test_parts_are_counted_over_valid_timestamps_around_a_gap():
+    # valid steps 0, 2, 3, 4 (step 1 is invalid): halves by count are {0, 2} and {3, 4}
+    features = torch.tensor([[1.0, 9.0, 2.0, 3.0, 4.0]])[:, :, None]
+    valid = torch.tensor([[True, False, True, True, True]])
+    assert pyramid_max_over_valid(features, valid, (2,)).tolist() == [[2.0, 4.0]]
+
+
 def test_parts_without_timestamps_pool_to_zero():
     features = torch.tensor([[[5.0], [7.0]]])
     valid = torch.tensor([[True, False]])
