@@ -60,6 +60,7 @@ def test_encoder_embedding_width_and_bad_levels():
     assert features.shape == (3, 30, 16)
     torch.testing.assert_close(encoder(x), pyramid_max_over_valid(features, valid, (1, 2)))
     torch.testing.assert_close(encoder(x)[:, :16], max_over_valid(features, valid))
+    assert TS2VecEncoder(depth=1, pyramid=np.array([1, 3])).pyramid == (1, 3)
     for bad in ([], [0], [1.5], [True]):
         with pytest.raises(ValueError, match="pyramid"):
             TS2VecEncoder(pyramid=bad)

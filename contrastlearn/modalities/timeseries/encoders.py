@@ -8,6 +8,7 @@ features in `timestamps`. Padded timestamps enter as zeros and never win the max
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
@@ -47,12 +48,14 @@ def pyramid_max_over_valid(features: Tensor, valid: Tensor, levels: Sequence[int
 
 
 def check_pyramid_levels(levels: Sequence[int], owner: str) -> tuple[int, ...]:
+    """`levels` as a tuple of ints, or a ValueError naming `owner` if any is not an integer
+    >= 1 (or there is none)."""
     levels = tuple(levels)
-    if not levels or not all(isinstance(level, int) and not isinstance(level, bool)
+    if not levels or not all(isinstance(level, Integral) and not isinstance(level, bool)
                              and level >= 1 for level in levels):
         raise ValueError(f"{owner} pyramid must be a non-empty list of integers >= 1 (parts "
                          f"per level, e.g. [1, 2]); got {list(levels)}")
-    return levels
+    return tuple(int(level) for level in levels)
 
 
 class _SamePadConv(nn.Conv1d):
