@@ -23,19 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
-import time
 from pathlib import Path
-
-import torch
 
 import contrastlearn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_timeseries import REFERENCE, run_name  # noqa: E402
+from result_rows import keep_row  # noqa: E402
 from timeseries_ensemble import member_run  # noqa: E402
 
 
@@ -70,10 +66,7 @@ def score(candidate: str, dataset: str, replicate: int, runs: Path, reuse: list[
             "member_seeds": [seed for _, seed in seeded],
             "members": target, "balanced": len(target) > 1, "svm_accuracy": result.value,
             "train_seconds": sum(json.loads((member / "training.json").read_text())["seconds"]
-                                 for member in members),
-            "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
-            "machine": platform.processor() or platform.machine(),
-            "date": time.strftime("%Y-%m-%d")}
+                                 for member in members)}
 
 
 def main() -> None:
@@ -86,15 +79,11 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/timeseries_cross_dataset.jsonl")
     args = parser.parse_args()
     runs, reuse, out = Path(args.runs), [Path(folder) for folder in args.reuse], Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     means: dict[tuple[str, str], list[float]] = {}
     for dataset in args.datasets:
         for candidate in args.candidates:
             for replicate in range(args.replicates):
-                row = score(candidate, dataset, replicate, runs, reuse)
-                with out.open("a") as handle:
-                    handle.write(json.dumps(row) + "\n")
-                print(json.dumps(row), flush=True)
+                row = keep_row(out, score(candidate, dataset, replicate, runs, reuse))
                 means.setdefault((Path(dataset).stem, candidate), []).append(row["svm_accuracy"])
     names = [Path(dataset).stem for dataset in args.datasets]
     print(f"\n| dataset | {' | '.join(args.candidates)} | reference TS2Vec |\n"

@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import time
+import sys
 from pathlib import Path
 
 import torch
@@ -28,14 +26,18 @@ import contrastlearn.plugins  # noqa: F401  (registers the encoders)
 from contrastlearn.api import evaluate_splits, load_run_data
 from contrastlearn.config import load_recipe
 from contrastlearn.data.resolve import prepare_for_encoder
-from contrastlearn.export import load_encoder, read_encoder_config
+from contrastlearn.export import load_encoder, read_encoder_config, resolve_asset_paths
 from contrastlearn.registry import ENCODERS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from result_rows import keep_row  # noqa: E402
 
 
 def with_readout(run: Path, kwargs: dict) -> torch.nn.Module:
     """The run's encoder, rebuilt with `kwargs` on top of its own, holding its weights."""
     config = read_encoder_config(run / "encoder")
-    module = ENCODERS.build(config["encoder"], **{**config["kwargs"], **kwargs})
+    own = resolve_asset_paths(config, run / "encoder")
+    module = ENCODERS.build(config["encoder"], **{**own, **kwargs})
     return load_encoder(run, module=module)
 
 
@@ -49,10 +51,7 @@ def score(run: Path, candidate: str, kwargs: dict) -> dict:
             "replicate": recipe.seed, "member_seeds": [recipe.seed], "members": [str(run)],
             "readout_of": recipe.name, "readout": kwargs, "balanced": False,
             "svm_accuracy": result.value, "embedding_dim": int(encoder.out_dim),
-            "train_seconds": json.loads((run / "training.json").read_text())["seconds"],
-            "threads": torch.get_num_threads(), "load_average": os.getloadavg()[0],
-            "machine": platform.processor() or platform.machine(),
-            "date": time.strftime("%Y-%m-%d")}
+            "train_seconds": json.loads((run / "training.json").read_text())["seconds"]}
 
 
 def main() -> None:
@@ -69,13 +68,8 @@ def main() -> None:
         if not separator:
             raise SystemExit(f"--set takes KEY=VALUE, got {item!r}")
         kwargs[key] = yaml.safe_load(value)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     for run in args.runs:
-        row = score(Path(run), args.candidate, kwargs)
-        with out.open("a") as handle:
-            handle.write(json.dumps(row) + "\n")
-        print(json.dumps(row), flush=True)
+        keep_row(Path(args.out), score(Path(run), args.candidate, kwargs))
 
 
 if __name__ == "__main__":
