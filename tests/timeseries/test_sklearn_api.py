@@ -48,6 +48,19 @@ def test_pooling_modes(fitted):
     assert (fitted.run_dir_ / "encoder" / "model.safetensors").is_file()
 
 
+def test_layer_readout_appends_hidden_blocks_and_works_in_windows(fitted):
+    x, _ = _waves(5)
+    plain = fitted.transform(x)
+    tapped = fitted.transform(x, layers=[0, 1])
+    assert tapped.shape == (5, 16 + 2 * 8)
+    np.testing.assert_allclose(tapped[:, :16], plain, rtol=1e-6)
+    np.testing.assert_allclose(fitted.transform(x, layers=[0, 1], chunk=7), tapped, rtol=1e-4,
+                               atol=1e-5)
+    assert fitted.transform(x, pooling="timestamps", layers=[1]).shape == (5, 40, 24)
+    with pytest.raises(ValueError, match="readout_layers"):
+        fitted.transform(x, layers=[2])
+
+
 def per_step_max(fitted, x, start, stop):
     return fitted.transform(x, pooling="timestamps")[:, start:stop].max(axis=1)
 

@@ -58,6 +58,17 @@ def check_pyramid_levels(levels: Sequence[int], owner: str) -> tuple[int, ...]:
     return tuple(int(level) for level in levels)
 
 
+def check_readout_layers(layers: Sequence[int], depth: int, owner: str) -> tuple[int, ...]:
+    """`layers` as a sorted tuple of distinct hidden-block indices, or a ValueError naming
+    `owner` if any is not an integer in [0, depth)."""
+    layers = tuple(layers)
+    if not all(isinstance(layer, Integral) and not isinstance(layer, bool)
+               and 0 <= layer < depth for layer in layers) or len(set(layers)) != len(layers):
+        raise ValueError(f"{owner} readout_layers must be distinct hidden-block indices in "
+                         f"[0, {depth}) (the encoder's depth); got {list(layers)}")
+    return tuple(sorted(int(layer) for layer in layers))
+
+
 class _SamePadConv(nn.Conv1d):
     """A dilated convolution whose output has the input's length."""
 
@@ -100,18 +111,23 @@ class TS2VecEncoder(nn.Module):
     The instance embedding (`forward`) is the max over valid timestamps, as in the paper. With
     `pyramid` (parts per level, e.g. [1, 2]) it is `pyramid_max_over_valid` instead: the whole
     series' max, then each half's, so `out_dim` (the embedding's width) becomes the
-    per-timestamp width `feature_dim` times sum(pyramid). Training methods that contrast
-    timestamps (TS2Vec) are unaffected; only the pooled embedding changes."""
+    per-timestamp width `feature_dim` times sum(pyramid). With `readout_layers` (indices of
+    hidden blocks, 0 to depth - 1) the outputs of those blocks (`hidden_dim` each) are pooled
+    alongside the final features, so the embedding also carries what the earlier, less
+    task-specialised layers saw. Training methods that contrast timestamps (TS2Vec) are
+    unaffected by either; only the pooled embedding changes."""
 
     def __init__(self, in_channels: int = 1, hidden_dim: int = 64, out_dim: int = 320,
                  depth: int = 10, kernel_size: int = 3, dropout: float = 0.1,
-                 pyramid: Sequence[int] = (1,)) -> None:
+                 pyramid: Sequence[int] = (1,), readout_layers: Sequence[int] = ()) -> None:
         super().__init__()
         if min(in_channels, hidden_dim, out_dim, kernel_size) < 1 or depth < 0:
             raise ValueError("TS2VecEncoder needs positive sizes and depth >= 0")
         self.pyramid = check_pyramid_levels(pyramid, type(self).__name__)
+        self.readout_layers = check_readout_layers(readout_layers, depth, type(self).__name__)
         self.in_channels, self.feature_dim = int(in_channels), int(out_dim)
-        self.out_dim = self.feature_dim * sum(self.pyramid)
+        pooled_width = self.feature_dim + int(hidden_dim) * len(self.readout_layers)
+        self.out_dim = pooled_width * sum(self.pyramid)
         self.input_projection = nn.Linear(self.in_channels, hidden_dim)
         widths = [hidden_dim] * depth + [self.feature_dim]
         blocks, previous = [], hidden_dim
@@ -128,17 +144,26 @@ class TS2VecEncoder(nn.Module):
         return 1 + sum(2 * (block.first.kernel_size[0] - 1) * block.first.dilation[0]
                        for block in self.blocks)
 
-    def timestamps(self, x: Tensor, keep: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def timestamps(self, x: Tensor, keep: Tensor | None = None,
+                   layers: Sequence[int] = ()) -> tuple[Tensor, Tensor]:
         """Per-timestamp features (B, T, feature_dim) and the (B, T) mask of valid timestamps.
-        `keep` (B, T) zeroes the projected features where False (latent timestamp masking)."""
+        `keep` (B, T) zeroes the projected features where False (latent timestamp masking).
+        `layers` (hidden block indices) appends those blocks' outputs to the features, giving
+        (B, T, feature_dim + hidden_dim * len(layers))."""
         _check(x, self.in_channels, type(self).__name__)
+        layers = check_readout_layers(layers, len(self.blocks) - 1, "timestamps")
         valid = torch.isfinite(x).all(dim=1)
         hidden = self.input_projection(torch.nan_to_num(x).transpose(1, 2))
         drop = ~valid if keep is None else ~(valid & keep)
-        hidden = hidden.masked_fill(drop[:, :, None], 0.0)
-        features = self.dropout(self.blocks(hidden.transpose(1, 2))).transpose(1, 2)
+        out = hidden.masked_fill(drop[:, :, None], 0.0).transpose(1, 2)
+        taps = []
+        for index, block in enumerate(self.blocks):
+            out = block(out)
+            if index in layers:
+                taps.append(out)
+        features = torch.cat([self.dropout(out), *taps], dim=1).transpose(1, 2)
         return features, valid
 
     def forward(self, x: Tensor) -> Tensor:
-        features, valid = self.timestamps(x)
+        features, valid = self.timestamps(x, layers=self.readout_layers)
         return pyramid_max_over_valid(features, valid, self.pyramid)

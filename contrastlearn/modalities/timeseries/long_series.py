@@ -24,9 +24,10 @@ def _positive_int(name: str, value: object, minimum: int) -> int:
 
 
 def encode_in_windows(encoder: nn.Module, x: Tensor, window: int, context: int | None = None,
-                      batch_size: int = 256) -> tuple[Tensor, Tensor]:
+                      batch_size: int = 256, **timestamp_options) -> tuple[Tensor, Tensor]:
     """Features (B, T, D) and valid mask (B, T) of a NaN-padded (B, C, T) batch, computed by
-    `encoder.timestamps` on windows of `window` timestamps with `context` on each side.
+    `encoder.timestamps(spans, **timestamp_options)` on windows of `window` timestamps with
+    `context` on each side (e.g. `layers=...` for TS2Vec's encoder).
 
     `context` defaults to half the encoder's `receptive_field` when it has one (exact for
     convolutional encoders with a centred receptive field: TS2Vec, FCN, ResNet here), else
@@ -69,7 +70,8 @@ def encode_in_windows(encoder: nn.Module, x: Tensor, window: int, context: int |
                     chunk = items[first:first + batch_size]
                     spans = torch.stack([x[series, :, start - offset:start - offset + span]
                                          for series, start in chunk])
-                    encoded = encoder.timestamps(spans)[0][:, offset:offset + kept]
+                    encoded = encoder.timestamps(spans, **timestamp_options)[0]
+                    encoded = encoded[:, offset:offset + kept]
                     if features is None:
                         features = encoded.new_empty(count, length, encoded.shape[-1])
                     for row, (series, start) in enumerate(chunk):

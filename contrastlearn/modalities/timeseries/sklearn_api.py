@@ -42,6 +42,9 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
     (n, windows, out_dim) max-pooled embeddings of windows of `window` steps every `stride` steps;
     "pyramid": (n, out_dim * sum(levels)) maxima over the whole series, then over each of k
     equal parts for every k in `levels` (`pyramid_max_over_valid`).
+    `layers` (TS2Vec's encoder only) appends the outputs of those hidden blocks to the
+    per-timestamp features before pooling (out_dim grows by hidden_dim per layer); None uses
+    the encoder's own `readout_layers` (none unless the recipe sets them).
     `chunk` encodes long series `chunk` timestamps at a time (with enough context on both sides
     to give the same features for convolutional encoders), so memory stays bounded.
     """
@@ -89,7 +92,8 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
     def transform(self, X: Any,
                   pooling: Literal["max", "timestamps", "sliding", "pyramid"] = "max",
                   window: int | None = None, stride: int | None = None,
-                  chunk: int | None = None, levels: Sequence[int] = (1, 2)) -> np.ndarray:
+                  chunk: int | None = None, levels: Sequence[int] = (1, 2),
+                  layers: Sequence[int] | None = None) -> np.ndarray:
         """Embeddings of the series X (see the class docstring for `pooling`)."""
         if not hasattr(self, "encoder_"):
             raise RuntimeError("call fit before transform")
@@ -97,13 +101,15 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
         if series.shape[1] != self.n_channels_:
             raise DataError(f"X has {series.shape[1]} channel(s); the encoder was fitted on "
                             f"{self.n_channels_}")
+        options = self._layer_options(layers)
         device = next(self.encoder_.parameters()).device
         parts = []
         for batch in series.split(256):
             if chunk is None:
-                features, valid = self.encoder_.timestamps(batch.to(device))
+                features, valid = self.encoder_.timestamps(batch.to(device), **options)
             else:
-                features, valid = encode_in_windows(self.encoder_, batch.to(device), chunk)
+                features, valid = encode_in_windows(self.encoder_, batch.to(device), chunk,
+                                                    **options)
             parts.append((features.cpu(), valid.cpu()))
         features = torch.cat([f for f, _ in parts])
         valid = torch.cat([v for _, v in parts])
@@ -118,6 +124,17 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
             return pyramid_max_over_valid(features, valid, levels).numpy()
         raise ValueError(f"unknown pooling {pooling!r}; use 'max', 'timestamps', 'sliding' or "
                          f"'pyramid'")
+
+    def _layer_options(self, layers: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
+        """Keyword arguments for `timestamps`: the hidden blocks to append, if any."""
+        own = tuple(getattr(self.encoder_, "readout_layers", ()))
+        layers = own if layers is None else tuple(layers)
+        if not layers:
+            return {}
+        if not hasattr(self.encoder_, "readout_layers"):
+            raise ValueError(f"layers needs TS2Vec's encoder (ts2vec_encoder); this one is "
+                             f"{type(self.encoder_).__name__}")
+        return {"layers": layers}
 
     @staticmethod
     def _sliding(features: torch.Tensor, valid: torch.Tensor, window: int | None,
