@@ -12,6 +12,7 @@ from contrastlearn.modalities.timeseries.augment import overlapping_crops
 from contrastlearn.modalities.timeseries.encoders import max_over_valid
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
+from contrastlearn.objectives.reconstruction import masked_mse
 from contrastlearn.registry import METHODS
 
 
@@ -28,12 +29,19 @@ class TS2Vec(Method):
 
     With `gather` (default) under several processes, the instance term contrasts the whole
     global batch (features gathered with autograd) and the crops and masks are drawn for the
-    global batch, so the training equals one process holding the whole batch."""
+    global batch, so the training equals one process holding the whole batch.
+
+    `reconstruction_weight` > 0 adds a masked reconstruction term (as in TimesURL, Liu & Chen
+    2024): a linear decoder predicts each crop's input values at the masked timestamps from
+    their features, so the features must keep the series' shape, not only what tells series
+    apart; the term's mean squared error is added with that weight. At 0 (default) there is
+    no decoder and the training is TS2Vec's."""
 
     default_views = "identity_views"
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
-                 mask_p: float = 0.5, seed: int | None = None, gather: bool = True) -> None:
+                 mask_p: float = 0.5, seed: int | None = None, gather: bool = True,
+                 reconstruction_weight: float = 0.0) -> None:
         super().__init__(encoder)
         if not callable(getattr(encoder, "timestamps", None)):
             raise TypeError(f"TS2Vec needs an encoder with per-timestamp features "
@@ -41,7 +49,12 @@ class TS2Vec(Method):
                             f"{type(encoder).__name__}")
         if not 0 <= mask_p < 1:
             raise ValueError(f"mask_p must be in [0, 1), got {mask_p}")
+        if not reconstruction_weight >= 0:
+            raise ValueError(f"reconstruction_weight must be >= 0, got {reconstruction_weight}")
         self.objective = HierarchicalContrastive(alpha, temporal_unit, gather=gather)
+        self.reconstruction_weight = float(reconstruction_weight)
+        self.decoder = nn.Linear(getattr(encoder, "feature_dim", encoder.out_dim),
+                                 encoder.in_channels) if reconstruction_weight > 0 else None
         self.gather = gather
         self.mask_p = float(mask_p)
         self.min_overlap = 2 ** (int(temporal_unit) + 1)
@@ -65,16 +78,22 @@ class TS2Vec(Method):
         offset, size = global_rows(len(x)) if self.gather else (0, len(x))
         first, second, overlap = overlapping_crops(x, generator, self.min_overlap, other,
                                                    rows=(offset, size))
-        outputs = []
+        outputs, keeps = [], []
         for crop in (first, second):
             keep = torch.rand(size, crop.shape[-1], generator=generator) >= self.mask_p
-            keep = keep[offset:offset + len(x)].to(x.device)
-            outputs.append(self.encoder.timestamps(crop, keep))
+            keeps.append(keep[offset:offset + len(x)].to(x.device))
+            outputs.append(self.encoder.timestamps(crop, keeps[-1]))
         self.rng_state.copy_(generator.get_state())
         (features_1, valid_1), (features_2, valid_2) = outputs
         span_1, span_2 = features_1[:, -overlap:], features_2[:, :overlap]
         weight_ids = None if ids is None else (global_ids(ids) if self.gather else ids)
         output = self.objective(span_1, span_2, self.instance_weights(weight_ids))
         output.metrics["overlap"] = float(overlap)
+        if self.decoder is not None:
+            error = sum(masked_mse(self.decoder(features), crop.transpose(1, 2), valid & ~keep)
+                        for crop, (features, valid), keep in zip((first, second), outputs, keeps)
+                        ) / 2
+            output.loss = output.loss + self.reconstruction_weight * error
+            output.metrics["reconstruction"] = error.detach()
         return output.with_embeddings([max_over_valid(span_1, valid_1[:, -overlap:]),
                                        max_over_valid(span_2, valid_2[:, :overlap])])

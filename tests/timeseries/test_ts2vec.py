@@ -116,6 +116,50 @@ def test_method_step_is_seeded_and_advances_its_generator():
         TS2Vec(flat)
 
 
+def test_reconstruction_term_adds_its_weighted_error_to_the_ts2vec_loss():
+    torch.manual_seed(0)
+    encoder = TS2VecEncoder(in_channels=2, hidden_dim=8, out_dim=16, depth=2).eval()
+    plain = TS2Vec(encoder, seed=5)
+    assert plain.decoder is None and "decoder.weight" not in plain.state_dict()
+    weighted = [TS2Vec(encoder, seed=5, reconstruction_weight=w) for w in (1.0, 3.0)]
+    weighted[1].decoder.load_state_dict(weighted[0].decoder.state_dict())
+    x = torch.randn(6, 2, 30)
+    x[2, :, 22:] = float("nan")  # padding: never a reconstruction target
+    base = plain([x]).loss
+    outputs = [method([x]) for method in weighted]
+    error = outputs[0].metrics["reconstruction"]
+    assert error > 0 and torch.isfinite(outputs[1].loss)
+    torch.testing.assert_close(outputs[0].loss, base + error)
+    torch.testing.assert_close(outputs[1].loss, base + 3 * error)
+    outputs[0].loss.backward()
+    assert weighted[0].decoder.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="reconstruction_weight"):
+        TS2Vec(encoder, reconstruction_weight=-1.0)
+
+
+def test_reconstruction_error_is_the_masked_timestamps_error():
+    """An independent reference: a decoder that outputs zeros scores the mean square of the
+    input values at the timestamps the step masked, which are the ones whose latent features
+    it zeroed (an encoder that records its `keep` masks and crops)."""
+    torch.manual_seed(0)
+    encoder = TS2VecEncoder(in_channels=1, hidden_dim=8, out_dim=16, depth=2).eval()
+    seen = []
+    original = encoder.timestamps
+
+    def recording(crop, keep=None, layers=()):
+        seen.append((crop, keep))
+        return original(crop, keep, layers)
+
+    encoder.timestamps = recording
+    method = TS2Vec(encoder, seed=1, reconstruction_weight=1.0)
+    torch.nn.init.zeros_(method.decoder.weight)
+    torch.nn.init.zeros_(method.decoder.bias)
+    error = method([torch.randn(4, 1, 25)]).metrics["reconstruction"]
+    expected = [crop[:, 0][~keep & torch.isfinite(crop[:, 0])].square().mean()
+                for crop, keep in seen]
+    torch.testing.assert_close(error, (expected[0] + expected[1]) / 2)
+
+
 def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file):
     path = waves_file
     overrides = {"train.steps": 12, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
