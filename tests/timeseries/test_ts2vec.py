@@ -160,11 +160,12 @@ def test_reconstruction_error_is_the_masked_timestamps_error():
     torch.testing.assert_close(error, (expected[0] + expected[1]) / 2)
 
 
-def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file):
+@pytest.mark.parametrize("recipe", ["ts2vec", "ts2vec-recon"])
+def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file, recipe):
     path = waves_file
     overrides = {"train.steps": 12, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
                  "eval.protocols": ["svm", "knn"]}
-    run = contrastlearn.pretrain("ts2vec", dataset=str(path), out=tmp_path / "run",
+    run = contrastlearn.pretrain(recipe, dataset=str(path), out=tmp_path / "run",
                                  overrides=overrides, progress=False)
     assert run.training.steps == 12 and run.training.status == "completed"
     svm = run.result("svm")
@@ -173,7 +174,7 @@ def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file):
     embeddings = contrastlearn.embed(run.run_dir, np.load(path)["x_test"])
     assert embeddings.shape == (20, 32) and torch.isfinite(embeddings).all()
 
-    assert_resumes_exactly(run, "ts2vec", str(path), overrides, tmp_path, stop_at=6)
+    assert_resumes_exactly(run, recipe, str(path), overrides, tmp_path, stop_at=6)
 
 
 def test_instance_contrast_recipe_runs_on_series(tmp_path, waves_file):
