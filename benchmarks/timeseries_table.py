@@ -22,7 +22,7 @@ from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
 SIDE_BY_SIDE = "reference (side by side)"
 LAST_WEIGHTS = "ts2vec, last weights"
 RECIPES = ("ts2vec", LAST_WEIGHTS, "ts-learned-aug", "ts-tcc", "ts-instance", "ts-softclt",
-           "ts2vec-ensemble3")
+           "ts2vec-ensemble3", "ts2vec-recon")
 
 
 def load_rows(paths: list[Path]) -> list[dict]:

@@ -26,7 +26,7 @@ from contrastlearn.modalities.timeseries.encoders import (
 from contrastlearn.modalities.timeseries.long_series import encode_in_windows
 
 RECIPES = {"ts2vec": "ts2vec", "ts_tcc": "ts-tcc", "instance": "ts-instance",
-           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt"}
+           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt", "ts2vec_recon": "ts2vec-recon"}
 """Methods this transformer can train, and the shipped recipe each starts from."""
 
 
