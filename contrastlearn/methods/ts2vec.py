@@ -35,13 +35,18 @@ class TS2Vec(Method):
     2024): a linear decoder predicts each crop's input values at the masked timestamps from
     their features, so the features must keep the series' shape, not only what tells series
     apart; the term's mean squared error is added with that weight. At 0 (default) there is
-    no decoder and the training is TS2Vec's."""
+    no decoder and the training is TS2Vec's.
+
+    `universum_mix` (e.g. 0.2, TimesURL's value) adds TimesURL's universum negatives to both
+    terms of the loss (see `objectives.hierarchical`), drawn from the method's generator; None
+    (default) is TS2Vec's loss."""
 
     default_views = "identity_views"
 
     def __init__(self, encoder: nn.Module, alpha: float = 0.5, temporal_unit: int = 0,
                  mask_p: float = 0.5, seed: int | None = None, gather: bool = True,
-                 reconstruction_weight: float = 0.0) -> None:
+                 reconstruction_weight: float = 0.0,
+                 universum_mix: float | None = None) -> None:
         super().__init__(encoder)
         if not callable(getattr(encoder, "timestamps", None)):
             raise TypeError(f"TS2Vec needs an encoder with per-timestamp features "
@@ -51,7 +56,8 @@ class TS2Vec(Method):
             raise ValueError(f"mask_p must be in [0, 1), got {mask_p}")
         if not reconstruction_weight >= 0:
             raise ValueError(f"reconstruction_weight must be >= 0, got {reconstruction_weight}")
-        self.objective = HierarchicalContrastive(alpha, temporal_unit, gather=gather)
+        self.objective = HierarchicalContrastive(alpha, temporal_unit, gather=gather,
+                                                 universum_mix=universum_mix)
         self.reconstruction_weight = float(reconstruction_weight)
         self.decoder = nn.Linear(getattr(encoder, "feature_dim", encoder.out_dim),
                                  encoder.in_channels) if reconstruction_weight > 0 else None
@@ -83,11 +89,11 @@ class TS2Vec(Method):
             keep = torch.rand(size, crop.shape[-1], generator=generator) >= self.mask_p
             keeps.append(keep[offset:offset + len(x)].to(x.device))
             outputs.append(self.encoder.timestamps(crop, keeps[-1]))
-        self.rng_state.copy_(generator.get_state())
         (features_1, valid_1), (features_2, valid_2) = outputs
         span_1, span_2 = features_1[:, -overlap:], features_2[:, :overlap]
         weight_ids = None if ids is None else (global_ids(ids) if self.gather else ids)
-        output = self.objective(span_1, span_2, self.instance_weights(weight_ids))
+        output = self.objective(span_1, span_2, self.instance_weights(weight_ids), generator)
+        self.rng_state.copy_(generator.get_state())
         output.metrics["overlap"] = float(overlap)
         if self.decoder is not None:
             error = sum(masked_mse(self.decoder(features), crop.transpose(1, 2), valid & ~keep)

@@ -17,6 +17,14 @@ counterpart keeps weight 1), and the row's loss is -sum_j w(i, j) log p(i -> j).
 weights come from distances between the raw series (`soft_instance_weights`); temporal
 weights decay with the time lag, 2 sigmoid(-tau |t - t'|), with tau doubled at every scale
 because one pooled step spans twice as many timestamps.
+
+Universum negatives (TimesURL, Liu & Chen, AAAI 2024, arXiv 2312.15709) make both terms
+harder: each view's items are mixed with another item of the same view and group,
+u_i = lam z_i + (1 - lam) z_pi(i) (another series for the instance term, another timestamp
+of the series for the temporal term), and these 2N mixtures join every row's candidates as
+negatives only. A small lam makes u_i close to another item but still partly the anchor, so
+it can only be told apart by what is the anchor's own. pi is a cyclic shift by a random
+offset in [1, N - 1], so no mixture is a copy of its own item.
 """
 
 from __future__ import annotations
@@ -30,17 +38,32 @@ from contrastlearn.objectives.base import LossOutput
 from contrastlearn.registry import OBJECTIVES
 
 
-def _pairwise_cross_entropy(first: Tensor, second: Tensor) -> Tensor:
+def _pairwise_cross_entropy(first: Tensor, second: Tensor,
+                            negatives: Tensor | None = None) -> Tensor:
     """Groups (G, N, D) of N items per view: for each of the 2N items of a group, cross-entropy
-    of finding its counterpart in the other view among the other 2N - 1 items."""
+    of finding its counterpart in the other view among the other 2N - 1 items and the
+    group's extra `negatives` (G, M, D), if given."""
     items = first.shape[1]
     both = torch.cat([first, second], dim=1)  # (G, 2N, D)
-    scores = both @ both.transpose(1, 2)
-    eye = torch.eye(2 * items, dtype=torch.bool, device=both.device)
+    candidates = both if negatives is None else torch.cat([both, negatives], dim=1)
+    scores = both @ candidates.transpose(1, 2)  # (G, 2N, 2N + M)
+    eye = torch.eye(2 * items, scores.shape[-1], dtype=torch.bool, device=both.device)
     scores = scores.masked_fill(eye, float("-inf"))
     rows = torch.arange(2 * items, device=both.device)
     targets = torch.where(rows < items, rows + items, rows - items)
-    return F.cross_entropy(scores.reshape(-1, 2 * items), targets.repeat(both.shape[0]))
+    return F.cross_entropy(scores.reshape(-1, scores.shape[-1]), targets.repeat(both.shape[0]))
+
+
+def universum(first: Tensor, second: Tensor, mix: float, generator: torch.Generator) -> Tensor:
+    """TimesURL's universum for groups (G, N, D) of N items per view: each view's items mixed
+    with the items a random cyclic shift away, mix * z_i + (1 - mix) * z_(i + k mod N), one
+    shift k in [1, N - 1] per view; (G, 2N, D). Needs N >= 2."""
+    items = first.shape[1]
+    mixtures = []
+    for view in (first, second):
+        shift = int(torch.randint(1, items, (1,), generator=generator))
+        mixtures.append(mix * view + (1 - mix) * view.roll(-shift, dims=1))
+    return torch.cat(mixtures, dim=1)
 
 
 def _soft_pairwise_cross_entropy(first: Tensor, second: Tensor, weights: Tensor) -> Tensor:
@@ -80,18 +103,32 @@ def timelag_weights(length: int, tau: float, device: torch.device | None = None)
     return 2 * torch.sigmoid(-tau * (steps[:, None] - steps[None, :]).abs())
 
 
-def instance_contrastive(first: Tensor, second: Tensor) -> Tensor:
-    """Per timestamp, contrast the B series of two views (B, T, D); 0 for B == 1."""
+def _with_universum(first: Tensor, second: Tensor, mix: float | None,
+                    generator: torch.Generator | None) -> Tensor:
+    if mix is None:
+        return _pairwise_cross_entropy(first, second)
+    if generator is None:
+        raise ValueError("universum negatives need a generator")
+    return _pairwise_cross_entropy(first, second, universum(first, second, mix, generator))
+
+
+def instance_contrastive(first: Tensor, second: Tensor, universum_mix: float | None = None,
+                         generator: torch.Generator | None = None) -> Tensor:
+    """Per timestamp, contrast the B series of two views (B, T, D); 0 for B == 1. With
+    `universum_mix`, mixtures of series (drawn with `generator`) are extra negatives."""
     if first.shape[0] == 1:
         return first.new_zeros(())
-    return _pairwise_cross_entropy(first.transpose(0, 1), second.transpose(0, 1))
+    return _with_universum(first.transpose(0, 1), second.transpose(0, 1), universum_mix,
+                           generator)
 
 
-def temporal_contrastive(first: Tensor, second: Tensor) -> Tensor:
-    """Per series, contrast the T timestamps of two views (B, T, D); 0 for T == 1."""
+def temporal_contrastive(first: Tensor, second: Tensor, universum_mix: float | None = None,
+                         generator: torch.Generator | None = None) -> Tensor:
+    """Per series, contrast the T timestamps of two views (B, T, D); 0 for T == 1. With
+    `universum_mix`, mixtures of timestamps (drawn with `generator`) are extra negatives."""
     if first.shape[1] == 1:
         return first.new_zeros(())
-    return _pairwise_cross_entropy(first, second)
+    return _with_universum(first, second, universum_mix, generator)
 
 
 @OBJECTIVES.register("hierarchical_contrastive")
@@ -99,7 +136,8 @@ class HierarchicalContrastive(nn.Module):
     """TS2Vec's loss over a max-pooling pyramid of two (B, T, D) views (see module docstring)."""
 
     def __init__(self, alpha: float = 0.5, temporal_unit: int = 0,
-                 temporal_tau: float = 0.0, gather: bool = False) -> None:
+                 temporal_tau: float = 0.0, gather: bool = False,
+                 universum_mix: float | None = None) -> None:
         super().__init__()
         if not 0 <= alpha <= 1:
             raise ValueError(f"alpha must be in [0, 1], got {alpha}")
@@ -108,29 +146,39 @@ class HierarchicalContrastive(nn.Module):
         if temporal_tau < 0:
             raise ValueError(f"temporal_tau must be >= 0 (0: hard temporal targets), got "
                              f"{temporal_tau}")
+        if universum_mix is not None and not 0 <= universum_mix < 1:
+            raise ValueError(f"universum_mix must be in [0, 1) (None: no universum), got "
+                             f"{universum_mix}")
+        if universum_mix is not None and temporal_tau > 0:
+            raise ValueError("universum negatives are defined for hard targets; set "
+                             "temporal_tau to 0 or universum_mix to None")
         self.alpha, self.temporal_unit = float(alpha), int(temporal_unit)
         self.temporal_tau = float(temporal_tau)
         self.gather = gather
+        self.universum_mix = None if universum_mix is None else float(universum_mix)
 
-    def _instance(self, first: Tensor, second: Tensor, weights: Tensor | None) -> Tensor:
+    def _instance(self, first: Tensor, second: Tensor, weights: Tensor | None,
+                  generator: torch.Generator | None) -> Tensor:
         if weights is None or first.shape[0] == 1:
-            return instance_contrastive(first, second)
+            return instance_contrastive(first, second, self.universum_mix, generator)
         return _soft_pairwise_cross_entropy(first.transpose(0, 1), second.transpose(0, 1),
                                             weights[None])
 
-    def _temporal(self, first: Tensor, second: Tensor, scale: int) -> Tensor:
+    def _temporal(self, first: Tensor, second: Tensor, scale: int,
+                  generator: torch.Generator | None) -> Tensor:
         if self.temporal_tau == 0 or first.shape[1] == 1:
-            return temporal_contrastive(first, second)
+            return temporal_contrastive(first, second, self.universum_mix, generator)
         weights = timelag_weights(first.shape[1], self.temporal_tau * 2 ** scale, first.device)
         return _soft_pairwise_cross_entropy(first, second, weights[None])
 
-    def forward(self, first: Tensor, second: Tensor,
-                instance_weights: Tensor | None = None) -> LossOutput:
+    def forward(self, first: Tensor, second: Tensor, instance_weights: Tensor | None = None,
+                generator: torch.Generator | None = None) -> LossOutput:
         """`instance_weights` (B, B): SoftCLT's soft instance assignments between the batch's
-        series (None: one-hot targets, as in TS2Vec). With `gather` under several processes,
-        B is the global batch: the instance term contrasts every process's series (gathered
-        with autograd, the same value on every rank) and the temporal term, which never
-        looks beyond one series, stays local."""
+        series (None: one-hot targets, as in TS2Vec). `generator` draws the universum's shifts
+        (needed with `universum_mix`; the same on every rank). With `gather` under several
+        processes, B is the global batch: the instance term contrasts every process's series
+        (gathered with autograd, the same value on every rank) and the temporal term, which
+        never looks beyond one series, stays local."""
         if first.dim() != 3 or first.shape != second.shape:
             raise ValueError(f"views must be (B, T, D) of one shape; got {tuple(first.shape)} "
                              f"and {tuple(second.shape)}")
@@ -139,6 +187,9 @@ class HierarchicalContrastive(nn.Module):
         else:
             every_first, every_second = first, second
         batch = every_first.shape[0]
+        if instance_weights is not None and self.universum_mix is not None:
+            raise ValueError("universum negatives are defined for hard targets; got "
+                             "instance_weights")
         if instance_weights is not None and instance_weights.shape != (batch, batch):
             raise ValueError(f"instance_weights must be ({batch}, {batch}) for a batch of "
                              f"{batch}; got {tuple(instance_weights.shape)}")
@@ -146,11 +197,11 @@ class HierarchicalContrastive(nn.Module):
         instance_terms, temporal_terms = [], []
         while first.shape[1] > 1:
             if self.alpha > 0:
-                term = self._instance(every_first, every_second, instance_weights)
+                term = self._instance(every_first, every_second, instance_weights, generator)
                 instance_terms.append(term.detach())
                 total = total + self.alpha * term
             if scales >= self.temporal_unit and self.alpha < 1:
-                term = self._temporal(first, second, scales)
+                term = self._temporal(first, second, scales, generator)
                 temporal_terms.append(term.detach())
                 total = total + (1 - self.alpha) * term
             scales += 1
@@ -158,7 +209,7 @@ class HierarchicalContrastive(nn.Module):
                 F.max_pool1d(view.transpose(1, 2), 2).transpose(1, 2)
                 for view in (first, second, every_first, every_second))
         if self.alpha > 0:
-            term = self._instance(every_first, every_second, instance_weights)
+            term = self._instance(every_first, every_second, instance_weights, generator)
             instance_terms.append(term.detach())
             total = total + self.alpha * term
         scales += 1

@@ -43,7 +43,9 @@ How each objective meets (a):
 * HierarchicalContrastive (TS2Vec, SoftCLT): the instance term is computed on the gathered
   spans, so every rank holds the global value; the temporal term is a local mean over each
   series' timestamps with equal counts per rank. Hence mean_r L_r = L. SoftCLT's soft instance
-  targets are a (2B, 2B) table for the global batch, the same on every rank.
+  targets are a (2B, 2B) table for the global batch, the same on every rank. Universum
+  negatives are drawn with a generator seeded alike on every rank, so the mixtures of the
+  gathered series are the single-process ones.
 * WhitenedCSE (the whole method): each rank gathers the encoder's passes and computes the
   global batch's whitening and InfoNCE, so L_r = L; the pooler gets dL/dtheta on every rank.
 * TS-TCC (the whole method, in eval mode): each rank gathers the features and computes the
@@ -101,14 +103,16 @@ SOFT_TARGETS = (torch.rand(GLOBAL_BATCH, GLOBAL_BATCH, generator=torch.Generator
 
 class SpanObjective(torch.nn.Module):
     """Calls TS2Vec's hierarchical loss on a case's two (B, T, D) views, with optional soft
-    instance targets for the global batch."""
+    instance targets for the global batch, and a freshly seeded generator (the same on every
+    rank, as TS2Vec's is) for universum negatives."""
 
     def __init__(self, objective: torch.nn.Module, soft: bool = False) -> None:
         super().__init__()
         self.objective, self.soft = objective, soft
 
     def forward(self, views: list[torch.Tensor], **kwargs):
-        return self.objective(*views, SOFT_TARGETS if self.soft else None)
+        return self.objective(*views, SOFT_TARGETS if self.soft else None,
+                              torch.Generator().manual_seed(3))
 
 
 def tiny_ts_tcc(gather: bool) -> torch.nn.Module:
@@ -209,6 +213,10 @@ CASES: dict[str, Case] = {
     ),
     "hierarchical_ts2vec": Case(
         lambda g: SpanObjective(HierarchicalContrastive(0.5, gather=g)), row_shape=(6, 5)
+    ),
+    "hierarchical_universum": Case(
+        lambda g: SpanObjective(HierarchicalContrastive(0.5, gather=g, universum_mix=0.2)),
+        row_shape=(6, 5)
     ),
     "hierarchical_softclt": Case(
         lambda g: SpanObjective(HierarchicalContrastive(0.5, temporal_tau=0.7, gather=g),

@@ -160,7 +160,7 @@ def test_reconstruction_error_is_the_masked_timestamps_error():
     torch.testing.assert_close(error, (expected[0] + expected[1]) / 2)
 
 
-@pytest.mark.parametrize("recipe", ["ts2vec", "ts2vec-recon"])
+@pytest.mark.parametrize("recipe", ["ts2vec", "ts2vec-recon", "ts2vec-recon-universum"])
 def test_ts2vec_recipe_end_to_end_and_resume(tmp_path, waves_file, recipe):
     path = waves_file
     overrides = {"train.steps": 12, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
