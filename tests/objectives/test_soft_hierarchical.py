@@ -7,13 +7,13 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from contrastlearn.objectives.hierarchical import (
     HierarchicalContrastive,
     soft_instance_weights,
     timelag_weights,
 )
+from tests.objectives.pyramid import pyramid_loss
 
 
 def soft_contrast(first, second, weight) -> float:
@@ -36,18 +36,10 @@ def soft_hierarchical(first, second, instance_weight, temporal_tau, alpha=0.5) -
         return [[2 / (1 + math.exp(tau * abs(t - u))) for u in range(length)]
                 for t in range(length)]
 
-    total, scale = 0.0, 0
-    while first.shape[1] > 1:
-        total += alpha * soft_contrast(first.transpose(0, 1), second.transpose(0, 1),
-                                       instance_weight)
-        total += (1 - alpha) * soft_contrast(first, second,
-                                             lag(first.shape[1], temporal_tau * 2 ** scale))
-        scale += 1
-        first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
-        second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
-    total += alpha * soft_contrast(first.transpose(0, 1), second.transpose(0, 1),
-                                   instance_weight)
-    return total / (scale + 1)
+    return pyramid_loss(
+        first, second, lambda a, b, _: soft_contrast(a, b, instance_weight),
+        lambda a, b, scale: soft_contrast(a, b, lag(a.shape[1], temporal_tau * 2 ** scale)),
+        alpha)
 
 
 @pytest.mark.parametrize("length,tau", [(6, 1.0), (9, 0.3), (1, 2.0)])

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive, universum
+from tests.objectives.pyramid import pyramid_loss
 
 
 def universum_contrast(first, second, mix, shifts) -> float:
@@ -36,17 +36,10 @@ def replayed_hierarchical(first, second, mix, generator, alpha=0.5) -> float:
     def shifts(count):
         return [int(torch.randint(1, count, (1,), generator=generator)) for _ in range(2)]
 
-    total, scales = 0.0, 0
-    while first.shape[1] > 1:
-        over_batch = (first.transpose(0, 1), second.transpose(0, 1))
-        total += alpha * universum_contrast(*over_batch, mix, shifts(first.shape[0]))
-        total += (1 - alpha) * universum_contrast(first, second, mix, shifts(first.shape[1]))
-        scales += 1
-        first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
-        second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
-    over_batch = (first.transpose(0, 1), second.transpose(0, 1))
-    total += alpha * universum_contrast(*over_batch, mix, shifts(first.shape[0]))
-    return total / (scales + 1)
+    def term(a, b, scale):
+        return universum_contrast(a, b, mix, shifts(a.shape[1]))
+
+    return pyramid_loss(first, second, term, term, alpha)
 
 
 @pytest.mark.parametrize("length,mix,alpha", [(6, 0.2, 0.5), (9, 0.0, 0.3), (1, 0.5, 0.5)])

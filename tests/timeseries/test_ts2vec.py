@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 
 import contrastlearn
 from contrastlearn.methods.ts2vec import TS2Vec
@@ -19,6 +18,7 @@ from contrastlearn.objectives.hierarchical import (
     instance_contrastive,
     temporal_contrastive,
 )
+from tests.objectives.pyramid import pyramid_loss
 from tests.timeseries.resume import assert_resumes_exactly
 
 
@@ -40,16 +40,8 @@ def naive_contrast(first, second, over_batch: bool) -> float:
 
 
 def naive_hierarchical(first, second, alpha=0.5, temporal_unit=0) -> float:
-    total, scales = 0.0, 0
-    while first.shape[1] > 1:
-        total += alpha * naive_contrast(first, second, True)
-        if scales >= temporal_unit:
-            total += (1 - alpha) * naive_contrast(first, second, False)
-        scales += 1
-        first = F.max_pool1d(first.transpose(1, 2), 2).transpose(1, 2)
-        second = F.max_pool1d(second.transpose(1, 2), 2).transpose(1, 2)
-    total += alpha * naive_contrast(first, second, True)
-    return total / (scales + 1)
+    return pyramid_loss(first, second, lambda a, b, _: naive_contrast(a, b, False),
+                        lambda a, b, _: naive_contrast(a, b, False), alpha, temporal_unit)
 
 
 @pytest.mark.parametrize("length,alpha,unit", [(7, 0.5, 0), (8, 0.3, 1), (1, 0.5, 0)])
