@@ -98,7 +98,7 @@ def test_ts2vec_universum_changes_the_loss_and_advances_the_generator():
         torch.manual_seed(0)
         encoder = TS2VecEncoder(in_channels=1, hidden_dim=8, out_dim=16, depth=2)
         method = TS2Vec(encoder, seed=5, universum_mix=mix)
-        losses.append(float(method.training_step([x], labels=None, ids=None).loss))
+        losses.append(float(method.training_step([x], labels=None, ids=None).loss.detach()))
         states.append(method.rng_state.clone())
     assert losses[1] != losses[0]
     assert not torch.equal(states[1], states[0])
