@@ -2,12 +2,12 @@
 
 A readout changes how per-timestamp features become an instance embedding (for TS2Vec's
 encoder, `encoder.kwargs.pyramid` or `readout_layers`), not what is trained: the
-`ts2vec-pyramid` recipe trains
-bit for bit the weights `ts2vec` trains with the same seed (tests/timeseries/
-test_pyramid_pooling.py checks it). So each run's exported weights are loaded into its encoder
-rebuilt with the readout's keyword arguments, and scored by TS2Vec's SVM protocol on the run's
-own dataset, one JSON line per run, named like `timeseries_cross_dataset.py`'s rows (the
-replicate is the run's seed, the training time the run's own).
+`ts2vec-pyramid` recipe trains bit for bit the weights `ts2vec` trains with the same seed
+(tests/timeseries/test_pyramid_pooling.py checks it). So each run's exported weights are
+loaded into its encoder rebuilt with the readout's keyword arguments, and scored by TS2Vec's
+SVM protocol on the run's own dataset, one JSON line per run, named like
+`timeseries_cross_dataset.py`'s rows (the replicate is the run's seed, the training time the
+run's own).
 
     python benchmarks/timeseries_readout.py --candidate ts2vec-pyramid --set pyramid=[1,2] \\
         --runs runs/bench-timeseries/ts2vec-*-seed{0,1,2}
