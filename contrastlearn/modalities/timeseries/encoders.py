@@ -114,13 +114,19 @@ class TS2VecEncoder(nn.Module):
     per-timestamp width `feature_dim` times sum(pyramid). With `readout_layers` (indices of
     hidden blocks, 0 to depth - 1) the outputs of those blocks (`hidden_dim` each) are pooled
     alongside the final features, so the embedding also carries what the earlier, less
-    task-specialised layers saw. Training methods that contrast timestamps (TS2Vec) are
-    unaffected by either; only the pooled embedding changes."""
+    task-specialised layers saw. With `unit_norm` the pooled embedding is divided by its
+    Euclidean norm, so an RBF kernel on it compares directions (a function of cosine
+    similarity) rather than magnitudes. Training methods that contrast timestamps (TS2Vec)
+    are unaffected by any of these; only the pooled embedding changes."""
 
     def __init__(self, in_channels: int = 1, hidden_dim: int = 64, out_dim: int = 320,
                  depth: int = 10, kernel_size: int = 3, dropout: float = 0.1,
-                 pyramid: Sequence[int] = (1,), readout_layers: Sequence[int] = ()) -> None:
+                 pyramid: Sequence[int] = (1,), readout_layers: Sequence[int] = (),
+                 unit_norm: bool = False) -> None:
         super().__init__()
+        if not isinstance(unit_norm, bool):
+            raise ValueError(f"TS2VecEncoder unit_norm must be true or false; got {unit_norm!r}")
+        self.unit_norm = unit_norm
         if min(in_channels, hidden_dim, out_dim, kernel_size) < 1 or depth < 0:
             raise ValueError("TS2VecEncoder needs positive sizes and depth >= 0")
         self.pyramid = check_pyramid_levels(pyramid, type(self).__name__)
@@ -166,4 +172,5 @@ class TS2VecEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features, valid = self.timestamps(x, layers=self.readout_layers)
-        return pyramid_max_over_valid(features, valid, self.pyramid)
+        pooled = pyramid_max_over_valid(features, valid, self.pyramid)
+        return F.normalize(pooled, dim=-1) if self.unit_norm else pooled
