@@ -97,7 +97,7 @@ def test_chunked_encoding_matches_full(fitted):
 
 
 @pytest.mark.parametrize("method", ["instance", "ts_tcc", "learned_aug", "softclt",
-                                    "ts2vec_recon"])
+                                    "ts2vec_recon", "ts2vec_recon_unit"])
 def test_other_methods_fit_and_transform(method, tmp_path):
     x, _ = _waves(32)
     encoder = contrastlearn.TimeSeriesEncoder(

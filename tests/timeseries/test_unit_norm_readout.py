@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+import contrastlearn
 from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 
@@ -56,3 +58,33 @@ def test_an_all_zero_embedding_stays_finite():
 def test_a_non_boolean_unit_norm_is_refused(bad):
     with pytest.raises(ValueError, match="unit_norm"):
         TS2VecEncoder(unit_norm=bad)
+
+
+def test_the_unit_recipe_trains_as_ts2vec_recon_and_reads_out_unit_embeddings(tmp_path,
+                                                                              waves_file):
+    overrides = {"train.steps": 6, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 16,
+                 "eval.protocols": ["svm"], "eval.raw_baseline": False}
+    runs = {recipe: contrastlearn.pretrain(recipe, dataset=str(waves_file),
+                                           out=tmp_path / recipe, overrides=overrides,
+                                           progress=False)
+            for recipe in ("ts2vec-recon", "ts2vec-recon-unit")}
+    assert runs["ts2vec-recon-unit"].recipe.encoder.kwargs["unit_norm"] is True
+    test_x = np.load(waves_file)["x_test"]
+    plain = contrastlearn.embed(runs["ts2vec-recon"].run_dir, test_x)
+    unit = contrastlearn.embed(runs["ts2vec-recon-unit"].run_dir, test_x)
+    torch.testing.assert_close(unit, plain / plain.norm(dim=1, keepdim=True))
+    assert runs["ts2vec-recon-unit"].result("svm").value > 0.5  # three frequencies
+
+
+def test_the_sklearn_transformer_keeps_the_unit_readout(tmp_path):
+    x = np.sin(np.linspace(0, 6.28, 30)[None, :] * np.arange(1, 17)[:, None])
+    encoder = contrastlearn.TimeSeriesEncoder(
+        method="ts2vec_recon_unit", steps=2, out_dim=8, batch_size=8,
+        run_dir=str(tmp_path / "run"),
+        recipe_overrides={"encoder.kwargs.depth": 1, "encoder.kwargs.hidden_dim": 8}).fit(x)
+    with torch.no_grad():
+        expected = encoder.encoder_(torch.as_tensor(x[:, None], dtype=torch.float32)).numpy()
+    np.testing.assert_allclose(encoder.transform(x), expected, rtol=1e-5, atol=1e-6)
+    for pooling in ({}, {"pooling": "pyramid", "levels": [1, 2]}):
+        np.testing.assert_allclose(np.linalg.norm(encoder.transform(x, **pooling), axis=1),
+                                   np.ones(16), rtol=1e-5)

@@ -26,7 +26,8 @@ from contrastlearn.modalities.timeseries.encoders import (
 from contrastlearn.modalities.timeseries.long_series import encode_in_windows
 
 RECIPES = {"ts2vec": "ts2vec", "ts_tcc": "ts-tcc", "instance": "ts-instance",
-           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt", "ts2vec_recon": "ts2vec-recon"}
+           "learned_aug": "ts-learned-aug", "softclt": "ts-softclt", "ts2vec_recon": "ts2vec-recon",
+           "ts2vec_recon_unit": "ts2vec-recon-unit"}
 """Methods this transformer can train, and the shipped recipe each starts from."""
 
 
@@ -41,7 +42,8 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
     (n, length, out_dim) per-timestamp features (NaN where the series is padding); "sliding":
     (n, windows, out_dim) max-pooled embeddings of windows of `window` steps every `stride` steps;
     "pyramid": (n, out_dim * sum(levels)) maxima over the whole series, then over each of k
-    equal parts for every k in `levels` (`pyramid_max_over_valid`).
+    equal parts for every k in `levels` (`pyramid_max_over_valid`). "max" and "pyramid"
+    embeddings have unit norm when the encoder was built with `unit_norm` (ts2vec_recon_unit).
     `layers` (TS2Vec's encoder only) appends the outputs of those hidden blocks to the
     per-timestamp features before pooling (out_dim grows by hidden_dim per layer); None uses
     the encoder's own `readout_layers` (none unless the recipe sets them).
@@ -114,16 +116,22 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
         features = torch.cat([f for f, _ in parts])
         valid = torch.cat([v for _, v in parts])
         if pooling == "max":
-            return max_over_valid(features, valid).numpy()
+            return self._readout(max_over_valid(features, valid))
         if pooling == "timestamps":
             return features.masked_fill(~valid[:, :, None], float("nan")).numpy()
         if pooling == "sliding":
             return self._sliding(features, valid, window, stride)
         if pooling == "pyramid":
             levels = check_pyramid_levels(levels, "pyramid pooling")
-            return pyramid_max_over_valid(features, valid, levels).numpy()
+            return self._readout(pyramid_max_over_valid(features, valid, levels))
         raise ValueError(f"unknown pooling {pooling!r}; use 'max', 'timestamps', 'sliding' or "
                          f"'pyramid'")
+
+    def _readout(self, pooled: torch.Tensor) -> np.ndarray:
+        """The pooled embedding as the encoder's own forward gives it (unit norm if asked)."""
+        if getattr(self.encoder_, "unit_norm", False):
+            pooled = torch.nn.functional.normalize(pooled, dim=-1)
+        return pooled.numpy()
 
     def _layer_options(self, layers: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
         """Keyword arguments for `timestamps`: the hidden blocks to append, if any."""
