@@ -172,5 +172,8 @@ class TS2VecEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         features, valid = self.timestamps(x, layers=self.readout_layers)
-        pooled = pyramid_max_over_valid(features, valid, self.pyramid)
+        return self.finish_readout(pyramid_max_over_valid(features, valid, self.pyramid))
+
+    def finish_readout(self, pooled: Tensor) -> Tensor:
+        """The pooled embedding as this encoder hands it out: unit norm when `unit_norm`."""
         return F.normalize(pooled, dim=-1) if self.unit_norm else pooled

@@ -129,9 +129,8 @@ class TimeSeriesEncoder(TransformerMixin, BaseEstimator):
 
     def _readout(self, pooled: torch.Tensor) -> np.ndarray:
         """The pooled embedding as the encoder's own forward gives it (unit norm if asked)."""
-        if getattr(self.encoder_, "unit_norm", False):
-            pooled = torch.nn.functional.normalize(pooled, dim=-1)
-        return pooled.numpy()
+        finish = getattr(self.encoder_, "finish_readout", None)
+        return (finish(pooled) if finish else pooled).numpy()
 
     def _layer_options(self, layers: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
         """Keyword arguments for `timestamps`: the hidden blocks to append, if any."""
