@@ -22,7 +22,7 @@ import time
 import torch
 
 import contrastlearn.evaluation  # noqa: F401  (registers the evaluators)
-from contrastlearn.registry import EVALUATORS
+from contrastlearn.core.registry import EVALUATORS
 
 SETTINGS = {"knn": {"k": 200, "temperature": 0.07},
             "linear_probe": {"weight_decay": 1e-4, "max_iter": 200}}

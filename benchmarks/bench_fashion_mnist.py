@@ -28,9 +28,9 @@ from torch import nn
 import contrastlearn
 from contrastlearn.api import build_encoder, build_views
 from contrastlearn.config import load_recipe
+from contrastlearn.core.schedule import warmup_cosine
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.engine.batches import epoch_order, iterate_batches
-from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.evaluation import extract_embeddings, knn_classifier, linear_probe
 
 METHODS = ["simclr", "moco", "byol", "simsiam", "barlow-twins", "vicreg", "swav", "supcon", "dcl"]
@@ -45,8 +45,6 @@ def machine() -> dict:
 
 def supervised_baseline(epochs: int, seed: int = 0) -> dict:
     """The simclr recipe's encoder and views, trained with labels by cross-entropy."""
-    import contrastlearn.plugins  # noqa: F401
-
     recipe = load_recipe("fashion-mnist-simclr")
     splits = resolve_dataset("fashion-mnist")
     torch.manual_seed(seed)

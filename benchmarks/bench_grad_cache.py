@@ -36,8 +36,8 @@ def peak_mb() -> float:
 
 def child(batch: int, chunk: int) -> dict:
     from contrastlearn.engine.grad_cache import cached_backward
-    from contrastlearn.methods import SimCSE
     from contrastlearn.modalities.text.encoders import text_transformer_encoder
+    from contrastlearn.modalities.text.methods import SimCSE
 
     torch.manual_seed(0)
     encoder = text_transformer_encoder(vocab_size=VOCAB, dim=128, depth=2, heads=4,

@@ -24,12 +24,11 @@ from pathlib import Path
 
 import torch
 
-import contrastlearn.plugins  # noqa: F401
 from contrastlearn.api import build_encoder, build_views
 from contrastlearn.config import apply_overrides, load_recipe
+from contrastlearn.core.registry import METHODS
 from contrastlearn.data.arrays import ArrayDataset
 from contrastlearn.engine.trainer import Trainer
-from contrastlearn.registry import METHODS
 
 SHAPE = (1, 28, 28)
 BATCH = 256

@@ -22,12 +22,11 @@ from result_rows import keep_row
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 import contrastlearn
-import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
 from contrastlearn.api import build_encoder, load_run_data, resolve_run_recipe
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.evaluation.retrieval import retrieval_metrics
 from contrastlearn.modalities.text.data import RetrievalSet
 from contrastlearn.modalities.text.pipeline import TokenizedRetrieval
-from contrastlearn.registry import DATASETS
 
 KS = (1, 10)
 

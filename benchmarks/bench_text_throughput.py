@@ -20,8 +20,7 @@ from pathlib import Path
 from result_rows import keep_row
 
 import contrastlearn
-import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
-from contrastlearn.registry import DATASETS
+from contrastlearn.core.registry import DATASETS
 
 
 def ours(texts: list[str], args: argparse.Namespace, runs: Path,
@@ -32,7 +31,7 @@ def ours(texts: list[str], args: argparse.Namespace, runs: Path,
         evaluate_after=False,
         overrides={"train.steps": args.steps, "train.batch_size": args.batch_size,
                    "encoder.kwargs.max_length": args.max_length,
-                   "data.bucket_by_length": bucket_by_length,
+                   "data.options.bucket_by_length": bucket_by_length,
                    "method.kwargs.mlp_pooler": False, "train.checkpoint_every_seconds": 600,
                    "train.diagnostics": False})
     loop = result.training

@@ -20,9 +20,8 @@ from pathlib import Path
 from result_rows import keep_row
 
 import contrastlearn
-import contrastlearn.plugins  # noqa: F401  (registers the built-in datasets)
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.modalities.text.encoders import hf_text_encoder
-from contrastlearn.registry import DATASETS
 
 ZERO_SHOT = "zero-shot"
 

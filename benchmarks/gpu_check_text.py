@@ -15,9 +15,15 @@ import time
 import torch
 
 import contrastlearn
-from contrastlearn.methods import ESimCSE, Pairs, SimCSE, SupervisedSimCSE, WhitenedCSE
 from contrastlearn.modalities.text import augment
 from contrastlearn.modalities.text.encoders import text_transformer_encoder
+from contrastlearn.modalities.text.methods import (
+    ESimCSE,
+    Pairs,
+    SimCSE,
+    SupervisedSimCSE,
+    WhitenedCSE,
+)
 from contrastlearn.modalities.text.tokens import PAD_ID, TokenBatch, interior_mask
 from contrastlearn.modalities.timeseries.augment import magnitude_views
 

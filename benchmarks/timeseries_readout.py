@@ -25,12 +25,11 @@ from pathlib import Path
 import torch
 import yaml
 
-import contrastlearn.plugins  # noqa: F401  (registers the encoders)
 from contrastlearn.api import evaluate_splits, load_run_data
 from contrastlearn.config import load_recipe
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.data.resolve import prepare_for_encoder
 from contrastlearn.export import load_encoder, read_encoder_config, resolve_asset_paths
-from contrastlearn.registry import ENCODERS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from result_rows import keep_row  # noqa: E402

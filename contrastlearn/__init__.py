@@ -27,14 +27,16 @@ _LAZY = {
     "Views": "contrastlearn.augment.views",
     "TimeSeriesEncoder": "contrastlearn.modalities.timeseries.sklearn_api",
     "Method": "contrastlearn.methods.base",
-    "AUGMENTATIONS": "contrastlearn.registry",
-    "DATASETS": "contrastlearn.registry",
-    "ENCODERS": "contrastlearn.registry",
-    "EVALUATORS": "contrastlearn.registry",
-    "HEADS": "contrastlearn.registry",
-    "METHODS": "contrastlearn.registry",
-    "VIEW_GENERATORS": "contrastlearn.registry",
-    "OBJECTIVES": "contrastlearn.registry",
+    "AUGMENTATIONS": "contrastlearn.core.registry",
+    "DATASETS": "contrastlearn.core.registry",
+    "ENCODERS": "contrastlearn.core.registry",
+    "EVALUATORS": "contrastlearn.core.registry",
+    "HEADS": "contrastlearn.core.registry",
+    "METHODS": "contrastlearn.core.registry",
+    "VIEW_GENERATORS": "contrastlearn.core.registry",
+    "OBJECTIVES": "contrastlearn.core.registry",
+    "MODALITIES": "contrastlearn.core.registry",
+    "Modality": "contrastlearn.data.modality",
 }
 
 __all__ = ["__version__", *_LAZY]
@@ -44,8 +46,4 @@ def __getattr__(name: str) -> Any:
     """Import the public API on first use, so `contrastlearn --help` stays fast."""
     if name not in _LAZY:
         raise AttributeError(f"module 'contrastlearn' has no attribute {name!r}")
-    module = importlib.import_module(_LAZY[name])
-    if name.isupper() or name in {"pretrain", "evaluate", "embed", "load_encoder",
-                                  "load_ensemble", "TimeSeriesEncoder"}:
-        import contrastlearn.plugins  # noqa: F401
-    return getattr(module, name)
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -15,7 +15,6 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
 from contrastlearn.config import (
     FEW_LABEL_PROTOCOLS,
@@ -26,16 +25,28 @@ from contrastlearn.config import (
     dump_recipe,
     load_recipe,
 )
+from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.distributed import gather_no_grad, is_distributed, rank, world_size
+from contrastlearn.core.registry import (
+    AUGMENTATIONS,
+    DATASETS,
+    ENCODERS,
+    EVALUATORS,
+    METHODS,
+    MODALITIES,
+    VIEW_GENERATORS,
+)
 from contrastlearn.data.arrays import PAIR_KEYS, ArrayDataset, DataError, DatasetSplits
 from contrastlearn.data.resolve import (
     IN_MEMORY,
     encoder_inputs,
+    get_modality,
+    options_of,
     prepare_for_encoder,
     resolve_dataset,
     samples_for_encoder,
     to_samples,
 )
-from contrastlearn.engine.distributed import gather_no_grad, is_distributed, rank, world_size
 from contrastlearn.engine.launch import launch_fabric
 from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
@@ -51,21 +62,8 @@ from contrastlearn.export import export_encoder, load_encoder
 from contrastlearn.methods.base import Method
 from contrastlearn.methods.learned_views import LearnedViews
 from contrastlearn.objectives.alignment_uniformity import alignment, uniformity
-from contrastlearn.registry import (
-    AUGMENTATIONS,
-    DATASETS,
-    ENCODERS,
-    EVALUATORS,
-    METHODS,
-    VIEW_GENERATORS,
-)
 from contrastlearn.report.html import EMBEDDINGS_NAME, PLOTS_DIR, PREVIEW_NAME, write_report
-from contrastlearn.report.preview import (
-    TEXT_PREVIEW_NAME,
-    preview_samples,
-    write_decoded_views_preview,
-    write_views_preview,
-)
+from contrastlearn.report.preview import preview_samples, write_views_preview
 
 EMBEDDINGS_SAMPLE_SIZE = 2000
 NOT_APPLICABLE = "not_applicable"
@@ -89,8 +87,17 @@ class RunResult:
         raise KeyError(f"no {protocol!r} result for the {representation} representation")
 
 
-def _register_everything() -> None:
-    import contrastlearn.plugins  # noqa: F401
+def modality_of(encoder: nn.Module, given: str | None = None) -> str:
+    """The kind of data `encoder` reads: `given`, else what its export recorded
+    (`config["modality"]`), else its class's `modality` attribute. Never guessed from the
+    module's shape: an encoder that records none needs `modality=`."""
+    recorded = given or getattr(encoder, "config", {}).get("modality") or getattr(
+        encoder, "modality", None)
+    if recorded is None:
+        raise DataError(f"cannot tell which kind of data {type(encoder).__name__} reads: pass "
+                        f"modality=... (one of {', '.join(MODALITIES.names())})")
+    get_modality(recorded)
+    return recorded
 
 
 def resolve_run_recipe(
@@ -107,10 +114,7 @@ def load_run_data(recipe: Recipe, dataset: Any = None) -> DatasetSplits:
     return resolve_dataset(recipe.data.dataset if dataset is None else dataset,
                            modality=recipe.data.modality,
                            holdout_fraction=recipe.data.holdout_fraction, seed=recipe.seed,
-                           image_size=recipe.data.image_size,
-                           reader_options={"encoding": recipe.data.encoding,
-                                           "columns": recipe.data.columns,
-                                           "label_column": recipe.data.label_column})
+                           reader_options=options_of(recipe.data.modality, recipe.data.options))
 
 
 def _limited(data: Any, limit: int | None) -> Any:
@@ -170,20 +174,18 @@ def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ..
 
 def build_views(recipe: Recipe, sample_shape: tuple[int, ...],
                 encoder: nn.Module | None = None) -> Views:
-    """The recipe's view policy (or the method's default one), with the image `size` filled in
-    from the data and a text `tokenizer` and `max_length` from the encoder, for factories that
-    take them."""
+    """The recipe's view policy (or the method's default one), with what the modality fills in
+    (`Modality.view_inputs`: an image `size` from the data, a text `tokenizer` from the encoder)
+    for factories that take it."""
     if recipe.views is None:
         name, kwargs = METHODS.get(recipe.method.name).default_views, {}
     else:
         name, kwargs = recipe.views.name, dict(recipe.views.kwargs)
     factory = AUGMENTATIONS.get(name)
-    if _accepts(factory, "size") and len(sample_shape) >= 2:
-        kwargs.setdefault("size", int(sample_shape[-1]))
-    if _accepts(factory, "tokenizer") and getattr(encoder, "tokenizer", None) is not None:
-        kwargs.setdefault("tokenizer", encoder.tokenizer)
-    if _accepts(factory, "max_length") and getattr(encoder, "max_length", None) is not None:
-        kwargs.setdefault("max_length", encoder.max_length)  # views that lengthen token rows
+    view_inputs = get_modality(recipe.data.modality).view_inputs
+    for key, value in ({} if view_inputs is None else view_inputs(sample_shape, encoder)).items():
+        if _accepts(factory, key):
+            kwargs.setdefault(key, value)
     views = factory(**kwargs)
     return views if isinstance(views, Views) else Views([views, views])
 
@@ -310,7 +312,7 @@ def evaluate(
     protocols: Sequence[str] | None = None, labels_per_class: Sequence[int] = (10,),
     seeds: Sequence[int] = (0, 1, 2, 3, 4), raw_baseline: bool = False,
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
-    strict: bool = True, balance: bool = False,
+    strict: bool = True, balance: bool = False, modality: str | None = None,
 ) -> list[Result]:
     """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default linear_probe and knn)
     with all training labels, and the classifiers also with n labels per class (mean ± std over
@@ -323,8 +325,8 @@ def evaluate(
     pairs for the "similarity" and "retrieval" protocols (see `evaluate_pairs`; default: those
     the arrays allow). Without `strict`, a protocol that cannot run on the data gives a
     "not_applicable" result instead of an error. `save=True` writes the results to the run
-    directory's results.json."""
-    _register_everything()
+    directory's results.json. `modality` names the kind of data for an encoder module that
+    does not record it (see `modality_of`)."""
     run_dir = Path(encoder_or_run) if isinstance(encoder_or_run, (str, Path)) else None
     if isinstance(encoder_or_run, Sequence) and not isinstance(encoder_or_run, str):
         if save:
@@ -345,9 +347,10 @@ def evaluate(
         modality = recipe.data.modality
     else:
         encoder, recipe = encoder_or_run, None
-        modality = "text" if hasattr(encoder, "tokenizer") else "image"
         if data is None:
             raise ValueError("evaluate needs data when given an encoder module")
+        modality = (data.modality if modality is None and isinstance(data, DatasetSplits)
+                    else modality_of(encoder, modality))
     if _is_pair_data(data):
         if balance:
             raise ValueError("balance=True measures the members' scales on a train split; "
@@ -504,7 +507,6 @@ def pretrain(
     With `train.devices` > 1 (or under torchrun / SLURM) Lightning Fabric runs this function
     in every process; rank 0 alone writes the run directory, and the other ranks return
     results only when `eval.ranks` is "all"."""
-    _register_everything()
     if resume:
         if out is None:
             raise ValueError("resume needs the run directory (out=...)")
@@ -531,8 +533,10 @@ def pretrain(
         encoder_name, encoder_kwargs = "custom", {}
     splits = prepare_for_encoder(splits, encoder)
     train_data = _limited(splits.train, recipe.data.limit)
-    if hasattr(train_data, "bucket_by_length"):  # token data
-        train_data = replace(train_data, bucket_by_length=recipe.data.bucket_by_length)
+    modality = get_modality(recipe.data.modality)
+    if modality.training_data is not None:
+        train_data = modality.training_data(
+            train_data, modality.parse_options(recipe.data.options))
     sample_shape = _sample_shape(train_data)
     views = build_views(recipe, sample_shape, encoder)
     method = build_method(recipe, encoder, sample_shape)
@@ -561,6 +565,7 @@ def pretrain(
     encoder = method.encoder
     if writer:
         export_encoder(encoder, run_dir / "encoder", name=encoder_name, kwargs=encoder_kwargs,
+                       modality=recipe.data.modality,
                        input_shape=(None if getattr(train_data, "variable_length", False)
                                     else list(sample_shape)),
                        extra={"input_scale": splits.info.get("input_scale")})
@@ -630,17 +635,15 @@ def _best_effort(what: str, function, *args) -> None:
 
 def _write_preview(views: Views, data: ArrayDataset | Dataset, run_dir: Path,
                    recipe: Recipe, encoder: nn.Module) -> None:
-    """plots/views.png: what the views look like, drawn before training starts; for token data
-    (an encoder with a tokenizer) plots/views.txt, the views decoded back to text."""
+    """What the views look like, drawn before training starts: plots/views.png in the
+    modality's picture style, or what the modality's own preview writes (text: views.txt)."""
     samples = preview_samples(data, seed=recipe.seed)
-    decode = getattr(getattr(encoder, "tokenizer", None), "decode", None)
-    if decode is not None:
-        if samples.dim() == 2:  # pairs and triples have no views to show
-            write_decoded_views_preview(views, samples, decode,
-                                        run_dir / PLOTS_DIR / TEXT_PREVIEW_NAME, seed=recipe.seed)
+    preview = get_modality(recipe.data.modality).preview
+    if callable(preview):
+        preview(views, samples, run_dir / PLOTS_DIR, encoder=encoder, seed=recipe.seed)
         return
-    write_views_preview(views, samples, run_dir / PLOTS_DIR / PREVIEW_NAME,
-                        modality=recipe.data.modality, seed=recipe.seed)
+    write_views_preview(views, samples, run_dir / PLOTS_DIR / PREVIEW_NAME, style=preview,
+                        seed=recipe.seed)
 
 
 def embed(
@@ -649,20 +652,18 @@ def embed(
     encoding: str | None = None,
 ) -> Tensor:
     """Embeddings (N, D) of `inputs`: arrays, a .npz with `x`, a torch Dataset, a file the
-    modality reads, or (text) a list of strings or a .txt file. The modality is the run's, or
-    `modality`, or text for an encoder with a tokenizer. A text file is read with `encoding`
-    (default: the run's `data.encoding`, else UTF-8)."""
-    _register_everything()
+    modality reads, or (text) a list of strings or a .txt file. The modality is `modality`,
+    or the run's, or the one the encoder records (`modality_of`). A text file is read with
+    `encoding` (default: the run's `data.options.encoding`, else UTF-8)."""
     encoder = (load_encoder(encoder_or_run, device=device)
                if isinstance(encoder_or_run, (str, Path)) else encoder_or_run)
     recipe_file = (Path(encoder_or_run) / "recipe.yaml"
                    if isinstance(encoder_or_run, (str, Path)) else None)
     recipe = load_recipe(recipe_file) if recipe_file is not None and recipe_file.exists() else None
     if modality is None:
-        modality = (recipe.data.modality if recipe is not None
-                    else "text" if hasattr(encoder, "tokenizer") else "image")
+        modality = recipe.data.modality if recipe is not None else modality_of(encoder)
     if encoding is None and recipe is not None:
-        encoding = recipe.data.encoding
+        encoding = options_of(recipe.data.modality, recipe.data.options).get("encoding")
     if isinstance(inputs, Dataset):
         return embed_data(encoder, inputs, batch_size=batch_size, device=device)[0]
     config = getattr(encoder, "config", {})

@@ -35,14 +35,14 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     import torch
 
     from contrastlearn.api import pretrain
-    from contrastlearn.engine.distributed import rank
+    from contrastlearn.core.distributed import rank
 
     overrides = {
         "train.epochs": args.epochs, "train.batch_size": args.batch_size, "train.lr": args.lr,
         "train.max_steps": args.max_steps, "train.accelerator": args.accelerator,
         "train.precision": args.precision, "train.devices": args.devices, "seed": args.seed,
         "train.strategy": args.strategy, "train.num_nodes": args.num_nodes,
-        "data.encoding": args.encoding,
+        "data.options.encoding": args.encoding,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
     overrides.update(_parse_set(args.set or []))
@@ -64,15 +64,15 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_pairs(path: Path, modality: str, encoding: str | None) -> dict:
-    """Evaluation pairs: a .npz of arrays, or for text a table of sentence1, sentence2, score
-    (in the run's text encoding)."""
-    if modality == "text" and path.suffix.lower() != ".npz":
-        from contrastlearn.modalities.text.data import read_scored_pairs
-
-        return read_scored_pairs(path, encoding=encoding or "utf-8")
+def _read_pairs(path: Path, recipe) -> dict:
+    """Evaluation pairs: a .npz of arrays, or a file the run's modality reads pairs from (text:
+    a table of sentence1, sentence2, score in the run's text encoding)."""
     from contrastlearn.data.arrays import read_pairs_npz
+    from contrastlearn.data.resolve import get_modality
 
+    modality = get_modality(recipe.data.modality)
+    if modality.read_pairs is not None and path.suffix.lower() != ".npz":
+        return modality.read_pairs(path, modality.parse_options(recipe.data.options))
     return read_pairs_npz(path)
 
 
@@ -83,7 +83,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     recipe = load_recipe(Path(args.run_dir[0]) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
-        data = _read_pairs(Path(args.pairs), recipe.data.modality, recipe.data.encoding)
+        data = _read_pairs(Path(args.pairs), recipe)
     protocols = args.protocol or (None if args.pairs else recipe.eval.protocols)
     if not args.pairs and "similarity" in (args.protocol or []):
         raise ValueError("--protocol similarity needs --pairs FILE (.npz with arrays a, b, "
@@ -116,6 +116,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_augment(args: argparse.Namespace) -> int:
     from contrastlearn.api import build_views, load_run_data, resolve_run_recipe
+    from contrastlearn.data.resolve import get_modality
     from contrastlearn.report.preview import preview_samples, write_views_preview
 
     recipe_source = args.recipe
@@ -141,7 +142,11 @@ def cmd_augment(args: argparse.Namespace) -> int:
         return 0
     views = build_views(recipe, sample_shape)
     samples = preview_samples(splits.train, args.num_samples, seed=args.seed)
-    write_views_preview(views, samples, args.out, modality=recipe.data.modality, seed=args.seed)
+    style = get_modality(recipe.data.modality).preview
+    if callable(style):
+        raise ValueError(f"the {recipe.data.modality} modality draws no picture of its views; "
+                         "pretrain writes its preview to the run directory's plots/ folder")
+    write_views_preview(views, samples, args.out, style=style, seed=args.seed)
     print(f"wrote {args.out}: {len(samples)} samples x {views.num_views} views ({views!r:.200})")
     return 0
 
@@ -176,8 +181,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_methods(args: argparse.Namespace) -> int:
-    import contrastlearn.plugins  # noqa: F401
-    from contrastlearn.registry import METHODS
+    from contrastlearn.core.registry import METHODS
 
     for name in METHODS.names():
         method = METHODS.get(name)
@@ -187,8 +191,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    import contrastlearn.plugins  # noqa: F401
-    from contrastlearn.registry import DATASETS
+    from contrastlearn.core.registry import DATASETS
 
     for name in DATASETS.names():
         factory = DATASETS.get(name)

@@ -29,25 +29,17 @@ class Component(Section):
 
 class DataConfig(Section):
     dataset: str = "digits"
-    modality: Literal["image", "timeseries", "text"] = "image"
+    modality: str = "image"
+    """A registered modality (`contrastlearn.core.registry.MODALITIES`): image, timeseries,
+    text, or a third-party room."""
     holdout_fraction: float = Field(0.2, gt=0.0, lt=1.0)
     """Fraction of the training data held out (stratified, seeded) as the test split when the
     dataset has no test split of its own. It is used neither for pre-training nor for probes."""
     limit: int | None = Field(None, gt=0)
     """Use only the first `limit` training samples (quick runs)."""
-    image_size: int | None = Field(None, gt=0)
-    """Resize images from folders to this square size."""
-    encoding: str | None = None
-    """Text encoding of text data files (default UTF-8), e.g. latin-1."""
-    columns: list[str] | None = None
-    """Text columns of a .csv/.tsv/.jsonl file: sentence, or anchor and positive (pairs), or
-    anchor, positive and hard negative (triples). Default: the first of sentence/text,
-    sentence1+sentence2, anchor+positive(+negative) the file has."""
-    label_column: str | None = None
-    """Column of class labels in a text table (default: `label` when present)."""
-    bucket_by_length: bool = True
-    """Token data: draw each batch from texts of similar length (less padding, faster);
-    False draws batches uniformly at random."""
+    options: dict[str, Any] = Field(default_factory=dict)
+    """The modality's own options, checked against its schema (image: image_size; text:
+    encoding, columns, label_column, bucket_by_length)."""
 
 
 class TrainConfig(Section):
@@ -170,12 +162,18 @@ def _recipe_source(name_or_path: str | Path) -> tuple[str, str]:
     return resource.read_text(encoding="utf-8"), f"recipe {name_or_path!r}"
 
 
+MOVED_TO_OPTIONS = {f"data.{key}" for key in ("image_size", "encoding", "columns",
+                                               "label_column", "bucket_by_length")}
+
+
 def _format_validation_error(error: ValidationError, source: str) -> str:
     lines = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
-            lines.append(f"  unknown key {key!r}")
+            moved = (" (a modality's own keys go under data.options)"
+                     if key in MOVED_TO_OPTIONS else "")
+            lines.append(f"  unknown key {key!r}{moved}")
         else:
             lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
     return f"invalid recipe in {source}:\n" + "\n".join(lines)
@@ -206,9 +204,16 @@ def _check_component(section: str, component: Component, registry, source: str,
 
 def check_components(recipe: Recipe, source: str) -> None:
     """Every named part is registered and every kwargs key is one its factory accepts."""
-    import contrastlearn.plugins  # noqa: F401  (fills the registries)
-    from contrastlearn.registry import AUGMENTATIONS, ENCODERS, METHODS
+    from contrastlearn.core.registry import AUGMENTATIONS, ENCODERS, METHODS, MODALITIES
 
+    try:
+        modality = MODALITIES.get(recipe.data.modality)
+    except KeyError as error:
+        raise RecipeError(f"invalid recipe in {source}: data.modality: {error.args[0]}") from None
+    try:
+        modality.parse_options(recipe.data.options)
+    except ValueError as error:
+        raise RecipeError(f"invalid recipe in {source}: {error}") from None
     _check_component("encoder", recipe.encoder, ENCODERS, source, set())
     _check_component("method", recipe.method, METHODS, source, {"encoder"})
     if recipe.views is not None:
@@ -255,6 +260,6 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
 
 def dump_recipe(recipe: Recipe, path: Path) -> None:
     """Write the resolved recipe as YAML (atomically: resume reads it back)."""
-    from contrastlearn.atomic import atomic_write
+    from contrastlearn.core.atomic import atomic_write
 
     atomic_write(path, yaml.safe_dump(recipe.model_dump(), sort_keys=False).encode("utf-8"))

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from contrastlearn.registry import ENCODERS
+from contrastlearn.core.registry import ENCODERS
 
 
 @ENCODERS.register("mlp")

@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from contrastlearn.atomic import atomic_write
-from contrastlearn.registry import ENCODERS
+from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.registry import ENCODERS
 
 ENCODER_FORMAT = "contrastlearn-encoder-v1"
 WEIGHTS_FILE = "model.safetensors"
@@ -20,11 +20,13 @@ CONFIG_FILE = "config.json"
 
 def export_encoder(
     encoder: nn.Module, folder: str | Path, *, name: str = "custom",
-    kwargs: dict[str, Any] | None = None,
+    kwargs: dict[str, Any] | None = None, modality: str | None = None,
     input_shape: list[int] | None = None, extra: dict[str, Any] | None = None,
 ) -> Path:
     """Write `folder/model.safetensors` and `folder/config.json` (what rebuilds the encoder).
 
+    `modality` (default: the encoder's own `modality` attribute) is recorded so that
+    `evaluate` and `embed` read the data as the encoder was trained on it.
     `name`/`kwargs` are the ENCODERS registry entry; an encoder the registry does not know is
     saved with name "custom" and loads only into a module the caller supplies. An encoder with
     `export_assets(folder)` (text encoders: their tokenizer and model config) writes those files
@@ -41,6 +43,7 @@ def export_encoder(
     state = {key: value.detach().cpu().contiguous() for key, value in encoder.state_dict().items()}
     config = {
         "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
+        "modality": modality or getattr(encoder, "modality", None),
         "out_dim": int(encoder.out_dim), "input_shape": input_shape, **(extra or {}),
     }
     atomic_write(folder / WEIGHTS_FILE, save(state))
@@ -89,8 +92,6 @@ def load_encoder(
             raise ValueError(
                 f"{folder} holds a custom encoder: pass module=<an instance of your encoder>"
             )
-        import contrastlearn.plugins  # noqa: F401  (registers the encoders)
-
         module = ENCODERS.build(config["encoder"], **resolve_asset_paths(config, folder))
     module.load_state_dict(load_file(str(folder / WEIGHTS_FILE)))
     module.config = config

@@ -1,7 +1,7 @@
 """Heads: the small networks between an encoder's representation h and the objective's z.
 
 Every head is an `nn.Module` with `forward(h) -> (B, out_dim)` and an `out_dim` attribute, built
-from plain keyword arguments through `contrastlearn.registry.HEADS`.
+from plain keyword arguments through `contrastlearn.core.registry.HEADS`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.registry import HEADS
+from contrastlearn.core.registry import HEADS
 
 
 @HEADS.register("projection_mlp")

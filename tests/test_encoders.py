@@ -9,9 +9,9 @@ import torch
 
 import contrastlearn.encoders  # noqa: F401  (registers "mlp")
 import contrastlearn.modalities.image.encoders  # noqa: F401  (registers image encoders)
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.encoders import MLPEncoder
 from contrastlearn.modalities.image.encoders import ResNet, SmallCNN
-from contrastlearn.registry import ENCODERS
 
 
 def _count(module: torch.nn.Module) -> int:

@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import HEADS
 from contrastlearn.heads import Identity, PredictionMLP, ProjectionMLP, SwAVPrototypes
-from contrastlearn.registry import HEADS
 
 
 def _assert_all_grads(module: torch.nn.Module, output: torch.Tensor) -> None:

@@ -1,7 +1,6 @@
 import pytest
 
-import contrastlearn.plugins  # noqa: F401
-from contrastlearn.registry import (
+from contrastlearn.core.registry import (
     AUGMENTATIONS,
     DATASETS,
     ENCODERS,

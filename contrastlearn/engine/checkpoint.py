@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 
 CHECKPOINT_FORMAT = "contrastlearn-checkpoint-v1"
 

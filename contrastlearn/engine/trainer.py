@@ -27,9 +27,11 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from contrastlearn.atomic import atomic_write
 from contrastlearn.augment.views import Views
 from contrastlearn.config import TrainConfig
+from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.distributed import average_gradients
+from contrastlearn.core.schedule import warmup_cosine
 from contrastlearn.data.arrays import ArrayDataset
 from contrastlearn.diagnostics import (
     collapse_warning,
@@ -40,7 +42,6 @@ from contrastlearn.diagnostics import (
 from contrastlearn.engine.averaging import WeightAverage
 from contrastlearn.engine.batches import Batch, iterate_batches, sample_order
 from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
-from contrastlearn.engine.distributed import average_gradients
 from contrastlearn.engine.grad_cache import cached_backward
 from contrastlearn.engine.launch import (
     batch_norm_layers,
@@ -49,7 +50,6 @@ from contrastlearn.engine.launch import (
     with_sync_batchnorm,
 )
 from contrastlearn.engine.optim import build_optimizer
-from contrastlearn.engine.schedule import warmup_cosine
 from contrastlearn.engine.sharding import (
     OPTIMIZER_BY_NAME,
     all_finite,

@@ -1,7 +1,7 @@
 """Frozen-feature evaluation protocols. Every evaluator is a function
 ``(train_embeddings, train_labels, test_embeddings, test_labels, **settings)`` returning a
 `Result`, or a list of Results when it measures several metrics (retrieval, clustering, label
-fractions), registered in `contrastlearn.registry.EVALUATORS`; they take embeddings, so they
+fractions), registered in `contrastlearn.core.registry.EVALUATORS`; they take embeddings, so they
 work for every modality. Importing this package registers them. `similarity_correlation` takes
 embedding pairs instead and is called directly."""
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.knn import SIMILARITIES_PER_CHUNK
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import (
@@ -28,7 +29,6 @@ from contrastlearn.evaluation.validation import (
     check_embeddings,
     resolve_device,
 )
-from contrastlearn.registry import EVALUATORS
 
 
 def _mean_knn_distance(

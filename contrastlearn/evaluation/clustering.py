@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import check_embeddings
-from contrastlearn.registry import EVALUATORS
 
 
 @EVALUATORS.register("clustering")

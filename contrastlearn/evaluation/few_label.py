@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result, merge_settings
 from contrastlearn.evaluation.validation import check_embeddings, resolve_device
-from contrastlearn.registry import EVALUATORS
 
 
 def sample_labels_per_class(labels: Tensor, labels_per_class: int, seed: int) -> Tensor:

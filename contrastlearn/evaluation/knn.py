@@ -20,9 +20,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import check_embeddings, encode_labels, resolve_device
-from contrastlearn.registry import EVALUATORS
 
 # Similarities per chunk (test rows x train rows): 2**25 float32 = 128 MiB.
 SIMILARITIES_PER_CHUNK = 2**25

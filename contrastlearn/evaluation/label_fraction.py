@@ -18,9 +18,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result, merge_settings
 from contrastlearn.evaluation.validation import check_embeddings, resolve_device
-from contrastlearn.registry import EVALUATORS
 
 
 def labelled_per_class(class_count: int, fraction: float) -> int:

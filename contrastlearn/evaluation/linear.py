@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import (
     check_embeddings,
@@ -34,7 +35,6 @@ from contrastlearn.evaluation.validation import (
     encode_labels,
     resolve_device,
 )
-from contrastlearn.registry import EVALUATORS
 
 
 @dataclass

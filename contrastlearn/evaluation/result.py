@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 
 # Metrics that are proportions or probabilities in [0, 1] and read best as percentages:
 # accuracies, Recall@K, MRR, mAP and AUROC. Correlation- and agreement-type scores (nmi, ari,

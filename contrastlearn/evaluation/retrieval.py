@@ -31,9 +31,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import check_embeddings, resolve_device
-from contrastlearn.registry import EVALUATORS
 
 # Similarities per chunk (query rows x gallery rows). Sorting needs ~30 bytes per similarity
 # (values, order, ranks, cumulative counts), so 2**22 keeps a chunk near 128 MiB.

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.validation import check_embeddings
-from contrastlearn.registry import EVALUATORS
 
 # TS2Vec's grid: 10^-4 ... 10^4 and a hard margin (C = inf, which SVC accepts).
 TS2VEC_C_GRID: tuple[float, ...] = tuple(10.0**power for power in range(-4, 5)) + (np.inf,)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.ema import make_momentum_copy, update_momentum
-from contrastlearn.engine.schedule import cosine_momentum
+from contrastlearn.core.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.registry import METHODS
+from contrastlearn.core.schedule import cosine_momentum
 from contrastlearn.heads import PredictionMLP, ProjectionMLP
 from contrastlearn.methods.base import Method, encode_views
 from contrastlearn.objectives import NegativeCosine
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("byol")

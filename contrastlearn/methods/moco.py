@@ -5,12 +5,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.registry import METHODS
 from contrastlearn.heads import ProjectionMLP
 from contrastlearn.methods.base import Method, encode_views
 from contrastlearn.objectives import InfoNCE, MemoryQueue
 from contrastlearn.objectives.base import LossOutput, default_ids
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("moco_v2")

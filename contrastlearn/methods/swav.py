@@ -5,11 +5,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import METHODS
 from contrastlearn.heads import ProjectionMLP, SwAVPrototypes
 from contrastlearn.methods.base import Method, encode_views
 from contrastlearn.objectives import SwAV as SwAVLoss
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("swav")

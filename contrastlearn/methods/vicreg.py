@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import METHODS
 from contrastlearn.heads import ProjectionMLP
 from contrastlearn.methods.base import Method, encode_views
 from contrastlearn.objectives import VICReg as VICRegLoss
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("vicreg")

@@ -1,3 +1,3 @@
-"""Modality packages; importing this registers every modality's parts."""
-
-from contrastlearn.modalities import image, text, timeseries  # noqa: F401
+"""One package per kind of data (a room). Each registers one `Modality` object and its own
+views, encoders, methods and datasets when imported; `contrastlearn.plugins` imports them,
+leaving out a room whose optional dependencies are missing."""

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from contrastlearn.engine.distributed import gather_no_grad, gather_with_grad, is_distributed, rank
+from contrastlearn.core.distributed import gather_no_grad, gather_with_grad, is_distributed, rank
 from contrastlearn.objectives.base import default_ids, stack_views
 
 

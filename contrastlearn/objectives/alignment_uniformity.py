@@ -14,10 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_no_grad, gather_with_grad
+from contrastlearn.core.distributed import gather_no_grad, gather_with_grad
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import build_view_pairs, masked_logsumexp
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 def alignment(x: Tensor, y: Tensor, alpha: float = 2) -> Tensor:

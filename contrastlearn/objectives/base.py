@@ -27,7 +27,7 @@ class LossOutput:
 
 def default_ids(batch_size: int, device: torch.device | str) -> Tensor:
     """Item ids when the caller gives none: every sample is its own item, unique across ranks."""
-    from contrastlearn.engine.distributed import rank
+    from contrastlearn.core.distributed import rank
 
     return torch.arange(batch_size, device=device) + rank() * batch_size
 

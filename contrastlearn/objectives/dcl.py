@@ -12,7 +12,8 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.distributed.nn.functional import all_reduce as differentiable_all_reduce
 
-from contrastlearn.engine.distributed import is_distributed
+from contrastlearn.core.distributed import is_distributed
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import (
     build_view_pairs,
     cosine_matrix,
@@ -20,7 +21,6 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 @OBJECTIVES.register("dcl")

@@ -33,9 +33,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_with_grad, is_distributed
+from contrastlearn.core.distributed import gather_with_grad, is_distributed
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 def _pairwise_cross_entropy(first: Tensor, second: Tensor,

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import (
     ViewPairs,
     build_view_pairs,
@@ -23,7 +24,6 @@ from contrastlearn.objectives._pairs import (
     cosine_matrix,
 )
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 MIN_LEARNABLE_TEMPERATURE = 0.01  # CLIP clamps its logit scale at 100
 

@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_with_grad, global_ids, is_distributed, rank
+from contrastlearn.core.distributed import gather_with_grad, global_ids, is_distributed, rank
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import check_ids, cosine_matrix, pair_metrics
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 @OBJECTIVES.register("multiple_negatives_ranking")

@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.base import LossOutput, stack_views
-from contrastlearn.registry import OBJECTIVES
 
 
 @OBJECTIVES.register("negative_cosine")

@@ -9,8 +9,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_no_grad, is_distributed
-from contrastlearn.registry import OBJECTIVES
+from contrastlearn.core.distributed import gather_no_grad, is_distributed
+from contrastlearn.core.registry import OBJECTIVES
 
 UNKNOWN_ID = -1
 

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_no_grad, is_distributed
+from contrastlearn.core.distributed import gather_no_grad, is_distributed
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import (
     build_view_pairs,
     check_ids,
@@ -18,7 +19,6 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 @OBJECTIVES.register("supcon")

@@ -14,9 +14,9 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import is_distributed, world_size
+from contrastlearn.core.distributed import is_distributed, world_size
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.base import LossOutput, stack_views
-from contrastlearn.registry import OBJECTIVES
 
 
 def _logsumexp(log_values: Tensor, dim: int | tuple[int, ...], across_ranks: bool) -> Tensor:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import OBJECTIVES
 
 
 def future_prediction_scores(predictions: Tensor, future: Tensor,

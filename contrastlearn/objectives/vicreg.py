@@ -12,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import is_distributed
+from contrastlearn.core.distributed import is_distributed
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import gather_views_with_grad
 from contrastlearn.objectives.base import LossOutput, stack_views
-from contrastlearn.registry import OBJECTIVES
 
 
 def variance_term(z: Tensor, epsilon: float) -> Tensor:

@@ -2,7 +2,7 @@
 augmentation previews, strength sweeps), each written as a PNG and returned as bytes."""
 
 from contrastlearn.report.plots import (
-    PREVIEW_RENDERERS,
+    PREVIEW_STYLES,
     plot_augmentation_preview,
     plot_embedding_map,
     plot_similarity_histograms,
@@ -11,7 +11,7 @@ from contrastlearn.report.plots import (
 )
 
 __all__ = [
-    "PREVIEW_RENDERERS",
+    "PREVIEW_STYLES",
     "plot_augmentation_preview",
     "plot_embedding_map",
     "plot_similarity_histograms",

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 from contrastlearn.evaluation.result import load_results
 
 REPORT_NAME = "report.html"

@@ -23,7 +23,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 
 PathLike = str | os.PathLike | None
 
@@ -486,7 +486,6 @@ def _share_clim(axes: Sequence[Axes]) -> None:
                 image.set_clim(limits[:, 0].min(), limits[:, 1].max())
 
 
-# modality -> renderer(ax, one sample as a numpy array); add entries for new modalities.
 def _render_graph(ax: Axes, array: np.ndarray) -> None:
     """A small graph given as its (N, N) adjacency matrix: nodes on a circle, an edge per
     non-zero entry (so dropped edges and nodes of an augmented view are visible)."""
@@ -507,7 +506,7 @@ def _render_graph(ax: Axes, array: np.ndarray) -> None:
     ax.set_yticks([])
 
 
-PREVIEW_RENDERERS: dict[str, Callable[[Axes, np.ndarray], None]] = {
+PREVIEW_STYLES: dict[str, Callable[[Axes, np.ndarray], None]] = {
     "image": _render_image,
     "timeseries": _render_timeseries,
     "audio": _render_audio,
@@ -521,17 +520,17 @@ _FINISH_ROW: dict[str, Callable[[Sequence[Axes]], None]] = {
 _CELL_SIZE: dict[str, tuple[float, float]] = {"image": (1.9, 2.0)}
 
 
-def _figure_augmentation_preview(originals: Any, views: Sequence[Any], *, modality: str = "image",
+def _figure_augmentation_preview(originals: Any, views: Sequence[Any], *, style: str = "image",
                                  titles: Sequence[str] | None = None,
                                  max_samples: int = 8) -> Figure:
-    if modality not in PREVIEW_RENDERERS:
+    if style not in PREVIEW_STYLES:
         raise ValueError(
-            f"unknown modality {modality!r} for an augmentation preview; known: "
-            f"{sorted(PREVIEW_RENDERERS)}"
+            f"unknown picture style {style!r} for an augmentation preview; known: "
+            f"{sorted(PREVIEW_STYLES)}"
         )
-    render = PREVIEW_RENDERERS[modality]
-    prepare = _PREPARE.get(modality)
-    finish = _FINISH_ROW.get(modality)
+    render = PREVIEW_STYLES[style]
+    prepare = _PREPARE.get(style)
+    finish = _FINISH_ROW.get(style)
     original = _to_numpy(originals)
     if original.ndim < 1 or len(original) == 0:
         raise ValueError("originals must be a non-empty (N, ...) batch")
@@ -549,7 +548,7 @@ def _figure_augmentation_preview(originals: Any, views: Sequence[Any], *, modali
         raise ValueError(f"titles needs {columns} entries (original + {columns - 1} views), "
                          f"got {len(titles)}")
     rows = min(len(original), max_samples)
-    width, height = _CELL_SIZE.get(modality, (2.8, 2.0))
+    width, height = _CELL_SIZE.get(style, (2.8, 2.0))
     fig = Figure(figsize=(width * columns, height * rows + 0.5), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False)
     for row in range(rows):
@@ -571,21 +570,21 @@ def _figure_augmentation_preview(originals: Any, views: Sequence[Any], *, modali
                 ax.set_ylabel("")  # the first column names the axis for the whole row
         if finish is not None:
             finish(list(axes[row]))
-    fig.suptitle(f"Augmentation preview ({modality}): each row is one sample and its views",
+    fig.suptitle(f"Augmentation preview ({style}): each row is one sample and its views",
                  fontsize=10)
     return fig
 
 
 def plot_augmentation_preview(originals: Any, views: Sequence[Any], path: PathLike, *,
-                              modality: str = "image", titles: Sequence[str] | None = None,
+                              style: str = "image", titles: Sequence[str] | None = None,
                               max_samples: int = 8) -> bytes:
     """Grid of samples (rows) by original + augmented views (columns).
 
     `originals` is a (N, ...) array/tensor, `views` a list of V (N, ...) batches of the same
     samples (their per-sample shapes may differ from the original's, e.g. multi-crop). Samples
-    are drawn by `PREVIEW_RENDERERS[modality]`; at most `max_samples` rows are shown. `titles`
-    names the 1 + V columns. Raises ValueError for an unknown modality or mismatched batches."""
-    return _save(_figure_augmentation_preview(originals, views, modality=modality, titles=titles,
+    are drawn by `PREVIEW_STYLES[style]`; at most `max_samples` rows are shown. `titles`
+    names the 1 + V columns. Raises ValueError for an unknown style or mismatched batches."""
+    return _save(_figure_augmentation_preview(originals, views, style=style, titles=titles,
                                               max_samples=max_samples), path)
 
 

@@ -27,17 +27,18 @@ def preview_samples(data: ArrayDataset | Dataset, num_samples: int = 8, seed: in
 
 
 def write_views_preview(
-    views: Views, samples: Tensor, path: str | Path, *, modality: str = "image", seed: int = 0,
+    views: Views, samples: Tensor, path: str | Path, *, style: str = "image", seed: int = 0,
 ) -> bytes:
     """Make the views of `samples` with a generator seeded by `seed` (never the training one)
-    and plot originals and views side by side; returns the PNG bytes."""
+    and plot originals and views side by side in the picture `style` (a name of
+    `PREVIEW_STYLES`, as a Modality's `preview` gives it); returns the PNG bytes."""
     from contrastlearn.report.plots import plot_augmentation_preview
 
     generator = torch.Generator(device=samples.device).manual_seed(seed)
     made = views(samples, generator)
     titles = ["input"] + [f"view {index + 1}" for index in range(len(made))]
     return plot_augmentation_preview(samples.cpu(), [view.cpu() for view in made], path,
-                                     modality=modality, titles=titles)
+                                     style=style, titles=titles)
 
 
 TEXT_PREVIEW_NAME = "views.txt"
@@ -48,7 +49,7 @@ def write_decoded_views_preview(
 ) -> str:
     """For token data (text): each sample and its views decoded back to text by `decode`
     (the tokenizer's), one block per sample, written to `path`; returns the text."""
-    from contrastlearn.atomic import atomic_write
+    from contrastlearn.core.atomic import atomic_write
 
     made = views(samples, torch.Generator(device=samples.device).manual_seed(seed))
     blocks = []

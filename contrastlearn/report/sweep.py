@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.atomic import atomic_write
 from contrastlearn.config import Recipe, apply_overrides
+from contrastlearn.core.atomic import atomic_write
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
 from contrastlearn.evaluation import extract_embeddings, linear_probe
 

@@ -15,6 +15,7 @@ from torch import Tensor
 
 from contrastlearn.augment.base import Augmentation, Compose, RandomApply
 from contrastlearn.augment.views import Views
+from contrastlearn.core.registry import AUGMENTATIONS
 from contrastlearn.modalities.image.augment import (
     ColorJitter,
     FusedGeometric,
@@ -36,7 +37,6 @@ from contrastlearn.modalities.image.presets import (
     simclr_views,
     swav_views,
 )
-from contrastlearn.registry import AUGMENTATIONS
 
 HEIGHT, WIDTH = 12, 16
 BATCH = 16

@@ -69,9 +69,9 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from contrastlearn.methods.ts_tcc import TSTCC
-from contrastlearn.methods.whitenedcse import WhitenedCSE
+from contrastlearn.modalities.text.methods.whitenedcse import WhitenedCSE
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.modalities.timeseries.methods.ts_tcc import TSTCC
 from contrastlearn.objectives import (
     DCL,
     DCLW,

@@ -9,9 +9,9 @@ from torch import nn
 
 import contrastlearn
 from contrastlearn.config import recipe_from_dict
-from contrastlearn.engine.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.schedule import cosine_momentum, warmup_cosine
 from contrastlearn.engine.optim import LARS, build_optimizer
-from contrastlearn.engine.schedule import cosine_momentum, warmup_cosine
 from tests.conftest import tiny_recipe_dict
 
 

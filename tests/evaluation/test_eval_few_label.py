@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import (
     few_label,
     knn_classifier,
     linear_probe,
     sample_labels_per_class,
 )
-from contrastlearn.registry import EVALUATORS
 from tests.evaluation.problems import noisy_problem
 
 

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import knn_classifier, knn_predict
-from contrastlearn.registry import EVALUATORS
 
 
 def reference_knn_predict(train_x, train_y, test_x, k, temperature):

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import (
     knn_classifier,
     label_fraction_curve,
@@ -11,7 +12,6 @@ from contrastlearn.evaluation import (
     sample_label_fraction,
 )
 from contrastlearn.evaluation.label_fraction import labelled_per_class
-from contrastlearn.registry import EVALUATORS
 from tests.evaluation.problems import noisy_problem as _noisy_problem
 
 

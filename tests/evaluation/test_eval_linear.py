@@ -6,8 +6,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import fit_linear_probe, linear_probe
-from contrastlearn.registry import EVALUATORS
 
 
 @pytest.fixture(scope="module")

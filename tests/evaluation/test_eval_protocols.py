@@ -9,6 +9,7 @@ import pytest
 import torch
 from scipy import stats
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import (
     anomaly_auroc,
     kmeans_clustering,
@@ -21,7 +22,6 @@ from contrastlearn.evaluation import (
     svm,
 )
 from contrastlearn.evaluation.result import is_percent_metric
-from contrastlearn.registry import EVALUATORS
 
 # ---------------------------------------------------------------- similarity
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 from sklearn.metrics import average_precision_score
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import retrieval, retrieval_metrics
-from contrastlearn.registry import EVALUATORS
 
 
 def by_metric(results):

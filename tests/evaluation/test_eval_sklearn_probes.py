@@ -7,9 +7,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
+from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import logistic_regression, svm
 from contrastlearn.evaluation.sklearn_probes import TS2VEC_C_GRID
-from contrastlearn.registry import EVALUATORS
 
 
 def blobs(seed=0, num_train=60, num_test=30, dim=5, num_classes=3, scale=0.3, spread=4.0):

@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import AlignmentUniformity, alignment, uniformity
-from contrastlearn.registry import OBJECTIVES
 
 
 def unit(vector):

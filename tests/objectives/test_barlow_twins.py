@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import BarlowTwins
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_barlow_twins(view_a, view_b, lambda_offdiag, epsilon=1e-5):

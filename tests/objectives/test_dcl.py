@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import DCL, DCLW
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_dcl(views, ids, temperature, weighted=False, sigma=0.5):

@@ -8,10 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import InfoNCE, MemoryQueue
 from contrastlearn.objectives._pairs import build_view_pairs
 from contrastlearn.objectives.infonce import _BankNegatives
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_infonce(

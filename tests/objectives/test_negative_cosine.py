@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import NegativeCosine
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_negative_cosine(predictions, targets):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import MemoryQueue
-from contrastlearn.registry import OBJECTIVES
 
 
 def rows(start, count, dim=2):

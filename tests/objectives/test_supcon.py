@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import SupCon
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_supcon(views, labels, ids, temperature, base_temperature):

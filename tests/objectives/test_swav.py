@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import SwAV, sinkhorn_knopp
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_sinkhorn(scores, epsilon, iterations):

@@ -9,8 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.temporal_contrasting import TemporalContrasting
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_temporal_contrasting(objective, context, future, ids=None) -> torch.Tensor:

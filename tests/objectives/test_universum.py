@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive, universum
 from tests.objectives.pyramid import pyramid_loss
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives import VICReg
-from contrastlearn.registry import OBJECTIVES
 
 
 def naive_terms(view_a, view_b, epsilon):

@@ -11,7 +11,7 @@ import torch
 from matplotlib.image import imread
 
 from contrastlearn.report import (
-    PREVIEW_RENDERERS,
+    PREVIEW_STYLES,
     plot_augmentation_preview,
     plot_embedding_map,
     plot_similarity_histograms,
@@ -239,21 +239,21 @@ def test_preview_timeseries_and_audio(tmp_path):
     series = torch.stack([torch.stack([torch.sin(t), torch.cos(t)]) * (i + 1) for i in range(2)])
     views = [series * 2, series[:, :, :32], series[:, :1]]
     path = tmp_path / "ts.png"
-    assert_png(plot_augmentation_preview(series, views, path, modality="timeseries"), path)
-    fig = plots._figure_augmentation_preview(series, views, modality="timeseries")
+    assert_png(plot_augmentation_preview(series, views, path, style="timeseries"), path)
+    fig = plots._figure_augmentation_preview(series, views, style="timeseries")
     assert len(fig.axes[0].lines) == 2 and len(fig.axes[3].lines) == 1
     assert fig.axes[0].get_legend() is not None  # which line is which channel
     assert fig.axes[0].get_ylim() == fig.axes[1].get_ylim()  # shared per row: scaling shows
     path = tmp_path / "ts1d.png"
     assert_png(plot_augmentation_preview(np.sin(np.arange(50.0))[None], [np.zeros((1, 30))],
-                                         path, modality="timeseries"), path)
+                                         path, style="timeseries"), path)
 
     rng = np.random.default_rng(0)
     waves = np.sin(np.arange(2000) * 0.3)[None, None] + 0.1 * rng.normal(size=(2, 1, 2000))
     audio_views = [waves * 0.1, waves[:, 0, :300], waves[:, :, :20]]
     path = tmp_path / "audio.png"
-    assert_png(plot_augmentation_preview(waves, audio_views, path, modality="audio"), path)
-    fig = plots._figure_augmentation_preview(waves, audio_views, modality="audio")
+    assert_png(plot_augmentation_preview(waves, audio_views, path, style="audio"), path)
+    fig = plots._figure_augmentation_preview(waves, audio_views, style="audio")
     assert fig.axes[0].images[0].get_array().shape[0] == 129  # n_fft 256 -> 129 bins
     assert fig.axes[3].images[0].get_array().shape[0] == 9  # short input -> n_fft 16
 
@@ -265,13 +265,13 @@ def test_preview_graphs_show_dropped_edges(tmp_path):
     originals = np.stack([ring, ring])
     path = tmp_path / "graphs.png"
     assert_png(plot_augmentation_preview(originals, [np.stack([dropped, ring])], path,
-                                         modality="graph"), path)
+                                         style="graph"), path)
     fig = plots._figure_augmentation_preview(originals, [np.stack([dropped, ring])],
-                                             modality="graph")
+                                             style="graph")
     assert len(fig.axes[0].lines) == 6 and len(fig.axes[1].lines) == 5
     assert "5 edges" in fig.axes[1].get_xlabel()
     with pytest.raises(ValueError, match="adjacency"):
-        plots._figure_augmentation_preview(np.ones((1, 3, 4)), [], modality="graph")
+        plots._figure_augmentation_preview(np.ones((1, 3, 4)), [], style="graph")
 
 
 def test_preview_errors(tmp_path):
@@ -282,7 +282,7 @@ def test_preview_errors(tmp_path):
         plot_augmentation_preview(images, [images[:1]], tmp_path / "x.png")
     with pytest.raises(ValueError, match="titles needs 2"):
         plot_augmentation_preview(images, [images], tmp_path / "x.png", titles=["a"])
-    assert set(PREVIEW_RENDERERS) >= {"image", "timeseries", "audio"}
+    assert set(PREVIEW_STYLES) >= {"image", "timeseries", "audio"}
 
 
 def test_preview_limits_rows_and_allows_no_views(tmp_path):

@@ -94,7 +94,7 @@ def test_report_is_replaced_atomically(run, monkeypatch):
     def crash(*args):
         raise RuntimeError("boom: killed before the rename")
 
-    monkeypatch.setattr("contrastlearn.atomic.os.replace", crash)
+    monkeypatch.setattr("contrastlearn.core.atomic.os.replace", crash)
     with pytest.raises(RuntimeError, match="boom"):
         write_report(run.run_dir)
     assert path.read_bytes() == before

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from contrastlearn.augment.base import Compose, Identity
+from contrastlearn.core.registry import AUGMENTATIONS
 from contrastlearn.modalities.text.augment import (
     FeatureCutoff,
     RandomDeletion,
@@ -28,7 +29,6 @@ from contrastlearn.modalities.text.augment import (
 )
 from contrastlearn.modalities.text.synonyms import SynonymTable
 from contrastlearn.modalities.text.tokens import CUT_ID, PAD_ID, TokenBatch, interior_mask
-from contrastlearn.registry import AUGMENTATIONS
 
 CLS, SEP = 101, 102
 LENGTHS = [12, 2, 7, 20, 3, 16]

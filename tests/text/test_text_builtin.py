@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.modalities.text import builtin
@@ -21,7 +22,6 @@ from contrastlearn.modalities.text.wordnet import (
     parse_wordnet,
     split_gloss,
 )
-from contrastlearn.registry import DATASETS
 from tests.conftest import require_system_data
 
 LICENCE = "  1 This software and database is being provided\n  2 Princeton University\n"

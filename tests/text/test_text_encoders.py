@@ -12,6 +12,7 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers, processors
 
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.text.encoders import (
     HFTextEncoder,
     TextTransformerEncoder,
@@ -27,7 +28,6 @@ from contrastlearn.modalities.text.scratch import (
 )
 from contrastlearn.modalities.text.tokenizer import TextTokenizer
 from contrastlearn.modalities.text.tokens import CUT_ID, PAD_ID, TokenBatch, lengths
-from contrastlearn.registry import ENCODERS
 
 SENTENCES = [
     "A man is playing a guitar.",

@@ -11,13 +11,17 @@ import pytest
 import torch
 from torch import nn
 
-from contrastlearn.methods.esimcse import ESimCSE
-from contrastlearn.methods.pairs import Pairs
-from contrastlearn.methods.simcse import SimCSE, SupervisedSimCSE, encode_token_views
-from contrastlearn.methods.whitenedcse import WhitenedCSE
+from contrastlearn.core.registry import METHODS
+from contrastlearn.modalities.text.methods.esimcse import ESimCSE
+from contrastlearn.modalities.text.methods.pairs import Pairs
+from contrastlearn.modalities.text.methods.simcse import (
+    SimCSE,
+    SupervisedSimCSE,
+    encode_token_views,
+)
+from contrastlearn.modalities.text.methods.whitenedcse import WhitenedCSE
 from contrastlearn.modalities.text.tokens import CUT_ID, PAD_ID, TokenBatch, token_ids
 from contrastlearn.objectives.whitening import shuffled_group_whitening
-from contrastlearn.registry import METHODS
 from tests.text.test_text_objectives import reference_mnrl
 
 VOCAB = 30

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
 from contrastlearn.objectives.whitening import (
     group_sizes,
     shuffled_group_whitening,
     zca_whiten,
 )
-from contrastlearn.registry import OBJECTIVES
 
 
 def reference_mnrl(anchors, positives, hard=None, ids=None, scale=20.0, symmetric=False,

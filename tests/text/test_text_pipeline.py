@@ -100,7 +100,7 @@ def test_unbucketed_batches_follow_the_plain_epoch_order(labelled_csv, tmp_path,
 
     monkeypatch.setattr(trainer_module, "sample_order", recording)
     contrastlearn.pretrain("simcse", dataset=labelled_csv, out=tmp_path / "run",
-                           overrides=tiny_scratch(**{"data.bucket_by_length": False,
+                           overrides=tiny_scratch(**{"data.options.bucket_by_length": False,
                                                      "train.steps": 1}),
                            progress=False, evaluate_after=False)
     assert seen and all(lengths is None for lengths in seen)
@@ -178,7 +178,7 @@ def test_encoding_option_reads_a_latin1_file(tmp_path):
     latin = tmp_path / "latin.txt"
     latin.write_bytes("caf\xe9 au lait\nthe cat sleeps\nstocks fell\n".encode("latin-1"))
     result = contrastlearn.pretrain("simcse", dataset=latin, out=tmp_path / "run",
-                                    overrides=tiny_scratch(**{"data.encoding": "latin-1",
+                                    overrides=tiny_scratch(**{"data.options.encoding": "latin-1",
                                                               "train.batch_size": 3,
                                                               "train.steps": 1}),
                                     progress=False)

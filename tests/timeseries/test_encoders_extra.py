@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import contrastlearn
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.timeseries.conv_encoders import FCNEncoder, ResNet1dEncoder
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.modalities.timeseries.long_series import encode_in_windows
@@ -18,7 +19,6 @@ from contrastlearn.modalities.timeseries.transformer_encoder import (
     TimeSeriesTransformerEncoder,
     sinusoidal_positions,
 )
-from contrastlearn.registry import ENCODERS
 
 SMALL = {  # registry name -> (class, small kwargs, expected out_dim)
     "fcn_encoder": (FCNEncoder, {"widths": [8, 16, 8]}, 8),

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder, max_over_valid
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 
 
 def _pair(**kwargs) -> tuple[TS2VecEncoder, TS2VecEncoder]:

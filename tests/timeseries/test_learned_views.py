@@ -10,17 +10,17 @@ import pytest
 import torch
 
 import contrastlearn
+from contrastlearn.core.registry import VIEW_GENERATORS
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.methods.learned_views import LearnedViews, frozen
 from contrastlearn.methods.simclr import SimCLR
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.augment import overlapping_crops
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.modalities.timeseries.learned_augmentation import (
     ParametricAugmentation,
     gaussian_mmd,
 )
-from contrastlearn.registry import VIEW_GENERATORS
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 
 
 def _padded_batch(channels: int = 2) -> torch.Tensor:

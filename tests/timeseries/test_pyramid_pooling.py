@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import contrastlearn
-from contrastlearn.methods.ts_tcc import TSTCC
 from contrastlearn.modalities.timeseries.encoders import (
     TS2VecEncoder,
     max_over_valid,
     pyramid_max_over_valid,
 )
+from contrastlearn.modalities.timeseries.methods.ts_tcc import TSTCC
 
 
 def test_pyramid_matches_hand_computed_maxima():

@@ -9,9 +9,9 @@ import torch
 
 import contrastlearn
 from contrastlearn.data.arrays import ArrayDataset, DataError
-from contrastlearn.methods.softclt import SoftCLT
 from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.modalities.timeseries.methods.softclt import SoftCLT
 from contrastlearn.objectives.hierarchical import soft_instance_weights
 from tests.timeseries.resume import assert_resumes_exactly
 

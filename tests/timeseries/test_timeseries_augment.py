@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import AUGMENTATIONS
 from contrastlearn.modalities.timeseries.augment import (
     Cutout,
     FrequencyPerturbation,
@@ -25,7 +26,6 @@ from contrastlearn.modalities.timeseries.augment import (
     ts_tcc_views,
     valid_lengths,
 )
-from contrastlearn.registry import AUGMENTATIONS
 
 OPS = {
     "jitter": (Jitter, {"sigma": 0.1}, {"sigma": 0.0}),

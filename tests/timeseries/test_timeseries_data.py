@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError
 from contrastlearn.data.resolve import resolve_dataset, to_samples
 from contrastlearn.modalities.timeseries.data import (
@@ -15,7 +16,6 @@ from contrastlearn.modalities.timeseries.data import (
     normalize_series,
     to_series_batch,
 )
-from contrastlearn.registry import DATASETS
 from tests.conftest import require_system_data
 
 

@@ -15,12 +15,12 @@ import torch
 import contrastlearn
 import contrastlearn.modalities.timeseries.files  # noqa: F401  (registers the readers)
 from contrastlearn.cli import main
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data import resolve
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
 from contrastlearn.data.resolve import register_file_reader, resolve_dataset
 from contrastlearn.evaluation import linear_probe
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
-from contrastlearn.registry import DATASETS
 
 aeon = pytest.importorskip("aeon")
 AEON_DATA = Path(aeon.__file__).parent / "datasets" / "data"

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import contrastlearn
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.augment import overlapping_crops
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 from contrastlearn.objectives.hierarchical import (
     HierarchicalContrastive,
     instance_contrastive,

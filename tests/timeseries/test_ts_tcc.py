@@ -11,10 +11,10 @@ import pytest
 import torch
 
 import contrastlearn
-from contrastlearn.methods.ts_tcc import TSTCC
+from contrastlearn.core.registry import METHODS
 from contrastlearn.modalities.timeseries.augment import ts_tcc_views
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
-from contrastlearn.registry import METHODS
+from contrastlearn.modalities.timeseries.methods.ts_tcc import TSTCC
 
 TIMESTEPS, DOWNSAMPLE = 4, 2
 

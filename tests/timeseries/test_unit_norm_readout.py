@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import contrastlearn
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 
 
 def _pair(**kwargs) -> tuple[TS2VecEncoder, TS2VecEncoder]:

@@ -1,7 +1,3 @@
-"""Images: datasets, batched augmentations and view presets, encoders."""
+"""Images: datasets, batched augmentations and view presets, encoders, the image Modality."""
 
-from contrastlearn.data.resolve import register_modality
-from contrastlearn.modalities.image import augment, encoders, presets  # noqa: F401
-from contrastlearn.modalities.image.data import image_samples, image_splits, load_image_folder
-
-register_modality("image", image_splits, image_samples, load_image_folder)
+from contrastlearn.modalities.image import augment, encoders, modality, presets  # noqa: F401

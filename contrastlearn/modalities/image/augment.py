@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from contrastlearn.augment.base import Augmentation, Compose, bernoulli_mask, uniform
-from contrastlearn.registry import AUGMENTATIONS
+from contrastlearn.core.registry import AUGMENTATIONS
 
 __all__ = [
     "ImageAugmentation",

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits, arrays_to_splits, as_float_tensor
-from contrastlearn.registry import DATASETS
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_INSTALL = "sudo apt-get install -y dataset-fashion-mnist"

@@ -2,14 +2,14 @@
 
 Every encoder maps a (B, C, H, W) batch to a (B, out_dim) representation (global average pooled,
 no classifier) and is built from plain keyword arguments through
-`contrastlearn.registry.ENCODERS`, so an exported encoder can be rebuilt from name + kwargs.
+`contrastlearn.core.registry.ENCODERS`, so an exported encoder can be rebuilt from name + kwargs.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
-from contrastlearn.registry import ENCODERS
+from contrastlearn.core.registry import ENCODERS
 
 
 def _check_image_batch(x: Tensor, in_channels: int, owner: str) -> None:
@@ -103,6 +103,9 @@ class ResNet(nn.Module):
     - `zero_init_residual=True` zero-initialises the last BN of each residual branch so every
       block starts as the identity (Goyal et al., 2017, arXiv:1706.02677).
     """
+
+    modality = "image"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(
         self,
@@ -204,6 +207,9 @@ class SmallCNN(nn.Module):
     halves it with a stride-2 convolution. Pooling is adaptive, so any spatial size works.
     `out_dim=None` skips the final Linear and uses the last block's channels as out_dim.
     """
+
+    modality = "image"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(
         self,

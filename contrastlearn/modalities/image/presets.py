@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 from contrastlearn.augment.base import Augmentation, Compose, RandomApply
 from contrastlearn.augment.views import ViewPipeline, Views
+from contrastlearn.core.registry import AUGMENTATIONS
 from contrastlearn.modalities.image.augment import (
     ColorJitter,
     GaussianBlur,
@@ -30,7 +31,6 @@ from contrastlearn.modalities.image.augment import (
     Solarize,
     compose,
 )
-from contrastlearn.registry import AUGMENTATIONS
 
 __all__ = [
     "PRESETS",

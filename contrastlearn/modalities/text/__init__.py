@@ -6,6 +6,8 @@ from contrastlearn.modalities.text import (  # noqa: F401
     builtin,
     data,
     encoders,
+    methods,
+    modality,
     pipeline,
     scratch,
 )

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from contrastlearn.augment.base import Augmentation, Compose, Identity
 from contrastlearn.augment.views import Views
+from contrastlearn.core.registry import AUGMENTATIONS
 from contrastlearn.modalities.text.synonyms import SynonymTable
 from contrastlearn.modalities.text.tokens import (
     CUT_ID,
@@ -30,7 +31,6 @@ from contrastlearn.modalities.text.tokens import (
     pack,
     with_token_ids,
 )
-from contrastlearn.registry import AUGMENTATIONS
 
 CUTOFF_KINDS = ("token", "span", "feature")
 _SEED_RANGE = 2**62

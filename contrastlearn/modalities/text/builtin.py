@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits
 from contrastlearn.modalities.text.data import (
     RetrievalSet,
@@ -44,7 +45,6 @@ from contrastlearn.modalities.text.wordnet import (
     parse_wordnet,
     wordnet_available,
 )
-from contrastlearn.registry import DATASETS
 
 _OVERSTRIKE = re.compile("[^\x08]\x08")
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f]")

@@ -49,7 +49,6 @@ from contrastlearn.data.arrays import (
     regression_target_reason,
     stratified_holdout,
 )
-from contrastlearn.data.resolve import register_file_reader, register_modality
 from contrastlearn.modalities.text.tokens import pad_to
 
 MAX_COLUMNS = 3
@@ -637,5 +636,3 @@ def text_samples(inputs: Any, scale: float | None = None) -> list[str]:
     return texts
 
 
-register_modality("text", arrays=text_splits, samples=text_samples, objects=True)
-register_file_reader(FILE_SUFFIXES, read_text_file, modality="text")

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.text.tokenizer import TextTokenizer
 from contrastlearn.modalities.text.tokens import (
     CUT_ID,
@@ -35,7 +36,6 @@ from contrastlearn.modalities.text.tokens import (
     check_tokens,
     trim_padding,
 )
-from contrastlearn.registry import ENCODERS
 
 POOLINGS = ("mean", "cls")
 TRANSFORMER_POOLINGS = (*POOLINGS, "sif")
@@ -172,6 +172,9 @@ class HFTextEncoder(nn.Module):
     distributed training does not wait for its gradients; it is kept so exports stay complete.
     """
 
+    modality = "text"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
+
     def __init__(self, model_path: str | Path, pooling: str = "mean", max_length: int = 128,
                  dropout: float | None = None, pretrained: bool = True) -> None:
         super().__init__()
@@ -255,6 +258,9 @@ class TextTransformerEncoder(nn.Module):
     the residual stream once the branches grow. `tokenizer` is the `TextTokenizer` of
     `tokenizer_path` (or None).
     """
+
+    modality = "text"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(self, vocab_size: int, dim: int = 256, depth: int = 4, heads: int = 4,
                  max_length: int = 128, dropout: float = 0.1, pooling: str = "mean",

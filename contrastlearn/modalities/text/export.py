@@ -26,7 +26,7 @@ from typing import Any
 
 from torch import nn
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 from contrastlearn.modalities.text.encoders import HFTextEncoder
 
 POOLING_FOLDER = "1_Pooling"

@@ -11,7 +11,6 @@ import torch
 from torch import Tensor, nn
 
 from contrastlearn.data.arrays import DataError, DatasetSplits
-from contrastlearn.data.resolve import register_encoder_preparation
 from contrastlearn.evaluation.result import Result
 from contrastlearn.evaluation.retrieval import retrieval_metrics
 from contrastlearn.modalities.text.data import RetrievalSet, TextDataset, tokenize_dataset
@@ -101,6 +100,3 @@ def tokenize_samples(texts: list[str], encoder: nn.Module) -> TokenDataset:
     """Texts to embed as token ids of the encoder's tokenizer."""
     return TokenDataset(tokenizer_of(encoder)(texts))
 
-
-register_encoder_preparation("text", encoder_inputs=corpus_of, prepare=tokenize_splits,
-                             prepare_samples=tokenize_samples)

@@ -17,11 +17,11 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 from torch import Tensor
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.text.encoders import TextTransformerEncoder
 from contrastlearn.modalities.text.tokenizer import TextTokenizer
 from contrastlearn.modalities.text.tokens import PAD_ID
-from contrastlearn.registry import ENCODERS
 
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 TOKENIZER_FILE = "tokenizer.json"

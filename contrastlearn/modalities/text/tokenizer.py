@@ -29,7 +29,7 @@ import torch
 from tokenizers import Tokenizer
 from torch import Tensor
 
-from contrastlearn.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write
 from contrastlearn.modalities.text.tokens import CUT_ID, PAD_ID
 
 logger = logging.getLogger(__name__)

@@ -9,5 +9,7 @@ from contrastlearn.modalities.timeseries import (  # noqa: F401
     files,
     learned_augmentation,
     long_series,
+    methods,
+    modality,
     transformer_encoder,
 )

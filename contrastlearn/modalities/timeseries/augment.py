@@ -20,7 +20,7 @@ from torch import Tensor
 
 from contrastlearn.augment.base import Augmentation, Compose, Identity, uniform
 from contrastlearn.augment.views import Views
-from contrastlearn.registry import AUGMENTATIONS
+from contrastlearn.core.registry import AUGMENTATIONS
 
 EPSILON = 1e-6
 

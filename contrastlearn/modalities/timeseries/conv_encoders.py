@@ -20,8 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.timeseries.encoders import _check, max_over_valid
-from contrastlearn.registry import ENCODERS
 
 
 class _SameConv(nn.Conv1d):
@@ -61,6 +61,9 @@ def _check_sizes(owner: str, in_channels: int, widths: Sequence[int],
 class _ConvSeriesEncoder(nn.Module):
     """The shared contract: NaN -> 0 at the input, `keep` zeroes input timestamps, `body`
     maps (B, C, T) to (B, out_dim, T), and the instance embedding is a max over valid ones."""
+
+    modality = "timeseries"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     in_channels: int
     out_dim: int

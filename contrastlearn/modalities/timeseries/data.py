@@ -16,9 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits, arrays_to_splits
-from contrastlearn.data.resolve import register_modality
-from contrastlearn.registry import DATASETS
 
 AEON_INSTALL = 'pip install "contrastlearn[timeseries]"  (or: pip install aeon)'
 
@@ -232,5 +231,3 @@ def _register_aeon(name: str) -> None:
 
 for _name in UNIVARIATE + MULTIVARIATE:
     _register_aeon(_name)
-
-register_modality("timeseries", arrays=series_splits, samples=series_samples)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.registry import ENCODERS
+from contrastlearn.core.registry import ENCODERS
 
 
 def _check(x: Tensor, in_channels: int, owner: str) -> None:
@@ -118,6 +118,9 @@ class TS2VecEncoder(nn.Module):
     Euclidean norm, so an RBF kernel on it compares directions (a function of cosine
     similarity) rather than magnitudes. Training methods that contrast timestamps (TS2Vec)
     are unaffected by any of these; only the pooled embedding changes."""
+
+    modality = "timeseries"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(self, in_channels: int = 1, hidden_dim: int = 64, out_dim: int = 320,
                  depth: int = 10, kernel_size: int = 3, dropout: float = 0.1,

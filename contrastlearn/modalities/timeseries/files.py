@@ -37,7 +37,6 @@ from typing import Any
 import numpy as np
 
 from contrastlearn.data.arrays import DataError, regression_target_reason
-from contrastlearn.data.resolve import register_file_reader
 from contrastlearn.modalities.timeseries.data import AEON_INSTALL
 
 SUFFIXES = (".ts", ".arff", ".csv")
@@ -219,5 +218,3 @@ def _as_numbers(labels: np.ndarray) -> np.ndarray | None:
     except ValueError:
         return None
 
-
-register_file_reader(SUFFIXES, read_series_file, modality="timeseries")

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import VIEW_GENERATORS
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.objectives.base import LossOutput
-from contrastlearn.registry import VIEW_GENERATORS
 
 
 def gaussian_mmd(first: Tensor, second: Tensor, kernels: int = 5,

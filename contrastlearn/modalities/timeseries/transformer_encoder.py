@@ -13,8 +13,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.timeseries.encoders import _check, max_over_valid
-from contrastlearn.registry import ENCODERS
 
 
 def sinusoidal_positions(length: int, dim: int, *, device: torch.device | None = None,
@@ -35,6 +35,9 @@ class TimeSeriesTransformerEncoder(nn.Module):
     """Per-timestamp linear projection of the channels to `d_model`, optional timestamp masking
     of the projected features (as in TS2Vec), sinusoidal positions, `num_layers` Transformer
     encoder layers attending only to valid timestamps, and a linear map to `out_dim`."""
+
+    modality = "timeseries"
+    """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(self, in_channels: int = 1, d_model: int = 64, num_layers: int = 2,
                  num_heads: int = 4, dim_feedforward: int = 128, dropout: float = 0.1,

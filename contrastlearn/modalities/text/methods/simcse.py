@@ -7,13 +7,13 @@ from collections.abc import Callable, Sequence
 
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import METHODS
 from contrastlearn.methods.base import Method
-from contrastlearn.methods.pairs import encode_tuple_view, tuple_view
+from contrastlearn.modalities.text.methods.pairs import encode_tuple_view, tuple_view
 from contrastlearn.modalities.text.tokens import TokenBatch, concat_ids
 from contrastlearn.objectives import InfoNCE
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
-from contrastlearn.registry import METHODS
 
 
 def encode_token_views(

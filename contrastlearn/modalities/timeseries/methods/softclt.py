@@ -11,11 +11,11 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import METHODS
 from contrastlearn.data.arrays import ArrayDataset, DataError
-from contrastlearn.methods.ts2vec import TS2Vec
 from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
+from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive, soft_instance_weights
-from contrastlearn.registry import METHODS
 
 MAX_SERIES = 30_000
 """The soft instance targets are an (N, N) table: beyond this many series it would not fit."""

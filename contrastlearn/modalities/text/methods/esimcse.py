@@ -9,12 +9,12 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.ema import make_momentum_copy, update_momentum
+from contrastlearn.core.registry import METHODS
 from contrastlearn.methods.base import Method
-from contrastlearn.methods.simcse import encode_token_views, training_pooler
+from contrastlearn.modalities.text.methods.simcse import encode_token_views, training_pooler
 from contrastlearn.objectives import InfoNCE, MemoryQueue
 from contrastlearn.objectives.base import LossOutput, default_ids
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("esimcse")

@@ -8,9 +8,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from contrastlearn.engine.distributed import gather_global_batch
+from contrastlearn.core.distributed import gather_global_batch
+from contrastlearn.core.registry import METHODS
 from contrastlearn.methods.base import Method
-from contrastlearn.methods.simcse import encode_token_views, training_pooler
+from contrastlearn.modalities.text.methods.simcse import encode_token_views, training_pooler
 from contrastlearn.objectives import InfoNCE
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.whitening import (
@@ -18,7 +19,6 @@ from contrastlearn.objectives.whitening import (
     group_sizes,
     shuffled_group_whitening,
 )
-from contrastlearn.registry import METHODS
 
 PAPER_GROUP_SIZE = 6  # 128 groups of BERT-base's 768 dimensions
 

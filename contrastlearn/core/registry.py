@@ -1,13 +1,30 @@
 """One registry class for every kind of plug-in (augmentations, encoders, heads, objectives,
-methods, datasets, evaluators), so that recipes can name any part by a string."""
+methods, datasets, evaluators, modalities), so that recipes can name any part by a string.
+
+A registry fills itself on first read: it imports `BUILTINS` (the module that registers every
+built-in part and the third-party modalities of the `contrastlearn.modalities` entry point
+group), so `METHODS.names()` lists every method without the caller importing anything."""
 
 from __future__ import annotations
 
 import difflib
+import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+
+BUILTINS = "contrastlearn.plugins"
+"""Imported by the first read of any registry; named by string so this module stays a leaf."""
+_loaded = False
+
+
+def load_builtins() -> None:
+    """Register every built-in plug-in (once; later calls return at once)."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        importlib.import_module(BUILTINS)
 
 
 class Registry(Generic[T]):
@@ -17,6 +34,7 @@ class Registry(Generic[T]):
         self.kind = kind
         self._entries: dict[str, T] = {}
         self._descriptions: dict[str, str] = {}
+        self._unavailable: dict[str, str] = {}
 
     def register(self, name: str | None = None, description: str = "") -> Callable[[T], T]:
         """Decorator that registers a class or function under `name` (default: its own name)."""
@@ -34,10 +52,24 @@ class Registry(Generic[T]):
 
         return decorate
 
+    def mark_unavailable(self, name: str, reason: str) -> None:
+        """`name` is a known built-in that cannot be used here (a missing optional dependency):
+        asking for it raises `reason`, which says how to install it."""
+        self._unavailable[name] = reason
+
+    def unavailable(self) -> dict[str, str]:
+        """Known parts that cannot be used here, each with how to make it usable."""
+        load_builtins()
+        return dict(self._unavailable)
+
     def get(self, name: str) -> T:
+        load_builtins()
         try:
             return self._entries[name]
         except KeyError:
+            if name in self._unavailable:
+                raise KeyError(f"{self.kind} {name!r} is not available: "
+                               f"{self._unavailable[name]}") from None
             close = difflib.get_close_matches(name, list(self._entries), n=3)
             hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
             known = ", ".join(sorted(self._entries)) or "(none)"
@@ -54,15 +86,18 @@ class Registry(Generic[T]):
         return self._descriptions[name]
 
     def names(self) -> list[str]:
+        load_builtins()
         return sorted(self._entries)
 
     def __contains__(self, name: object) -> bool:
+        load_builtins()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.names())
 
     def __len__(self) -> int:
+        load_builtins()
         return len(self._entries)
 
     def __repr__(self) -> str:
@@ -77,3 +112,4 @@ OBJECTIVES: Registry[Any] = Registry("objective")
 METHODS: Registry[Any] = Registry("method")
 DATASETS: Registry[Any] = Registry("dataset")
 EVALUATORS: Registry[Any] = Registry("evaluator")
+MODALITIES: Registry[Any] = Registry("modality")

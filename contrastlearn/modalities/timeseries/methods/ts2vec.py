@@ -6,14 +6,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import global_ids, global_rows
+from contrastlearn.core.distributed import global_ids, global_rows
+from contrastlearn.core.registry import METHODS
 from contrastlearn.methods.base import Method
 from contrastlearn.modalities.timeseries.augment import overlapping_crops
 from contrastlearn.modalities.timeseries.encoders import max_over_valid
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
 from contrastlearn.objectives.reconstruction import masked_mse
-from contrastlearn.registry import METHODS
 
 
 @METHODS.register("ts2vec")

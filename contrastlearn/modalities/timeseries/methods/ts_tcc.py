@@ -9,13 +9,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from contrastlearn.engine.distributed import gather_global_batch, global_min
+from contrastlearn.core.distributed import gather_global_batch, global_min
+from contrastlearn.core.registry import METHODS
 from contrastlearn.heads import ProjectionMLP
 from contrastlearn.methods.base import Method
 from contrastlearn.objectives import InfoNCE
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.temporal_contrasting import TemporalContrasting
-from contrastlearn.registry import METHODS
 
 
 class ContextTransformer(nn.Module):

@@ -7,11 +7,11 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
+from contrastlearn.core.registry import METHODS
 from contrastlearn.methods.base import Method
 from contrastlearn.modalities.text.tokens import TokenBatch, token_ids, with_token_ids
 from contrastlearn.objectives.base import LossOutput
 from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
-from contrastlearn.registry import METHODS
 
 
 def tuple_view(views: list, method: str) -> Tensor | TokenBatch:
