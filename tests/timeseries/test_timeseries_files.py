@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +16,9 @@ import torch
 import contrastlearn
 import contrastlearn.modalities.timeseries.files  # noqa: F401  (registers the readers)
 from contrastlearn.cli import main
-from contrastlearn.core.registry import DATASETS
-from contrastlearn.data import resolve
+from contrastlearn.core.registry import DATASETS, MODALITIES
 from contrastlearn.data.arrays import ArrayDataset, DataError, DatasetSplits
-from contrastlearn.data.resolve import register_file_reader, resolve_dataset
+from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.evaluation import linear_probe
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 
@@ -257,9 +257,10 @@ def test_unknown_suffix_lists_what_is_readable(tmp_path):
 
 
 def test_registered_readers_match_suffixes_in_any_case(tmp_path, monkeypatch):
-    monkeypatch.setattr(resolve, "_FILE_READERS", {})
-    register_file_reader([".Waves"], lambda path: {"x": np.ones((10, 6)), "y": [0, 1] * 5},
-                         modality="timeseries")
+    series = MODALITIES.get("timeseries")
+    waves_reader = {".waves": lambda path: {"x": np.ones((10, 6)), "y": [0, 1] * 5}}
+    monkeypatch.setitem(MODALITIES._entries, "timeseries",
+                        replace(series, file_readers=waves_reader))
     path = tmp_path / "four.WAVES"
     path.write_text("anything")
     splits = read(path)
