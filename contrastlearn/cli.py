@@ -166,17 +166,54 @@ def cmd_embed(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from contrastlearn.export import load_encoder
+    """Write a run's encoder elsewhere: an ONNX graph or the project's safetensors export for
+    any run, a sentence-transformers or transformers folder for a text run."""
+    import shutil
+
+    from contrastlearn.export import _encoder_folder, load_encoder, read_encoder_config
+
+    source = _encoder_folder(args.run_dir)
+    modality = read_encoder_config(source).get("modality")
+    recipe_file = Path(args.run_dir) / "recipe.yaml"
+    if modality is None and recipe_file.is_file():
+        from contrastlearn.config import load_recipe
+
+        modality = load_recipe(recipe_file).data.modality
+    fmt = args.format or ("sentence-transformers" if modality == "text" else "onnx")
+    if fmt in ("sentence-transformers", "transformers") and modality != "text":
+        raise ValueError(f"--format {fmt} exports text runs only; {args.run_dir} is a "
+                         f"{modality or 'non-text'} run (use --format onnx or safetensors)")
+    if fmt == "safetensors":
+        from contrastlearn.onnx_export import staged_folder
+
+        with staged_folder(args.output, args.overwrite) as stage:
+            shutil.copytree(source, stage, dirs_exist_ok=True)
+        print(f"wrote the safetensors export (config.json, model.safetensors) to {args.output}")
+        return 0
+    if fmt == "onnx":
+        try:
+            from contrastlearn.onnx_export import OnnxExportError, export_run_onnx
+
+            folder, metadata = export_run_onnx(args.run_dir, args.output, modality=modality,
+                                               exporter=args.exporter, overwrite=args.overwrite)
+        except ImportError as error:
+            raise ValueError(f"ONNX export needs onnx, onnxscript and onnxruntime: pip install "
+                             f"'contrastlearn[onnx]' ({error})") from None
+        except OnnxExportError as error:
+            raise ValueError(str(error)) from None
+        axes = "; ".join(f"{name} ({', '.join(axis.values())} dynamic)"
+                         for name, axis in metadata["dynamic_axes"].items())
+        print(f"wrote {folder / metadata['file']} ({metadata['exporter']} exporter; inputs "
+              f"{axes}; output embeddings (batch, {metadata['out_dim']}))")
+        return 0
     from contrastlearn.modalities.text.export import export_sentence_transformers, save_pretrained
 
-    encoder = load_encoder(args.run_dir)
-    write = export_sentence_transformers if args.format == "sentence-transformers" else \
-        save_pretrained
+    write = export_sentence_transformers if fmt == "sentence-transformers" else save_pretrained
     try:
-        folder = write(encoder, args.output, overwrite=args.overwrite)
+        folder = write(load_encoder(source), args.output, overwrite=args.overwrite)
     except TypeError as error:  # not a Hugging Face text encoder
         raise ValueError(str(error)) from None
-    print(f"wrote a {args.format} folder to {folder}")
+    print(f"wrote a {fmt} folder to {folder}")
     return 0
 
 
@@ -195,7 +232,7 @@ def cmd_datasets(args: argparse.Namespace) -> int:
 
     for name in DATASETS.names():
         factory = DATASETS.get(name)
-        available, hint = factory.available()
+        available, hint = getattr(factory, "available", lambda: (True, ""))()
         status = "available" if available else "missing  "
         print(f"{name:16s} {status}  {DATASETS.describe(name)}  [{hint}]")
     print("\nAny array dataset: --dataset path/to/data.npz (arrays x, optional y, x_test, y_test,"
@@ -281,12 +318,17 @@ def build_parser() -> argparse.ArgumentParser:
     em.set_defaults(handler=cmd_embed)
 
     ex = commands.add_parser(
-        "export", help="write a text run's encoder as a sentence-transformers or transformers "
-                       "folder")
+        "export", help="write a run's encoder as an ONNX graph or safetensors (any run), or as "
+                       "a sentence-transformers or transformers folder (text runs)")
     ex.add_argument("run_dir")
     ex.add_argument("--output", required=True, help="folder to write")
-    ex.add_argument("--format", choices=("sentence-transformers", "transformers"),
-                    default="sentence-transformers")
+    ex.add_argument("--format",
+                    choices=("onnx", "safetensors", "sentence-transformers", "transformers"),
+                    help="onnx: model.onnx + onnx_config.json (+ the tokenizer for text); "
+                         "safetensors: a copy of the run's encoder/ export; default: "
+                         "sentence-transformers for text runs, else onnx")
+    ex.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto",
+                    help="ONNX exporter (auto: torch.export-based dynamo, else TorchScript)")
     ex.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")
     ex.set_defaults(handler=cmd_export)
 
