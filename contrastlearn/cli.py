@@ -127,7 +127,7 @@ def cmd_augment(args: argparse.Namespace) -> int:
     sample_shape = tuple(preview_samples(splits.train, 1).shape[1:])
     if args.sweep:
         from contrastlearn.export import load_encoder
-        from contrastlearn.report.sweep import DEFAULT_STRENGTHS, strength_sweep
+        from contrastlearn.sweep import DEFAULT_STRENGTHS, strength_sweep
 
         encoder = load_encoder(args.encoder, device=args.device) if args.encoder else None
         out = Path(args.out)

@@ -196,7 +196,7 @@ def test_pair_evaluation_defaults_and_save(run, tmp_path):
 
 
 def test_brief_schedule_spans_the_steps():
-    from contrastlearn.report.sweep import brief_schedule
+    from contrastlearn.sweep import brief_schedule
 
     recipe = recipe_from_dict(tiny_recipe_dict())  # batch 64, warmup 0.5 epochs
     overrides = brief_schedule(recipe, num_train=256, steps=10)  # 4 steps per epoch

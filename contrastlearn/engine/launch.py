@@ -19,9 +19,9 @@ from contrastlearn.engine.sharding import fsdp_strategy
 
 
 def launch_fabric(config: TrainConfig) -> Any:
-    """A launched `lightning.fabric.Fabric` for `config` (accelerator, devices, nodes, strategy,
+    """A launched `lightning_fabric.Fabric` for `config` (accelerator, devices, nodes, strategy,
     precision). Multi-process strategies on CPU use the gloo backend."""
-    from lightning.fabric import Fabric
+    from lightning_fabric import Fabric
 
     strategy = config.strategy
     if str(strategy).lower() == "fsdp":

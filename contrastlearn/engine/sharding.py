@@ -28,7 +28,7 @@ OPTIMIZER_BY_NAME = "parameter_names"
 
 def fsdp_strategy(devices: int, num_nodes: int) -> Any:
     """Fabric's ModelParallelStrategy sharding over every process (no tensor parallelism)."""
-    from lightning.fabric.strategies import ModelParallelStrategy
+    from lightning_fabric.strategies import ModelParallelStrategy
 
     return ModelParallelStrategy(shard_method, data_parallel_size=int(devices) * int(num_nodes),
                                  tensor_parallel_size=1)
@@ -51,7 +51,7 @@ def shard_method(method: nn.Module, mesh: Any) -> nn.Module:
 
 def uses_fsdp(fabric: Any) -> bool:
     """Whether `fabric` shards the model (`fsdp_strategy`)."""
-    from lightning.fabric.strategies import ModelParallelStrategy
+    from lightning_fabric.strategies import ModelParallelStrategy
 
     return isinstance(fabric.strategy, ModelParallelStrategy)
 
