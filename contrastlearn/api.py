@@ -437,11 +437,19 @@ def evaluate_splits(
                                 split, device, strict)
     if (raw_baseline and isinstance(splits.train, ArrayDataset)
             and not splits.train.variable_length):  # token ids are no features
-        raw_train = (splits.train.x.flatten(1), splits.train.y)
-        raw_test = (splits.test.x.flatten(1), splits.test.y)
-        results += _protocol_results(raw_train, raw_test, protocols, labels_per_class, seeds,
-                                     "raw", split, device, strict)
+        features = get_modality(splits.modality).raw_features or _flattened
+        (train_x, note), (test_x, _) = features(splits.train.x), features(splits.test.x)
+        raw = _protocol_results((train_x, splits.train.y), (test_x, splits.test.y), protocols,
+                                labels_per_class, seeds, "raw", split, device, strict)
+        for result in raw:
+            result.settings["raw_features"] = note
+        results += raw
     return results
+
+
+def _flattened(x: Tensor) -> tuple[Tensor, str]:
+    """The default raw-input baseline: each sample's values as one vector."""
+    return x.flatten(1), "flattened"
 
 
 def extra_results(encoder: nn.Module, splits: DatasetSplits, *, device: str | torch.device,

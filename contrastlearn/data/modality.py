@@ -47,6 +47,8 @@ class Modality:
       function `(views, samples, plots_dir, *, encoder, seed)` that writes the room's own.
     - `read_pairs(path, options)`: scored pairs for the similarity protocol from a file that is
       not a .npz.
+    - `raw_features(x)`: the raw-input baseline's features of a batch and a note on how they
+      were made (default: the flattened samples); series fill their NaN padding.
     - `default_recipe`, `protocols`: what `ContrastiveEncoder` and `evaluate` use by default.
     - `extra`: the pip extra that installs the room's dependencies.
     """
@@ -66,6 +68,7 @@ class Modality:
     view_inputs: Callable[[tuple[int, ...], Any], dict[str, Any]] | None = None
     preview: str | Callable[..., None] = "image"
     read_pairs: Callable[[Path, BaseModel], dict[str, Any]] | None = None
+    raw_features: Callable[[Any], tuple[Any, str]] | None = None
     default_recipe: str | None = None
     protocols: tuple[str, ...] = ("linear_probe", "knn")
     extra: str | None = None

@@ -3,10 +3,22 @@ differ; .ts/.arff/.csv files; line plots of views; the SVM protocol of TS2Vec by
 
 from __future__ import annotations
 
+import torch
+
 from contrastlearn.core.registry import MODALITIES
 from contrastlearn.data.modality import Modality
 from contrastlearn.modalities.timeseries.data import series_samples, series_splits
 from contrastlearn.modalities.timeseries.files import SUFFIXES, read_series_file
+
+
+def padded_raw_features(series: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """The raw baseline of NaN-padded series (PLAID's lengths differ): padding becomes 0,
+    so every series has the same number of raw features."""
+    flat = series.flatten(1)
+    padded = bool(torch.isnan(flat).any())
+    note = "flattened; NaN padding of shorter series set to 0" if padded else "flattened"
+    return torch.nan_to_num(flat, nan=0.0), note
+
 
 TIMESERIES = MODALITIES.register("timeseries")(Modality(
     name="timeseries",
@@ -15,6 +27,7 @@ TIMESERIES = MODALITIES.register("timeseries")(Modality(
     to_samples=series_samples,
     file_readers={suffix: read_series_file for suffix in SUFFIXES},
     preview="timeseries",
+    raw_features=padded_raw_features,
     default_recipe="ts2vec",
     protocols=("svm", "knn"),
     extra="timeseries",
