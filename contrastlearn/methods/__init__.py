@@ -4,6 +4,7 @@ Methods that only make sense for one kind of data live in that room's `methods` 
 from contrastlearn.methods.barlow_twins import BarlowTwins
 from contrastlearn.methods.base import Method, encode_views
 from contrastlearn.methods.byol import BYOL
+from contrastlearn.methods.composed import Composed
 from contrastlearn.methods.dcl import DecoupledContrastive
 from contrastlearn.methods.moco import MoCoV2
 from contrastlearn.methods.simclr import SimCLR
@@ -13,6 +14,6 @@ from contrastlearn.methods.swav import SwAV
 from contrastlearn.methods.vicreg import VICReg
 
 __all__ = [
-    "BYOL", "BarlowTwins", "DecoupledContrastive", "Method", "MoCoV2", "SimCLR", "SimSiam",
-    "SupervisedContrastive", "SwAV", "VICReg", "encode_views",
+    "BYOL", "BarlowTwins", "Composed", "DecoupledContrastive", "Method", "MoCoV2", "SimCLR",
+    "SimSiam", "SupervisedContrastive", "SwAV", "VICReg", "encode_views",
 ]

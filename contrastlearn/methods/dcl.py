@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
 from contrastlearn.core.registry import METHODS
-from contrastlearn.heads import ProjectionMLP
-from contrastlearn.methods.base import Method, encode_views
-from contrastlearn.objectives import DCL
-from contrastlearn.objectives.base import LossOutput
+from contrastlearn.methods.composed import Composed
 
 
 @METHODS.register("dcl")
-class DecoupledContrastive(Method):
+class DecoupledContrastive(Composed):
     """SimCLR's pipeline with the positive removed from the denominator (optionally weighted)."""
 
     def __init__(
@@ -20,10 +17,9 @@ class DecoupledContrastive(Method):
         temperature: float = 0.1, weighted: bool = False, sigma: float = 0.5,
         gather: bool = True,
     ) -> None:
-        super().__init__(encoder)
-        self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
-        self.objective = DCL(temperature, weighted=weighted, sigma=sigma, gather=gather)
-
-    def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
-        z = encode_views(lambda x: self.projector(self.encoder(x)), views)
-        return self.objective(z, ids=ids).with_embeddings(z)
+        super().__init__(
+            encoder, head="projection_mlp",
+            head_kwargs={"hidden_dim": hidden_dim, "out_dim": projection_dim},
+            objective="dcl",
+            objective_kwargs={"temperature": temperature, "weighted": weighted, "sigma": sigma,
+                              "gather": gather})

@@ -35,6 +35,8 @@ class SupCon(nn.Module):
     then come from labels only). `base_temperature` defaults to `temperature` (no rescaling).
     """
 
+    needs_labels = True
+
     def __init__(
         self,
         temperature: float = 0.1,
