@@ -314,7 +314,8 @@ def evaluate(
     device: str | torch.device = "cpu", batch_size: int = 512, save: bool = False,
     strict: bool = True, balance: bool = False, modality: str | None = None,
 ) -> list[Result]:
-    """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default linear_probe and knn)
+    """Frozen-encoder evaluation: each protocol (see `PROTOCOLS`; default: the run's recipe's,
+    else the modality's own, e.g. svm and knn for series)
     with all training labels, and the classifiers also with n labels per class (mean ± std over
     seeds). `encoder_or_run` is an encoder or a run directory (whose recipe names the data when
     `data` is None), or several run directories: their encoders' embeddings side by side
@@ -369,7 +370,9 @@ def evaluate(
             encoder.balance(lambda module: embed_data(module, splits.train,
                                                       batch_size=batch_size, device=device)[0])
         results = evaluate_splits(
-            encoder, splits, protocols=protocols or ("linear_probe", "knn"),
+            encoder, splits,
+            protocols=protocols or (recipe.eval.protocols if recipe is not None
+                                    else get_modality(modality).protocols),
             labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,
             device=device, batch_size=batch_size, strict=strict)
         results += extra_results(encoder, splits, device=device, batch_size=batch_size)
