@@ -351,6 +351,7 @@ class Trainer:
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
                 self.method.after_optimizer_step(step, total_steps)
+                self.method.constrain_parameters()  # e.g. clamp learnable temperatures
                 if self.weight_average is not None:
                     self.weight_average.update()
                 samples_seen += len(batch.x) * world_size

@@ -15,7 +15,8 @@ from contrastlearn.objectives.base import LossOutput
 class Method(nn.Module):
     """Base of every method. `encoder` is what gets exported; `forward(views, labels=, ids=)`
     returns the loss of one batch; `after_optimizer_step` updates EMA targets, queues,
-    prototypes."""
+    prototypes; `constrain_parameters` (called by the trainer after it) clamps learnable
+    temperatures."""
 
     default_views: str = "simclr_views"
     needs_labels: bool = False
@@ -58,6 +59,20 @@ class Method(nn.Module):
 
     def after_optimizer_step(self, step: int, total_steps: int) -> None:
         """Called after every optimizer step; default: nothing."""
+
+    @torch.no_grad()
+    def constrain_parameters(self) -> None:
+        """Project parameters back into their allowed range after an optimizer step: every
+        submodule that offers `clamp_temperature_` (InfoNCE's learnable temperature, clamped
+        at >= 0.01 as CLIP does, Radford et al. 2021, arXiv 2103.00020) is clamped. The
+        trainer calls it after `after_optimizer_step`, as a hook of its own, so a method that
+        overrides `after_optimizer_step` (MoCo, BYOL, SwAV, ESimCSE...) needs no super call;
+        a method that wraps another (LearnedViews) covers it too, since the wrapped method's
+        modules are its submodules. Not meant to be overridden."""
+        for module in self.modules():
+            clamp = getattr(module, "clamp_temperature_", None)
+            if callable(clamp):
+                clamp()
 
     def gradient_cache_parts(self) -> tuple[Callable, Callable] | None:
         """For gradient caching: `(embed, loss)` where `embed(view_chunk)` gives per-sample

@@ -14,7 +14,8 @@ at scale `temporal_unit`, and the final one-step scale has only the instance ter
 SoftCLT (Lee et al., ICLR 2024, arXiv 2312.16424) replaces the one-hot targets by soft
 assignments: every other item j of a row is also a target, with weight w(i, j) (the
 counterpart keeps weight 1), and the row's loss is -sum_j w(i, j) log p(i -> j). Instance
-weights come from distances between the raw series (`soft_instance_weights`); temporal
+weights come from distances between the raw series (`soft_instance_weights` here scales each
+row; the SoftCLT method's default scales columns as the paper's code does); temporal
 weights decay with the time lag, 2 sigmoid(-tau |t - t'|), with tau doubled at every scale
 because one pooled step spans twice as many timestamps.
 
@@ -80,7 +81,8 @@ def _soft_pairwise_cross_entropy(first: Tensor, second: Tensor, weights: Tensor)
 
 
 def soft_instance_weights(distances: Tensor, tau: float, alpha: float = 0.5) -> Tensor:
-    """SoftCLT's instance assignments from an (N, N) distance matrix: each row's distances to
+    """SoftCLT-style instance assignments, the "row" variant, from an (N, N) distance matrix
+    (the paper's code scales columns instead: see the SoftCLT method): each row's distances to
     the other items are min-max scaled to [0, 1] and mapped to 2 alpha sigmoid(-tau d), so the
     nearest other item gets alpha and far ones approach 0; the diagonal (the item itself,
     i.e. its other view) gets 1."""

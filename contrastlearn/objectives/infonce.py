@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
@@ -44,7 +44,14 @@ class InfoNCE(nn.Module):
     loss is the mean of loss_i over anchors. `cross_view_only=True` compares an anchor only with
     rows of other views (MoCo: queries against keys, never query against query).
     `anchor_views=n` makes only the rows of the first n views anchors; the other views are
-    candidates only (MoCo: queries are anchors, keys are not).
+    candidates only (MoCo: queries are anchors, keys are not), and only the anchors are scored
+    against the bank: its logits are (n * B, K), as MoCo's l_neg = q . queue.
+
+    `learnable_temperature=True` learns log(1 / temperature) as CLIP does (Radford et al.,
+    2021, arXiv 2103.00020): the forward uses the parameter as it is, and `clamp_temperature_`,
+    called after every optimizer step (the trainer calls it through
+    `Method.constrain_parameters`), keeps the temperature >= 0.01. A clamp inside the forward
+    would have a zero gradient at the bound and leave the parameter stuck there.
 
     Two views with unique ids take a fast path (one cross_entropy, no masks); given `ids` are
     checked for uniqueness with `torch.unique` (one host sync) to choose it.
@@ -77,11 +84,20 @@ class InfoNCE(nn.Module):
             self.log_inverse_temperature = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
 
     def inverse_temperature(self) -> Tensor | float:
-        """1 / temperature; when learnable, clamped so that the temperature stays >= 0.01."""
+        """1 / temperature. When learnable it is exp(log_inverse_temperature), unclamped, so
+        its gradient never vanishes; `clamp_temperature_` enforces the bound after each
+        optimizer step (CLIP, arXiv 2103.00020)."""
         if not self.learnable_temperature:
             return 1.0 / self.temperature
-        maximum = math.log(1.0 / MIN_LEARNABLE_TEMPERATURE)
-        return self.log_inverse_temperature.clamp(max=maximum).exp()
+        return self.log_inverse_temperature.exp()
+
+    @torch.no_grad()
+    def clamp_temperature_(self) -> None:
+        """Clamp a learnable temperature in place to >= 0.01 (logit scale <= 100), as CLIP
+        does after each optimizer step; nothing for a fixed temperature."""
+        if self.learnable_temperature:
+            maximum = math.log(1.0 / MIN_LEARNABLE_TEMPERATURE)
+            self.log_inverse_temperature.clamp_(max=maximum)
 
     def forward(
         self,
@@ -95,6 +111,8 @@ class InfoNCE(nn.Module):
         """z_views: V >= 2 tensors (B, D); ids: (B,) item ids; negatives: (K, D) bank rows with
         optional negative_ids (K,). `labels` is accepted for a uniform interface and unused."""
         pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="InfoNCE")
+        if self.anchor_views is not None:
+            pairs = _keep_anchor_rows(pairs, self.anchor_views)
         scale = self.inverse_temperature()
         bank = None
         if negatives is not None and negatives.shape[0] > 0:
@@ -187,8 +205,6 @@ class InfoNCE(nn.Module):
             positive_mask = same_id.clone()
             rows = torch.arange(pairs.anchors.shape[0], device=logits.device)
             positive_mask[rows, pairs.anchor_columns] = False
-        if self.anchor_views is not None:
-            positive_mask[self.anchor_views * pairs.local_batch:] = False  # not anchors
         lowest = torch.finfo(logits.dtype).min
         negative_logits = logits.masked_fill(not_negative, lowest)
         # a row without any negative gets lse ~ lowest: its terms are 0 with a zero gradient
@@ -224,6 +240,19 @@ class InfoNCE(nn.Module):
                 "negative_similarity": negative_sum / negative_count.clamp_min(1),
             }
         return loss, metrics
+
+
+def _keep_anchor_rows(pairs: ViewPairs, anchor_views: int) -> ViewPairs:
+    """The pairs with only the rows of the first `anchor_views` views as anchors (all views
+    stay candidates), so that nothing, the bank logits included, is computed for the rest."""
+    rows = min(anchor_views, pairs.num_views) * pairs.local_batch
+    return replace(
+        pairs,
+        anchors=pairs.anchors[:rows],
+        anchor_ids=pairs.anchor_ids[:rows],
+        anchor_columns=pairs.anchor_columns[:rows],
+        anchor_views=pairs.anchor_views[:rows],
+    )
 
 
 @dataclass

@@ -10,14 +10,13 @@ import torch
 from torch import Tensor, nn
 
 from contrastlearn.core.distributed import gather_no_grad, is_distributed
-from contrastlearn.core.registry import OBJECTIVES
 
 UNKNOWN_ID = -1
 
 
-@OBJECTIVES.register("memory_queue")
 class MemoryQueue(nn.Module):
-    """Ring buffer of `size` keys of width `dim`, with the item id of each key.
+    """Ring buffer of `size` keys of width `dim`, with the item id of each key: where MoCo and
+    ESimCSE keep their negatives (a part objectives read, not an objective).
 
     Everything lives in buffers (`keys`, `ids`, `pointer`, `filled`), so a `state_dict` round
     trip resumes it exactly. `ids` should be dataset indices (so an item never meets its own

@@ -29,9 +29,15 @@ def zca_whiten(groups: Tensor, eps: float = DEFAULT_EPS) -> Tensor:
     """ZCA-whiten (G, B, g) groups over the batch axis: centre, then multiply by
     cov^(-1/2) = U diag((s + eps)^(-1/2)) U^T, with the biased covariance x^T x / B.
 
-    The whitening matrix is a per-batch constant (computed without gradient): the backward of
-    an eigendecomposition divides by eigenvalue gaps and blows up when two of them meet. The
-    gradient still flows through the centred features it multiplies."""
+    The whitening matrix is a per-batch constant (computed without gradient); the gradient
+    flows through the centred features it multiplies (the mean subtraction included). This
+    matches the paper's code (github.com/SupstarZh/WhitenedCSE,
+    `shuffled_group_whitening.transformation`), which rebuilds the covariance as a new leaf
+    tensor (`torch.tensor(covs, requires_grad=True)`) before its eigendecomposition, so no
+    gradient reaches the features through the whitening matrix either; it also avoids the
+    eigendecomposition's backward, which divides by eigenvalue gaps. Two numerical
+    differences from that code: `eps` is added to the eigenvalues (it takes
+    S^(-1/2) as is) and the decomposition runs in float64 (it uses float32)."""
     centred = groups - groups.mean(dim=1, keepdim=True)
     with torch.no_grad():
         work = centred.detach().double()

@@ -206,12 +206,16 @@ def test_learnable_temperature_has_gradient_and_matches_reference():
     assert output.metrics["temperature"] == pytest.approx(0.2)
 
 
-def test_learnable_temperature_is_clamped_at_one_hundredth():
+def test_learnable_temperature_is_clamped_at_one_hundredth_after_the_step():
+    """As CLIP: the forward uses the parameter unclamped; `clamp_temperature_` (called after
+    each optimizer step) brings it back to 0.01."""
     objective = InfoNCE(temperature=0.05, learnable_temperature=True)
     with torch.no_grad():
         objective.log_inverse_temperature.fill_(math.log(1000.0))
     output = objective(random_views(2))
-    assert output.metrics["temperature"] == pytest.approx(0.01)
+    assert output.metrics["temperature"] == pytest.approx(0.001)
+    objective.clamp_temperature_()
+    assert objective(random_views(2)).metrics["temperature"] == pytest.approx(0.01)
     with pytest.raises(ValueError, match="clamped"):
         InfoNCE(temperature=0.001, learnable_temperature=True)
 

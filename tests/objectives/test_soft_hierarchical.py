@@ -67,7 +67,10 @@ def test_one_hot_targets_give_ts2vec_loss_and_soft_targets_differ():
     assert first.grad is not None and torch.isfinite(first.grad).all()
 
 
-def test_soft_instance_weights_by_hand():
+def test_row_scaled_soft_instance_weights_by_hand():
+    """`soft_instance_weights` is the per-row min-max variant (SoftCLT's
+    instance_scaling="row"); the paper code's column scaling is tested against a hand
+    computation and sklearn in tests/timeseries/test_softclt.py."""
     distances = torch.tensor([[0.0, 1.0, 3.0],
                               [1.0, 0.0, 2.0],
                               [3.0, 2.0, 0.0]])

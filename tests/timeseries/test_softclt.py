@@ -1,17 +1,26 @@
-"""SoftCLT as a method: the distance table, the batch's soft targets by series id, clear
-errors, and the `ts-softclt` recipe end to end with an exact resume."""
+"""SoftCLT as a method: the soft instance targets against the paper code's recipe (global
+off-diagonal minimum, sklearn's per-column MinMaxScaler, densify) and by hand, the batch's
+soft targets by series id, clear errors, and the `ts-softclt` recipe end to end with an exact
+resume."""
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pytest
 import torch
+from sklearn.preprocessing import MinMaxScaler
 
 import contrastlearn
 from contrastlearn.data.arrays import ArrayDataset, DataError
 from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
-from contrastlearn.modalities.timeseries.methods.softclt import SoftCLT
+from contrastlearn.modalities.timeseries.methods.softclt import (
+    SoftCLT,
+    column_scaled_distances,
+    softclt_instance_weights,
+)
 from contrastlearn.objectives.hierarchical import soft_instance_weights
 from tests.timeseries.resume import assert_resumes_exactly
 
@@ -32,13 +41,71 @@ def _method(**kwargs) -> SoftCLT:
     return SoftCLT(encoder, seed=0, **kwargs)
 
 
+def paper_soft_labels(distances: torch.Tensor, tau: float, alpha: float) -> torch.Tensor:
+    """The steps of SoftCLT's code (Lee et al. 2024, github.com/seunghan96/softclt), in numpy:
+    diagonal <- smallest off-diagonal distance; sklearn MinMaxScaler (per column) to [0, 1];
+    similarity 1 - d; then densify(-(1 - similarity)) = 2 alpha / (1 + e^(tau d))
+    + (1 - alpha) I."""
+    table = distances.double().numpy().copy()
+    count = len(table)
+    off_diagonal = ~np.eye(count, dtype=bool)
+    table[np.diag_indices(count)] = table[off_diagonal].min()
+    similarity = 1 - MinMaxScaler(feature_range=(0, 1)).fit_transform(table)
+    distance = 1 - similarity
+    labels = 2 * alpha / (1 + np.exp(tau * distance)) + (1 - alpha) * np.eye(count)
+    return torch.from_numpy(labels)
+
+
+def test_column_scaling_by_hand():
+    distances = torch.tensor([[0.0, 1.0, 3.0],
+                              [1.0, 0.0, 2.0],
+                              [3.0, 2.0, 0.0]])
+    # diagonal <- 1 (the smallest off-diagonal distance); column maxima 3, 2, 3; spans 2, 1, 2
+    torch.testing.assert_close(column_scaled_distances(distances),
+                               torch.tensor([[0.0, 0.0, 1.0],
+                                             [0.0, 0.0, 0.5],
+                                             [1.0, 1.0, 0.0]]))
+    weights = softclt_instance_weights(distances, tau=2.0, alpha=0.5)  # 2 alpha = 1
+
+    def sigmoid(value):
+        return 1 / (1 + math.exp(-value))
+
+    expected = [[1.0, sigmoid(0.0), sigmoid(-2.0)],
+                [sigmoid(0.0), 1.0, sigmoid(-1.0)],
+                [sigmoid(-2.0), sigmoid(-2.0), 1.0]]  # not symmetric: w12 != w21
+    torch.testing.assert_close(weights, torch.tensor(expected))
+    # the row variant (earlier default) scales each anchor's own distances instead
+    torch.testing.assert_close(softclt_instance_weights(distances, 2.0, 0.5, scaling="row"),
+                               soft_instance_weights(distances, 2.0, 0.5))
+    assert not torch.allclose(softclt_instance_weights(distances, 2.0, 0.5, scaling="row"),
+                              weights)
+
+
+@pytest.mark.parametrize("tau,alpha", [(5.0, 0.5), (0.7, 0.2)])
+def test_column_scaling_matches_the_paper_code_recipe(tau, alpha):
+    x = _series(count=9)
+    distances = pairwise_dtw(x)
+    torch.testing.assert_close(softclt_instance_weights(distances.double(), tau, alpha),
+                               paper_soft_labels(distances, tau, alpha))
+    # a column without spread (two series) scales to 0, as sklearn does: weight alpha
+    pair = torch.tensor([[0.0, 4.0], [4.0, 0.0]], dtype=torch.float64)
+    torch.testing.assert_close(softclt_instance_weights(pair, tau, alpha),
+                               paper_soft_labels(pair, tau, alpha))
+    with pytest.raises(ValueError, match="instance_scaling"):
+        softclt_instance_weights(distances, tau, alpha, scaling="global")
+    with pytest.raises(ValueError, match="square"):
+        softclt_instance_weights(torch.zeros(2, 3), tau, alpha)
+    with pytest.raises(ValueError, match="tau > 0"):
+        softclt_instance_weights(distances, 0.0, alpha)
+
+
 def test_soft_targets_follow_series_ids():
     x = _series()
     full = ArrayDataset(x, torch.arange(10) % 3)
     subset = full.subset(torch.tensor([7, 2, 5, 0, 9]))  # ids are no longer 0..n-1
     method = _method(instance_tau=3.0, soft_alpha=0.4)
     method.prepare(subset, torch.device("cpu"))
-    table = soft_instance_weights(pairwise_dtw(x[[7, 2, 5, 0, 9]]), 3.0, 0.4)
+    table = paper_soft_labels(pairwise_dtw(x[[7, 2, 5, 0, 9]]), 3.0, 0.4).float()
     batch_ids = torch.tensor([0, 7, 9])
     rows = torch.tensor([3, 0, 4])  # where ids 0, 7, 9 sit in the subset
     torch.testing.assert_close(method.instance_weights(batch_ids), table[rows][:, rows])
@@ -53,8 +120,12 @@ def test_euclidean_distance_and_switching_targets_off():
     method = _method(distance="euclidean", instance_tau=1.0)
     method.prepare(ArrayDataset(x), torch.device("cpu"))
     flat = torch.nan_to_num(x).flatten(1)
-    expected = soft_instance_weights(torch.cdist(flat, flat), 1.0, 0.5)
+    expected = paper_soft_labels(torch.cdist(flat, flat), 1.0, 0.5).float()
     torch.testing.assert_close(method.instance_weights(torch.arange(6)), expected)
+    row = _method(distance="euclidean", instance_tau=1.0, instance_scaling="row")
+    row.prepare(ArrayDataset(x), torch.device("cpu"))
+    torch.testing.assert_close(row.instance_weights(torch.arange(6)),
+                               soft_instance_weights(torch.cdist(flat, flat), 1.0, 0.5))
     off = _method(instance_tau=0.0)
     off.prepare(ArrayDataset(x), torch.device("cpu"))  # nothing to compute
     assert off.instance_weights(torch.arange(6)) is None
@@ -73,6 +144,8 @@ def test_softclt_bad_input():
         _method(distance="cosine")
     with pytest.raises(ValueError, match="soft_alpha"):
         _method(soft_alpha=2.0)
+    with pytest.raises(ValueError, match="instance_scaling"):
+        _method(instance_scaling="global")
 
 
 def test_softclt_step_uses_the_soft_targets():

@@ -37,7 +37,12 @@ class WhitenedCSE(Method):
 
     With `gather` (default) under several processes, each rank gathers the passes (with
     autograd) and computes the global batch's loss: the whitening statistics and the InfoNCE
-    negatives are those of the whole batch, as on one process."""
+    negatives are those of the whole batch, as on one process.
+
+    Gradients pass through the centring and the multiplication by each group's whitening
+    matrix, never through the matrix itself (it is a constant of the batch), as in the
+    paper's code (github.com/SupstarZh/WhitenedCSE), whose `transformation` re-creates the
+    covariance as a fresh leaf before the eigendecomposition; see `zca_whiten`."""
 
     default_views = "simcse_views"
 
