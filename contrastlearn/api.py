@@ -690,13 +690,18 @@ def _embed_samples(
     reader_options: dict[str, Any] | None = None,
 ) -> Tensor:
     """Embeddings of raw inputs read as the modality's samples (text: tokenized by the
-    encoder's tokenizer); a fixed-shape encoder checks the sample shape first."""
+    encoder's tokenizer); a fixed-shape encoder checks the sample shape first, except on the
+    modality's free axes (a series may be longer or shorter than the training data)."""
     samples = samples_for_encoder(
         to_samples(inputs, modality, scale=scale, reader_options=reader_options), modality,
         encoder)
     if not isinstance(samples, Tensor):
         return embed_data(encoder, samples, batch_size=batch_size, device=device)[0]
-    if expected_shape and list(samples.shape[1:]) != expected_shape:
+    free = {axis - 1 for axis in get_modality(modality).free_axes}  # sample axes
+    if expected_shape and (len(samples.shape[1:]) != len(expected_shape) or any(
+            size != want for axis, (size, want) in enumerate(zip(samples.shape[1:],
+                                                                 expected_shape))
+            if axis not in free)):
         raise DataError(
             f"inputs have sample shape {list(samples.shape[1:])}; the encoder was trained on "
             f"{expected_shape}"

@@ -179,10 +179,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         from contrastlearn.config import load_recipe
 
         modality = load_recipe(recipe_file).data.modality
-    fmt = args.format or ("sentence-transformers" if modality == "text" else "onnx")
-    if fmt in ("sentence-transformers", "transformers") and modality != "text":
-        raise ValueError(f"--format {fmt} exports text runs only; {args.run_dir} is a "
-                         f"{modality or 'non-text'} run (use --format onnx or safetensors)")
+    from contrastlearn.data.resolve import get_modality
+
+    room_formats = dict(get_modality(modality).exporters) if modality else {}
+    fmt = args.format or next(iter(room_formats), "onnx")
+    if fmt not in ("onnx", "safetensors", *room_formats):
+        raise ValueError(f"--format {fmt} does not fit {args.run_dir}, a {modality or 'custom'} "
+                         f"run; its formats: {', '.join(['onnx', 'safetensors', *room_formats])}")
     if fmt == "safetensors":
         from contrastlearn.onnx_export import staged_folder
 
@@ -201,14 +204,12 @@ def cmd_export(args: argparse.Namespace) -> int:
                              f"'contrastlearn[onnx]' ({error})") from None
         except OnnxExportError as error:
             raise ValueError(str(error)) from None
-        axes = "; ".join(f"{name} ({', '.join(axis.values())} dynamic)"
+        axes = "; ".join(f"{name}: {', '.join(axis.values())} dynamic"
                          for name, axis in metadata["dynamic_axes"].items())
-        print(f"wrote {folder / metadata['file']} ({metadata['exporter']} exporter; inputs "
-              f"{axes}; output embeddings (batch, {metadata['out_dim']}))")
+        print(f"wrote {folder / metadata['file']} ({metadata['exporter']} exporter; {axes}; "
+              f"output embeddings: (batch, {metadata['out_dim']}))")
         return 0
-    from contrastlearn.modalities.text.export import export_sentence_transformers, save_pretrained
-
-    write = export_sentence_transformers if fmt == "sentence-transformers" else save_pretrained
+    write = room_formats[fmt]
     try:
         folder = write(load_encoder(source), args.output, overwrite=args.overwrite)
     except TypeError as error:  # not a Hugging Face text encoder
@@ -314,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--output", required=True, help=".npy file to write")
     em.add_argument("--batch-size", type=int, default=512)
     em.add_argument("--encoding", help="text encoding of a text input file (default: the run's "
-                    "data.encoding, else utf-8), e.g. latin-1")
+                    "data.options.encoding, else utf-8), e.g. latin-1")
     em.set_defaults(handler=cmd_embed)
 
     ex = commands.add_parser(
@@ -323,10 +324,10 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("run_dir")
     ex.add_argument("--output", required=True, help="folder to write")
     ex.add_argument("--format",
-                    choices=("onnx", "safetensors", "sentence-transformers", "transformers"),
                     help="onnx: model.onnx + onnx_config.json (+ the tokenizer for text); "
-                         "safetensors: a copy of the run's encoder/ export; default: "
-                         "sentence-transformers for text runs, else onnx")
+                         "safetensors: a copy of the run's encoder/ export; a room's own "
+                         "formats (text: sentence-transformers, transformers); default: the "
+                         "room's first own format, else onnx")
     ex.add_argument("--exporter", choices=("auto", "dynamo", "torchscript"), default="auto",
                     help="ONNX exporter (auto: torch.export-based dynamo, else TorchScript)")
     ex.add_argument("--overwrite", action="store_true", help="replace a non-empty folder")

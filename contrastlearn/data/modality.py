@@ -47,6 +47,14 @@ class Modality:
       function `(views, samples, plots_dir, *, encoder, seed)` that writes the room's own.
     - `read_pairs(path, options)`: scored pairs for the similarity protocol from a file that is
       not a .npz.
+    - `free_axes`: batch axes besides the first whose size may differ between inputs (a
+      series' length, axis 2): embedding does not hold inputs to the trained shape there, and
+      an ONNX graph keeps them dynamic.
+    - `onnx_graph(encoder, example)`: for encoders that do not read one tensor (text), the
+      module to export, its named example inputs, their dynamic axes and axis limits;
+      `onnx_assets(encoder, folder)` saves what the graph needs beside it (a tokenizer).
+    - `exporters`: extra `contrastlearn export` formats, name -> `(encoder, folder, *,
+      overwrite) -> folder`; the first is the room's default format (else onnx).
     - `raw_features(x)`: the raw-input baseline's features of a batch and a note on how they
       were made (default: the flattened samples); series fill their NaN padding.
     - `default_recipe`, `protocols`: what `ContrastiveEncoder` and `evaluate` use by default.
@@ -69,6 +77,10 @@ class Modality:
     preview: str | Callable[..., None] = "image"
     read_pairs: Callable[[Path, BaseModel], dict[str, Any]] | None = None
     raw_features: Callable[[Any], tuple[Any, str]] | None = None
+    free_axes: tuple[int, ...] = ()
+    onnx_graph: Callable[[Any, Any], tuple[Any, dict, dict, dict]] | None = None
+    onnx_assets: Callable[[Any, Path], dict[str, Any]] | None = None
+    exporters: Mapping[str, Callable[..., Path]] = field(default_factory=dict)
     default_recipe: str | None = None
     protocols: tuple[str, ...] = ("linear_probe", "knn")
     extra: str | None = None

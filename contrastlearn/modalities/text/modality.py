@@ -19,6 +19,8 @@ from contrastlearn.modalities.text.data import (
     text_samples,
     text_splits,
 )
+from contrastlearn.modalities.text.export import export_sentence_transformers, save_pretrained
+from contrastlearn.modalities.text.onnx import onnx_assets, onnx_graph
 from contrastlearn.modalities.text.pipeline import (
     corpus_of,
     tokenize_samples,
@@ -91,6 +93,11 @@ TEXT = MODALITIES.register("text")(Modality(
     view_inputs=text_view_inputs,
     preview=write_decoded_preview,
     read_pairs=scored_pairs,
+    free_axes=(1,),
+    onnx_graph=onnx_graph,
+    onnx_assets=onnx_assets,
+    exporters={"sentence-transformers": export_sentence_transformers,
+               "transformers": save_pretrained},
     default_recipe="simcse",
     protocols=("linear_probe", "knn"),
     extra="text",

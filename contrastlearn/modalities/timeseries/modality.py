@@ -28,6 +28,7 @@ TIMESERIES = MODALITIES.register("timeseries")(Modality(
     file_readers={suffix: read_series_file for suffix in SUFFIXES},
     preview="timeseries",
     raw_features=padded_raw_features,
+    free_axes=(2,),
     default_recipe="ts2vec",
     protocols=("svm", "knn"),
     extra="timeseries",
