@@ -7,6 +7,7 @@ on an idle machine; the load average is recorded with every row.
     python benchmarks/bench_ddp_scaling.py --steps 60 --repeats 2
     python benchmarks/bench_ddp_scaling.py --recipe simcse-scratch --steps 40 --batch-size 64 \
         --strategies ddp fsdp
+    python benchmarks/bench_ddp_scaling.py --smoke   # 1 step, batch 16, 1 repeat, temp rows
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from result_rows import keep_row
+from result_rows import add_smoke_option, keep_row, smoke_folder
 
 
 def run(recipe: str, processes: int, threads: int, steps: int, batch_size: int,
@@ -34,7 +35,9 @@ def run(recipe: str, processes: int, threads: int, steps: int, batch_size: int,
     if processes > 1:
         command += ["--strategy", strategy]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    subprocess.run(command, check=True, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-4000:]}")
     summary = json.loads((out / "training.json").read_text())
     return {"processes": processes, "strategy": strategy, "threads_per_process": threads,
             "steps": summary["steps"], "train_seconds": summary["seconds"],
@@ -52,7 +55,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--strategies", nargs="+", default=["ddp"], choices=["ddp", "fsdp"])
     parser.add_argument("--out", default="benchmarks/results/ddp_scaling.jsonl")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.batch_size, args.repeats = 1, 16, 1
+        args.processes, args.threads = 2, 2
+        args.out = str(smoke_folder() / "ddp_scaling.jsonl")
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for repeat in range(args.repeats):

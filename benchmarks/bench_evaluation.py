@@ -8,6 +8,7 @@ values (so features are correlated and badly scaled, as encoder outputs are), th
 
     python benchmarks/bench_evaluation.py [--num-train 60000] [--num-test 10000] [--dim 512]
         [--protocols knn linear_probe logistic_regression retrieval clustering anomaly svm]
+    python benchmarks/bench_evaluation.py --smoke   # 500 x 64 train, 100 test: runs?
 
 kNN and the linear probe are the promised ones; the other protocols are timed for information.
 """
@@ -20,6 +21,7 @@ import platform
 import time
 
 import torch
+from result_rows import add_smoke_option
 
 import contrastlearn.evaluation  # noqa: F401  (registers the evaluators)
 from contrastlearn.core.registry import EVALUATORS
@@ -33,6 +35,8 @@ def structured_embeddings(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     latent_dim = 64
+    if dim < latent_dim:
+        raise SystemExit(f"--dim must be at least the latent dimension {latent_dim}, got {dim}")
     class_means = 0.45 * torch.randn(num_classes, latent_dim, generator=generator)
     singular_values = torch.logspace(0, -2, latent_dim)
     left, _ = torch.linalg.qr(torch.randn(dim, latent_dim, generator=generator))
@@ -59,7 +63,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--protocols", nargs="+", default=["knn", "linear_probe"],
                         help="registered evaluator names (svm grid search takes many minutes)")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.num_train, args.num_test, args.dim, args.repeats = 500, 100, 64, 1
 
     train_x, train_y, test_x, test_y = structured_embeddings(
         args.num_train, args.num_test, args.dim, args.num_classes

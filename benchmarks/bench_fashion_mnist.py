@@ -5,6 +5,7 @@ JSON line per run to the output file.
     python benchmarks/bench_fashion_mnist.py --epochs 6 --out benchmarks/results/fmnist.jsonl
     python benchmarks/bench_fashion_mnist.py --methods vicreg --epochs 45 \
         --set encoder.kwargs.num_blocks=4   # the long run
+    python benchmarks/bench_fashion_mnist.py --smoke   # simclr + supervised, 1 epoch of 256
 
 Protocol: official split (60,000 train / 10,000 test); encoder frozen; linear probe on
 standardised features (L-BFGS softmax regression) and weighted kNN (k=200, T=0.07), trained on
@@ -19,16 +20,19 @@ import json
 import os
 import platform
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 import yaml
+from result_rows import add_smoke_option, smoke_folder, without_run_reports
 from torch import nn
 
 import contrastlearn
 from contrastlearn.api import build_encoder, build_views
 from contrastlearn.config import load_recipe
 from contrastlearn.core.schedule import warmup_cosine
+from contrastlearn.data.arrays import DatasetSplits
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.engine.batches import epoch_order, iterate_batches
 from contrastlearn.evaluation import extract_embeddings, knn_classifier, linear_probe
@@ -43,12 +47,22 @@ def machine() -> dict:
             "date": time.strftime("%Y-%m-%d")}
 
 
-def supervised_baseline(epochs: int, seed: int = 0) -> dict:
+def fashion_mnist(limit: int | None = None) -> DatasetSplits:
+    """The official splits; with `limit`, only the first `limit` samples of each (quick checks
+    that the benchmark runs; their numbers are not the benchmark's)."""
+    splits = resolve_dataset("fashion-mnist")
+    if limit is None:
+        return splits
+    return replace(splits, train=splits.train.subset(torch.arange(limit)),
+                   test=splits.test.subset(torch.arange(limit)))
+
+
+def supervised_baseline(epochs: int, seed: int = 0, limit: int | None = None) -> dict:
     """The simclr recipe's encoder and views, trained with labels by cross-entropy."""
     recipe = load_recipe("fashion-mnist-simclr")
-    splits = resolve_dataset("fashion-mnist")
+    splits = fashion_mnist(limit)
     torch.manual_seed(seed)
-    encoder, _ = build_encoder(recipe, (1, 28, 28))
+    encoder, _ = build_encoder(recipe, splits)
     views = build_views(recipe, (1, 28, 28))
     classifier = nn.Linear(encoder.out_dim, 10)
     model = nn.Sequential(encoder, classifier)
@@ -76,12 +90,14 @@ def supervised_baseline(epochs: int, seed: int = 0) -> dict:
             "knn": knn_classifier(train, splits.train.y, test, splits.test.y).value}
 
 
-def ssl_run(method: str, epochs: int, out_root: Path, extra: dict | None = None) -> dict:
+def ssl_run(method: str, epochs: int, out_root: Path, extra: dict | None = None,
+            limit: int | None = None) -> dict:
     overrides = {"train.epochs": epochs, "eval.labels_per_class": [10],
                  "eval.raw_baseline": method == "simclr", **(extra or {})}
     run = contrastlearn.pretrain(
-        f"fashion-mnist-{method}", out=out_root / f"{method}-{epochs}ep", overwrite=True,
-        overrides=overrides, progress=False,
+        f"fashion-mnist-{method}", dataset=None if limit is None else fashion_mnist(limit),
+        out=out_root / f"{method}-{epochs}ep", overwrite=True, overrides=overrides,
+        progress=False,
     )
     row = {"method": method, "epochs": epochs, "train_seconds": run.training.seconds,
            "overrides": extra or {},
@@ -103,7 +119,15 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/fashion_mnist.jsonl")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe override for every method, e.g. encoder.kwargs.num_blocks=4")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="only the first LIMIT samples of each split (quick checks)")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.methods, args.epochs, args.supervised, args.limit = ["simclr"], 1, True, 256
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "fashion_mnist.jsonl")
+        without_run_reports()
     extra = {key: yaml.safe_load(value) for key, value in (o.split("=", 1) for o in args.set)}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -111,8 +135,10 @@ def main() -> None:
     jobs = [("ssl", m) for m in args.methods] + ([("sup", None)] if args.supervised else [])
     for kind, method in jobs:
         before = machine()
-        row = (ssl_run(method, args.epochs, Path(args.runs), extra) if kind == "ssl"
-               else supervised_baseline(args.epochs))
+        row = (ssl_run(method, args.epochs, Path(args.runs), extra, args.limit) if kind == "ssl"
+               else supervised_baseline(args.epochs, limit=args.limit))
+        if args.limit is not None:
+            row["limit"] = args.limit
         row.update({"machine": before, "load_average_after": os.getloadavg()[0]})
         rows.append(row)
         with out.open("a") as handle:

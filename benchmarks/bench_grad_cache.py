@@ -4,6 +4,7 @@ memory is per process); the model is a 2-layer, 128-d text Transformer trained w
 loss on random 32-token sentences, so activation memory grows with the batch.
 
     python benchmarks/bench_grad_cache.py --batches 256 1024 4096 8192 --chunk 256
+    python benchmarks/bench_grad_cache.py --smoke   # batch 16, chunk 8, rows to a temp folder
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import time
 from pathlib import Path
 
 import torch
-from result_rows import keep_row
+from result_rows import add_smoke_option, keep_row, smoke_folder
 
 LENGTH = 32
 VOCAB = 1000
@@ -67,15 +68,22 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/grad_cache.jsonl")
     parser.add_argument("--child", nargs=2, type=int, metavar=("BATCH", "CHUNK"),
                         help=argparse.SUPPRESS)
+    add_smoke_option(parser)
     args = parser.parse_args()
     if args.child:
         print(json.dumps(child(*args.child)))
         return
+    if args.smoke:
+        args.batches, args.chunk = [16], 8
+        args.out = str(smoke_folder() / "grad_cache.jsonl")
     rows = []
     for batch in args.batches:
         for chunk in (0, args.chunk):
             done = subprocess.run([sys.executable, __file__, "--child", str(batch), str(chunk)],
-                                  capture_output=True, text=True, check=True)
+                                  capture_output=True, text=True)
+            if done.returncode != 0:
+                raise SystemExit(f"the child for batch {batch}, chunk {chunk} exited "
+                                 f"{done.returncode}:\n{done.stderr[-4000:]}")
             rows.append(keep_row(Path(args.out), json.loads(done.stdout.splitlines()[-1])))
     print("\n| batch | peak MB, plain | peak MB, cached | step s, plain | step s, cached |\n"
           "|---|---|---|---|---|")

@@ -7,6 +7,7 @@ grayscale (kornia's colour ops need RGB). Also times each op alone, and the two 
 GaussianBlur can filter (banded matrix products vs grouped separable convolutions).
 
     python benchmarks/bench_image_views.py [--device cuda] [--repeats 20] [--threads N]
+    python benchmarks/bench_image_views.py --smoke   # batch 8, 1 repeat: runs?
 
 Prints ms per batch (median over repeats, after warm-up). Not part of the tests.
 """
@@ -19,6 +20,7 @@ import time
 from collections.abc import Callable
 
 import torch
+from result_rows import add_smoke_option
 from torch import Tensor
 
 from contrastlearn.augment.base import Augmentation
@@ -170,7 +172,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--no-blur-table", action="store_true")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.repeats, args.batch = 1, 8
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

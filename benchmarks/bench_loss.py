@@ -1,6 +1,7 @@
 """Forward + backward time of contrastlearn's InfoNCE against a textbook NT-Xent.
 
     python benchmarks/bench_loss.py [--batch 512] [--dim 128] [--repeats 50] [--threads N]
+    python benchmarks/bench_loss.py --smoke   # batch 16, dim 8, 1 repeat: runs?
 
 The reference is the common SimCLR implementation (concatenate, similarity matrix, mask the
 diagonal, cross_entropy). Ours also computes its metrics (accuracy, mean cosines). Further rows
@@ -17,6 +18,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+from result_rows import add_smoke_option
 
 from contrastlearn.objectives import InfoNCE
 
@@ -69,7 +71,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.batch, args.dim, args.repeats, args.warmup = 16, 8, 1, 0
     if args.threads is not None:
         torch.set_num_threads(args.threads)
 

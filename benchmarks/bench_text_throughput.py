@@ -8,6 +8,7 @@ Sentences/s counts training texts (one per pair) per second of the training loop
 also reports its wall time including its own set-up (dataset conversion, tokenization).
 
     python benchmarks/bench_text_throughput.py --steps 30 --batch-size 32 --repeats 2
+    python benchmarks/bench_text_throughput.py --smoke   # 1 step of 4 texts, 1 repeat
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import os
 import time
 from pathlib import Path
 
-from result_rows import keep_row
+from result_rows import add_smoke_option, keep_row, smoke_folder, without_run_reports
 
 import contrastlearn
 from contrastlearn.core.registry import DATASETS
@@ -81,7 +82,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--runs", default="runs/bench-text-throughput")
     parser.add_argument("--out", default="benchmarks/results/text_throughput.jsonl")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.steps, args.batch_size, args.max_length, args.repeats = 1, 4, 16, 1
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "text_throughput.jsonl")
+        without_run_reports()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     texts = DATASETS.build("wordnet", holdout_fraction=0.2, seed=0).train.texts
     texts = texts[: args.steps * args.batch_size]

@@ -9,6 +9,7 @@ examples' embeddings, tested on the held-out glosses). Prints a markdown table a
 JSON line per row to the output file.
 
     python benchmarks/bench_text_wordnet.py --recipes zero-shot simcse esimcse
+    python benchmarks/bench_text_wordnet.py --smoke   # zero-shot and simcse, 1 step, 200 texts
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import argparse
 import time
 from pathlib import Path
 
-from result_rows import keep_row
+from result_rows import add_smoke_option, keep_row, smoke_folder, without_run_reports
 
 import contrastlearn
 from contrastlearn.core.registry import DATASETS
@@ -36,11 +37,14 @@ def scores(results: list) -> dict:
     return chosen
 
 
-def run(recipe: str, seed: int, runs: Path, steps: int | None) -> dict:
+def run(recipe: str, seed: int, runs: Path, steps: int | None, size: dict | None = None) -> dict:
+    """`size` (test_synsets, max_train_texts of the `wordnet` dataset) shrinks the data for
+    quick checks; default: the dataset's own sizes, as the recipes read it."""
     started = time.perf_counter()
+    splits = (DATASETS.build("wordnet", holdout_fraction=0.2, seed=seed, **(size or {}))
+              if recipe == ZERO_SHOT or size else None)  # the runs' split
     if recipe == ZERO_SHOT:
         encoder = hf_text_encoder(max_length=32)
-        splits = DATASETS.build("wordnet", holdout_fraction=0.2, seed=seed)  # the run's split
         results = contrastlearn.evaluate(encoder, splits, protocols=["linear_probe"],
                                          labels_per_class=[])
         train = {"train_seconds": 0.0, "steps": 0}
@@ -48,8 +52,9 @@ def run(recipe: str, seed: int, runs: Path, steps: int | None) -> dict:
         overrides = {"seed": seed, "eval.protocols": ["linear_probe"]}
         if steps is not None:
             overrides["train.steps"] = steps
-        result = contrastlearn.pretrain(recipe, out=runs / f"{recipe}-seed{seed}",
-                                        overwrite=True, overrides=overrides, progress=False)
+        result = contrastlearn.pretrain(recipe, dataset=splits,
+                                        out=runs / f"{recipe}-seed{seed}", overwrite=True,
+                                        overrides=overrides, progress=False)
         results = result.results
         train = {"train_seconds": result.training.seconds, "steps": result.training.steps,
                  "batch_size": result.recipe.train.batch_size, "lr": result.recipe.train.lr,
@@ -65,8 +70,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="override the recipes' training steps")
     parser.add_argument("--runs", default="runs/bench-text-wordnet")
     parser.add_argument("--out", default="benchmarks/results/text_wordnet.jsonl")
+    parser.add_argument("--test-synsets", type=int, help="fewer held-out synsets (quick checks)")
+    parser.add_argument("--max-train-texts", type=int, help="fewer training texts (quick checks)")
+    add_smoke_option(parser)
     args = parser.parse_args()
-    rows = [keep_row(Path(args.out), run(recipe, args.seed, Path(args.runs), args.steps))
+    if args.smoke:
+        args.recipes, args.steps = [ZERO_SHOT, "simcse"], 1
+        args.test_synsets, args.max_train_texts = 40, 200
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "text_wordnet.jsonl")
+        without_run_reports()
+    size = {key: value for key, value in (("test_synsets", args.test_synsets),
+                                          ("max_train_texts", args.max_train_texts))
+            if value is not None}
+    rows = [keep_row(Path(args.out), {**run(recipe, args.seed, Path(args.runs), args.steps,
+                                            size), **size})
             for recipe in args.recipes]
     print("\n| model | MRR | Recall@1 | Recall@10 | lexname probe top-1 | steps | train s |\n"
           "|---|---|---|---|---|---|---|")

@@ -8,6 +8,7 @@ split (stratified folds), a score that never sees test labels, for choosing betw
 view policies (`--set views.name=magnitude_views`).
 
     python benchmarks/bench_timeseries.py --datasets GunPoint UnitTest --seeds 0 1 2
+    python benchmarks/bench_timeseries.py --smoke   # UnitTest, seed 0, 2 steps, temp rows
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import yaml
+from result_rows import add_smoke_option, smoke_folder, without_run_reports
 from sklearn.model_selection import KFold, StratifiedKFold
 
 import contrastlearn
@@ -82,9 +84,16 @@ def main() -> None:
     parser.add_argument("--out", default="benchmarks/results/timeseries.jsonl")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="recipe override, e.g. views.name=magnitude_views")
+    add_smoke_option(parser)
     args = parser.parse_args()
     overrides = {key: yaml.safe_load(value)
                  for key, value in (item.split("=", 1) for item in args.set)}
+    if args.smoke:
+        args.datasets, args.seeds = ["UnitTest"], [0]
+        overrides["train.steps"] = 2
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "timeseries.jsonl")
+        without_run_reports()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     table = []

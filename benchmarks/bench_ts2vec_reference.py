@@ -6,6 +6,7 @@ evaluator, TS2Vec's C grid on the train split, accuracy on the official test spl
 
     pip install --no-deps ts2vec==0.1   # benchmark-only; not a dependency of contrastlearn
     python benchmarks/bench_ts2vec_reference.py --datasets GunPoint UnitTest --seeds 0
+    python benchmarks/bench_ts2vec_reference.py --smoke   # UnitTest, 2 iterations, temp rows
 """
 
 from __future__ import annotations
@@ -22,13 +23,17 @@ from pathlib import Path
 import numpy as np
 import torch
 from bench_timeseries import run
+from result_rows import add_smoke_option, smoke_folder, without_run_reports
 
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.evaluation.sklearn_probes import svm
 from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
 
+ITERATIONS = 200
+"""The paper's training iterations (the `ts2vec` recipe's steps)."""
 
-def reference_run(dataset: str, seed: int) -> dict:
+
+def reference_run(dataset: str, seed: int, iterations: int = ITERATIONS) -> dict:
     """Train Yue et al.'s TS2Vec on the train split and score its full-series embeddings."""
     from ts2vec import TS2Vec
 
@@ -41,7 +46,7 @@ def reference_run(dataset: str, seed: int) -> dict:
     model = TS2Vec(input_dims=train.shape[-1], device="cpu", batch_size=8, lr=0.001,
                    output_dims=320)
     start = time.perf_counter()
-    model.fit(train, n_iters=200)
+    model.fit(train, n_iters=iterations)
     seconds = time.perf_counter() - start
     train_repr = model.encode(train, encoding_window="full_series")
     test_repr = model.encode(test, encoding_window="full_series")
@@ -50,8 +55,9 @@ def reference_run(dataset: str, seed: int) -> dict:
             "train_seconds": seconds}
 
 
-def ours_run(dataset: str, seed: int, runs: Path) -> dict:
-    row = run("ts2vec", dataset, seed, runs)
+def ours_run(dataset: str, seed: int, runs: Path, iterations: int = ITERATIONS) -> dict:
+    row = run("ts2vec", dataset, seed, runs,
+              None if iterations == ITERATIONS else {"train.steps": iterations})
     return {"implementation": "contrastlearn", "svm_accuracy": row["svm_accuracy"],
             "train_seconds": row["train_seconds"], "average_weights": row["average_weights"]}
 
@@ -62,7 +68,15 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--runs", default="runs/bench-ts2vec-reference")
     parser.add_argument("--out", default="benchmarks/results/ts2vec_side_by_side.jsonl")
+    parser.add_argument("--iterations", type=int, default=ITERATIONS,
+                        help="training iterations of both (quick checks: fewer)")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        args.datasets, args.seeds, args.iterations = ["UnitTest"], [0], 2
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "ts2vec_side_by_side.jsonl")
+        without_run_reports()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -70,8 +84,9 @@ def main() -> None:
         for seed in args.seeds:
             for implementation in ("reference", "contrastlearn"):
                 load = os.getloadavg()[0]
-                measured = (reference_run(dataset, seed) if implementation == "reference"
-                            else ours_run(dataset, seed, Path(args.runs)))
+                measured = (reference_run(dataset, seed, args.iterations)
+                            if implementation == "reference"
+                            else ours_run(dataset, seed, Path(args.runs), args.iterations))
                 row = {"dataset": dataset, "seed": seed, **measured, "threads":
                        torch.get_num_threads(), "load_average_before": load,
                        "machine": platform.processor() or platform.machine(),

@@ -1,18 +1,22 @@
 """GPU check for the text modality (and the time-series magnitude views): every text view,
 every text method's training step and a whole `pretrain` run on CUDA, with the same seeded
 results twice, plus CPU-vs-CUDA agreement of the from-scratch encoder. Prints one line per check
-and exits non-zero on the first failure. GPU_CHECK_DEVICE=cpu runs it on the CPU.
+and exits non-zero on the first failure. GPU_CHECK_DEVICE=cpu (or --device cpu) runs it on the
+CPU.
 
     python benchmarks/gpu_check_text.py
+    python benchmarks/gpu_check_text.py --smoke   # on the CPU, 3 pretrain steps: runs?
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import tempfile
 import time
 
 import torch
+from result_rows import add_smoke_option, without_run_reports
 
 import contrastlearn
 from contrastlearn.modalities.text import augment
@@ -28,6 +32,7 @@ from contrastlearn.modalities.text.tokens import PAD_ID, TokenBatch, interior_ma
 from contrastlearn.modalities.timeseries.augment import magnitude_views
 
 DEVICE = torch.device(os.environ.get("GPU_CHECK_DEVICE", "cuda"))
+PRETRAIN_STEPS = 30
 
 
 def token_batch(rows: int = 64, width: int = 24, vocab: int = 500) -> torch.Tensor:
@@ -122,9 +127,10 @@ def pretrain_on_cuda() -> None:
             started = time.perf_counter()
             run = contrastlearn.pretrain(
                 "simcse-scratch", dataset=(texts, labels), out=f"{folder}/run", progress=False,
-                overrides={"train.steps": 30, "train.batch_size": 32, "train.warmup_epochs": 0,
-                           "train.accelerator": DEVICE.type, "encoder.kwargs.dim": 64,
-                           "encoder.kwargs.depth": 2, "eval.protocols": ["knn", "linear_probe"]})
+                overrides={"train.steps": PRETRAIN_STEPS, "train.batch_size": 32,
+                           "train.warmup_epochs": 0, "train.accelerator": DEVICE.type,
+                           "encoder.kwargs.dim": 64, "encoder.kwargs.depth": 2,
+                           "eval.protocols": ["knn", "linear_probe"]})
             results.append((run.result("knn").value, run.training.final_loss))
             device = next(run.encoder.parameters()).device.type
             print(f"     pretrain on {device}: {time.perf_counter() - started:.1f} s, knn "
@@ -144,7 +150,18 @@ def timeseries_magnitude_views() -> None:
               first, again, equal_nan=True))
 
 
-if __name__ == "__main__":
+def main() -> None:
+    global DEVICE, PRETRAIN_STEPS
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", help="default: GPU_CHECK_DEVICE, else cuda (cpu with --smoke)")
+    add_smoke_option(parser)
+    args = parser.parse_args()
+    if args.smoke:
+        PRETRAIN_STEPS = 3
+        without_run_reports()
+        DEVICE = torch.device(args.device or os.environ.get("GPU_CHECK_DEVICE", "cpu"))
+    elif args.device:
+        DEVICE = torch.device(args.device)
     name = torch.cuda.get_device_name(0) if DEVICE.type == "cuda" else "CPU"
     print(torch.__version__, DEVICE, name, flush=True)
     views_on_cuda()
@@ -153,3 +170,7 @@ if __name__ == "__main__":
     timeseries_magnitude_views()
     pretrain_on_cuda()
     print("all GPU checks passed")
+
+
+if __name__ == "__main__":
+    main()

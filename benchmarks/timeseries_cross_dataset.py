@@ -17,6 +17,7 @@ the shipped recipe exists, else trained.
 
     python benchmarks/timeseries_cross_dataset.py --candidates ts2vec ts2vec+ts-instance \\
         --datasets data/validation/{Coffee,Trace,PLAID,MNIST1D}.npz
+    python benchmarks/timeseries_cross_dataset.py --smoke   # two candidates, UnitTest, 2 steps
 """
 
 from __future__ import annotations
@@ -31,16 +32,23 @@ import contrastlearn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_timeseries import REFERENCE, run_name  # noqa: E402
-from result_rows import keep_row  # noqa: E402
+from result_rows import (  # noqa: E402
+    add_smoke_option,
+    keep_row,
+    smoke_folder,
+    without_run_reports,
+)
 from timeseries_ensemble import member_run  # noqa: E402
 
 
-def train_run(recipe: str, dataset: str, seed: int, runs: Path) -> None:
-    """Train one member with its shipped recipe (scored later, with the SVM protocol only)."""
+def train_run(recipe: str, dataset: str, seed: int, runs: Path,
+              overrides: dict | None = None) -> None:
+    """Train one member with its shipped recipe (scored later, with the SVM protocol only);
+    `overrides` only for quick checks (`--smoke`)."""
     contrastlearn.pretrain(recipe, dataset=dataset, out=runs / run_name(recipe, dataset, seed),
                            overwrite=True, progress=False,
-                           overrides={"seed": seed, "eval.protocols": ["svm"],
-                                      "eval.raw_baseline": False})
+                           overrides={**(overrides or {}), "seed": seed,
+                                      "eval.protocols": ["svm"], "eval.raw_baseline": False})
 
 
 def member_seeds(candidate: str, replicate: int) -> list[tuple[str, int]]:
@@ -55,10 +63,11 @@ def member_seeds(candidate: str, replicate: int) -> list[tuple[str, int]]:
     return members
 
 
-def score(candidate: str, dataset: str, replicate: int, runs: Path, reuse: list[Path]) -> dict:
+def score(candidate: str, dataset: str, replicate: int, runs: Path, reuse: list[Path],
+          overrides: dict | None = None) -> dict:
     seeded = member_seeds(candidate, replicate)
-    members = [member_run(recipe, dataset, seed, runs, reuse, train=train_run)
-               for recipe, seed in seeded]
+    members = [member_run(recipe, dataset, seed, runs, reuse, train=train_run,
+                          overrides=overrides) for recipe, seed in seeded]
     target = [str(member) for member in members]
     result = contrastlearn.evaluate(target[0] if len(target) == 1 else target, protocols=["svm"],
                                     labels_per_class=(), balance=len(target) > 1)[0]
@@ -71,19 +80,30 @@ def score(candidate: str, dataset: str, replicate: int, runs: Path, reuse: list[
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidates", nargs="+", required=True)
-    parser.add_argument("--datasets", nargs="+", required=True)
+    parser.add_argument("--candidates", nargs="+")
+    parser.add_argument("--datasets", nargs="+")
     parser.add_argument("--replicates", type=int, default=3)
     parser.add_argument("--runs", default="runs/bench-timeseries")
     parser.add_argument("--reuse", nargs="*", default=[])
     parser.add_argument("--out", default="benchmarks/results/timeseries_cross_dataset.jsonl")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    overrides = None
+    if args.smoke:
+        args.candidates, args.datasets = ["ts2vec", "ts2vec+ts-instance"], ["UnitTest"]
+        args.replicates, args.reuse = 1, []
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "timeseries_cross_dataset.jsonl")
+        overrides = {"train.steps": 2}
+        without_run_reports()
+    elif not (args.candidates and args.datasets):
+        parser.error("--candidates and --datasets are required (or --smoke)")
     runs, reuse, out = Path(args.runs), [Path(folder) for folder in args.reuse], Path(args.out)
     means: dict[tuple[str, str], list[float]] = {}
     for dataset in args.datasets:
         for candidate in args.candidates:
             for replicate in range(args.replicates):
-                row = keep_row(out, score(candidate, dataset, replicate, runs, reuse))
+                row = keep_row(out, score(candidate, dataset, replicate, runs, reuse, overrides))
                 means.setdefault((Path(dataset).stem, candidate), []).append(row["svm_accuracy"])
     names = [Path(dataset).stem for dataset in args.datasets]
     print(f"\n| dataset | {' | '.join(args.candidates)} | reference TS2Vec |\n"

