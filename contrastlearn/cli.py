@@ -187,7 +187,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         raise ValueError(f"--format {fmt} does not fit {args.run_dir}, a {modality or 'custom'} "
                          f"run; its formats: {', '.join(['onnx', 'safetensors', *room_formats])}")
     if fmt == "safetensors":
-        from contrastlearn.onnx_export import staged_folder
+        from contrastlearn.core.atomic import staged_folder
 
         with staged_folder(args.output, args.overwrite) as stage:
             shutil.copytree(source, stage, dirs_exist_ok=True)

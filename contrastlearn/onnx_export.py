@@ -37,6 +37,7 @@ from torch import Tensor, nn
 
 from contrastlearn.api import load_run_data, modality_of
 from contrastlearn.config import load_recipe
+from contrastlearn.core.atomic import staged_folder
 from contrastlearn.data.modality import Modality
 from contrastlearn.data.resolve import get_modality, prepare_for_encoder
 from contrastlearn.export import load_encoder
@@ -300,34 +301,6 @@ def _export_checked(exporter: str, spec: _Spec, path: Path, opset: int | None) -
         return difference
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-
-
-@contextmanager
-def staged_folder(folder: str | Path, overwrite: bool = False) -> Iterator[Path]:
-    """Yield an empty scratch folder beside `folder`; on success it replaces `folder` (a
-    non-empty one only with `overwrite`), on failure it is deleted and `folder` is untouched."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"{str(folder)!r} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise FileExistsError(f"{str(folder)!r} exists and is not empty; pass --overwrite "
-                              "(overwrite=True) to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
-    try:
-        yield stage
-        os.chmod(stage, 0o755)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
-                                        suffix=".old"))
-            os.replace(folder, old / "previous")
-            os.replace(stage, folder)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(stage, folder)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
 
 
 def write_onnx_folder(encoder: nn.Module, folder: str | Path, *, example: Any = None,

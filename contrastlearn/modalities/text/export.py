@@ -15,18 +15,13 @@ no access to the original model folder.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.atomic import atomic_write, staged_folder
 from contrastlearn.modalities.text.encoders import HFTextEncoder
 
 POOLING_FOLDER = "1_Pooling"
@@ -42,38 +37,6 @@ def _require_hf(encoder: nn.Module, what: str) -> HFTextEncoder:
             "contrastlearn.export.export_encoder instead"
         )
     return encoder
-
-
-@contextmanager
-def _staged_folder(folder: str | Path, overwrite: bool) -> Iterator[Path]:
-    """Yield an empty temporary folder beside `folder`; on success rename it to `folder`
-    (replacing an existing one only when `overwrite`), on failure delete it."""
-    folder = Path(folder)
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"{str(folder)!r} exists and is not a folder")
-    if folder.is_dir() and any(folder.iterdir()) and not overwrite:
-        raise FileExistsError(f"{str(folder)!r} exists and is not empty; pass overwrite=True "
-                              "to replace it")
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.", suffix=".tmp"))
-    try:
-        yield stage
-        os.chmod(stage, 0o755)
-        if not folder.exists():
-            os.replace(stage, folder)
-            return
-        old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{folder.name}.",
-                                    suffix=".old"))
-        os.replace(folder, old)
-        try:
-            os.replace(stage, folder)
-        except BaseException:
-            os.replace(old, folder)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        raise
 
 
 def _write_json(path: Path, content: Any) -> None:
@@ -94,7 +57,7 @@ def save_pretrained(encoder: nn.Module, folder: str | Path, overwrite: bool = Fa
     """Write an hf_text_encoder's transformer and tokenizer as a plain transformers folder
     (`AutoModel.from_pretrained(folder)` reads it; no pooling is stored)."""
     encoder = _require_hf(encoder, "save_pretrained")
-    with _staged_folder(folder, overwrite) as stage:
+    with staged_folder(folder, overwrite) as stage:
         encoder.model.save_pretrained(str(stage))
         encoder.tokenizer.save(stage)
     return Path(folder)
@@ -118,7 +81,7 @@ def export_sentence_transformers(encoder: nn.Module, folder: str | Path,
         "pooling_mode_max_tokens": False,
         "pooling_mode_mean_sqrt_len_tokens": False,
     }
-    with _staged_folder(folder, overwrite) as stage:
+    with staged_folder(folder, overwrite) as stage:
         encoder.model.save_pretrained(str(stage))
         encoder.tokenizer.save(stage)
         _write_json(stage / "modules.json", modules)
