@@ -229,8 +229,10 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets(args: argparse.Namespace) -> int:
-    from contrastlearn.core.registry import DATASETS
+    from contrastlearn.core.registry import DATASETS, MODALITIES
 
+    for name, reason in MODALITIES.unavailable().items():
+        print(f"{name} room not installed: {reason}")
     for name in DATASETS.names():
         factory = DATASETS.get(name)
         available, hint = getattr(factory, "available", lambda: (True, ""))()

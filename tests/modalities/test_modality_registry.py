@@ -97,3 +97,13 @@ def test_every_builtin_room_is_one_registered_modality():
         assert isinstance(modality, Modality) and modality.name == name
         assert modality.default_recipe is not None
         assert load_recipe(modality.default_recipe).data.modality == name
+
+
+def test_datasets_lists_rooms_that_are_not_installed(monkeypatch, capsys):
+    from contrastlearn.cli import main
+
+    monkeypatch.setattr(MODALITIES, "_unavailable",
+                        {"audio": "it needs the Python package 'julius': pip install ..."})
+    assert main(["datasets"]) == 0
+    assert "audio room not installed: it needs the Python package 'julius'" in \
+        capsys.readouterr().out
