@@ -14,6 +14,7 @@ import contrastlearn
 from contrastlearn.cli import main
 from contrastlearn.ensemble import EnsembleEncoder, load_ensemble
 from contrastlearn.evaluation.features import extract_embeddings
+from contrastlearn.evaluation.knn import knn_classifier
 from contrastlearn.export import load_encoder
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from tests.conftest import tiny_recipe_dict
@@ -99,6 +100,23 @@ def two_runs(tmp_path_factory):
     return runs
 
 
+def members_knn(runs: list[Path], balanced: bool = False) -> float:
+    """kNN top-1 of the members' embeddings side by side, each member divided by the square
+    root of its total variance on the train split when `balanced`."""
+    splits = contrastlearn.api.load_run_data(
+        contrastlearn.config.load_recipe(runs[0] / "recipe.yaml"), None)
+    train, test = [], []
+    for run in runs:
+        encoder = load_encoder(run)
+        member_train = contrastlearn.api.embed_data(encoder, splits.train)[0]
+        member_test = contrastlearn.api.embed_data(encoder, splits.test)[0]
+        scale = member_train.double().var(dim=0).sum().rsqrt() if balanced else 1.0
+        train.append(member_train * scale)
+        test.append(member_test * scale)
+    return knn_classifier(torch.cat(train, dim=1), splits.train.y, torch.cat(test, dim=1),
+                          splits.test.y).value
+
+
 def test_evaluate_an_ensemble_of_runs(two_runs, tmp_path):
     ensemble = contrastlearn.load_ensemble(two_runs)
     assert isinstance(ensemble, contrastlearn.EnsembleEncoder)
@@ -108,7 +126,8 @@ def test_evaluate_an_ensemble_of_runs(two_runs, tmp_path):
     assert ensemble.out_dim == 32 and not ensemble.training
 
     results = contrastlearn.evaluate(two_runs, protocols=["knn"], labels_per_class=())
-    assert results[0].protocol == "knn" and 0.5 < results[0].value <= 1.0
+    assert results[0].protocol == "knn"
+    assert results[0].value == pytest.approx(members_knn(two_runs))
     with pytest.raises(ValueError, match="save=True"):
         contrastlearn.evaluate(two_runs, protocols=["knn"], save=True)
 
@@ -135,7 +154,7 @@ def test_evaluate_a_balanced_ensemble(two_runs, tmp_path, monkeypatch):
     expected, _ = contrastlearn.api.embed_data(ensemble, train)
     assert len(measured) == 1  # the unlabeled train split, as the protocols embed it
     torch.testing.assert_close(measured[0], expected)
-    assert 0.5 < results[0].value <= 1.0
+    assert results[0].value == pytest.approx(members_knn(two_runs, balanced=True))
     output = tmp_path / "balanced.json"
     assert main(["evaluate", *map(str, two_runs), "--balance", "--protocol", "knn",
                  "--output", str(output)]) == 0

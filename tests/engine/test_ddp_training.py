@@ -121,23 +121,34 @@ def write_sentences(folder: Path) -> None:
     (folder / "sentences.txt").write_text("\n".join(lines) + "\n")
 
 
-@pytest.mark.parametrize("variant", ["ddp", "ddp_gradient_cache"])
-def test_two_processes_train_what_one_process_with_the_whole_batch_trains(tmp_path, variant):
-    write_sentences(tmp_path)
-    (tmp_path / "one.yaml").write_text(yaml.safe_dump(text_recipe()))
-    extra = {"gradient_cache_chunk": 3} if variant.endswith("cache") else {}
-    (tmp_path / "two.yaml").write_text(yaml.safe_dump(text_recipe(strategy="ddp", **extra)))
-    run_cli("--recipe", "one.yaml", "--out", "one", cwd=tmp_path)
-    run_cli("--recipe", "two.yaml", "--out", "two", "--devices", "2", cwd=tmp_path)
-
-    one, two = method_state(tmp_path / "one"), method_state(tmp_path / "two")
-    initial = initial_state(tmp_path)
-    assert any(not torch.equal(one[key], value) for key, value in initial.items()), \
+@pytest.fixture(scope="module")
+def one_process_text_run(tmp_path_factory) -> Path:
+    """A folder with the sentences and the single-process run "one" of `text_recipe()`,
+    which every process-count comparison of it shares."""
+    folder = tmp_path_factory.mktemp("one-process")
+    write_sentences(folder)
+    (folder / "one.yaml").write_text(yaml.safe_dump(text_recipe()))
+    run_cli("--recipe", "one.yaml", "--out", "one", cwd=folder)
+    assert any(not torch.equal(method_state(folder / "one")[key], value)
+               for key, value in initial_state(folder).items()), \
         "the comparison must be of trained weights"
+    return folder
+
+
+@pytest.mark.parametrize("variant", ["ddp", "ddp_gradient_cache"])
+def test_two_processes_train_what_one_process_with_the_whole_batch_trains(
+        one_process_text_run, variant):
+    folder = one_process_text_run
+    extra = {"gradient_cache_chunk": 3} if variant.endswith("cache") else {}
+    (folder / f"{variant}.yaml").write_text(yaml.safe_dump(text_recipe(strategy="ddp",
+                                                                       **extra)))
+    run_cli("--recipe", f"{variant}.yaml", "--out", variant, "--devices", "2", cwd=folder)
+
+    one, two = method_state(folder / "one"), method_state(folder / variant)
     for key, value in one.items():
         torch.testing.assert_close(two[key], value, rtol=1e-4, atol=1e-5, msg=key)
-    losses_one = [record["loss"] for record in step_lines(tmp_path / "one")]
-    losses_two = [record["loss"] for record in step_lines(tmp_path / "two")]
+    losses_one = [record["loss"] for record in step_lines(folder / "one")]
+    losses_two = [record["loss"] for record in step_lines(folder / variant)]
     assert losses_two == pytest.approx(losses_one, rel=1e-4), "the logged loss is global"
 
 

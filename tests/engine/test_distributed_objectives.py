@@ -1,10 +1,9 @@
 """Cross-rank mathematics of every objective that takes `gather=True`, on two gloo processes.
 
-One module-scoped `torch.multiprocessing.spawn` starts WORLD_SIZE=2 CPU ranks; each rank holds
-LOCAL_BATCH=4 rows of every view (float64 leaf tensors), runs every case below with
-`gather=True`, and `torch.save`s its loss and input gradients to `tmp_path`. The parent loads
-them (`weights_only=True`) and compares them with its own single-process computation on the
-whole 2B-row batch with `gather=False`.
+The session's one group of WORLD_SIZE=2 CPU ranks (tests/engine/gloo.py) runs `rank_job`: each
+rank holds LOCAL_BATCH=4 rows of every view (float64 leaf tensors), runs every case below with
+`gather=True`, and returns its loss and input gradients. The parent compares them with its own
+single-process computation on the whole 2B-row batch with `gather=False`.
 
 The contract: DDP with gradient *averaging* over ranks must give the same parameter gradients
 as one process with batch 2B. Write L_r for rank r's loss and L for the single-process loss.
@@ -59,15 +58,11 @@ How each objective meets (a):
 
 from __future__ import annotations
 
-import datetime
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from contrastlearn.modalities.text.methods.whitenedcse import WhitenedCSE
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
@@ -83,10 +78,11 @@ from contrastlearn.objectives import (
     SupCon,
     SwAV,
     VICReg,
+    sinkhorn_knopp,
 )
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
+from tests.engine.gloo import WORLD_SIZE, job_results
 
-WORLD_SIZE = 2
 LOCAL_BATCH = 4
 GLOBAL_BATCH = WORLD_SIZE * LOCAL_BATCH
 TOLERANCE = {"rtol": 0.0, "atol": 1e-10}
@@ -290,38 +286,47 @@ def _run(name: str, rows: slice, gather: bool) -> dict[str, object]:
     return result
 
 
-def _worker(rank: int, directory: str) -> None:
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{os.path.join(directory, 'init')}",
-        rank=rank,
-        world_size=WORLD_SIZE,
-        timeout=datetime.timedelta(seconds=60),
-    )
+SINKHORN = {"epsilon": 0.3, "iterations": 3}
+
+
+def _sinkhorn_scores() -> torch.Tensor:
+    generator = torch.Generator().manual_seed(99)
+    return torch.randn(GLOBAL_BATCH, 6, generator=generator, dtype=torch.float64).tanh()
+
+
+def rank_job(rank: int) -> dict[str, object]:
+    """What rank `rank` of the session's gloo group computes (tests/engine/gloo.py): every
+    case with gather=True on its rows, and SwAV's Sinkhorn-Knopp codes of its rows."""
+    rows = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
+    results: dict[str, object] = {}
+    for name in CASES:
+        try:
+            results[name] = _run(name, rows, gather=True)
+        except Exception as error:  # recorded, so one case cannot hide the others
+            results[name] = {"error": f"{type(error).__name__}: {error}"}
     try:
-        rows = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
-        results: dict[str, object] = {}
-        for name in CASES:
-            try:
-                results[name] = _run(name, rows, gather=True)
-            except Exception as error:  # recorded, so one case cannot hide the others
-                results[name] = {"error": f"{type(error).__name__}: {error}"}
-        torch.save(results, os.path.join(directory, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
+        results["sinkhorn_codes"] = sinkhorn_knopp(_sinkhorn_scores()[rows], **SINKHORN,
+                                                   gather=True)
+    except Exception as error:  # recorded like a case's
+        results["sinkhorn_codes"] = {"error": f"{type(error).__name__}: {error}"}
+    return results
 
 
 @pytest.fixture(scope="module")
-def rank_results(tmp_path_factory) -> list[dict]:
-    if not dist.is_available():
-        pytest.skip("torch.distributed is not available")
-    directory = tmp_path_factory.mktemp("ddp")
-    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    mp.spawn(_worker, args=(str(directory),), nprocs=WORLD_SIZE, join=True)
-    return [
-        torch.load(directory / f"rank{rank}.pt", weights_only=True) for rank in range(WORLD_SIZE)
-    ]
+def rank_results(gloo_results) -> list[dict]:
+    return job_results(gloo_results, "objectives")
+
+
+def test_gathered_sinkhorn_codes_are_the_rows_of_the_whole_batch_codes(rank_results):
+    """The sums over samples run over every rank: each rank's codes are its rows of the
+    single-process codes (not the codes of its rows alone)."""
+    full = sinkhorn_knopp(_sinkhorn_scores(), **SINKHORN)
+    for rank, result in enumerate(rank_results):
+        assert isinstance(result["sinkhorn_codes"], torch.Tensor), result["sinkhorn_codes"]
+        rows = slice(rank * LOCAL_BATCH, (rank + 1) * LOCAL_BATCH)
+        torch.testing.assert_close(result["sinkhorn_codes"], full[rows], **TOLERANCE)
+        alone = sinkhorn_knopp(_sinkhorn_scores()[rows], **SINKHORN)
+        assert not torch.allclose(alone, full[rows]), "the check must tell the two apart"
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -12,6 +12,8 @@ CPU (FSDP2 over gloo, started by Lightning Fabric).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 import yaml
@@ -41,44 +43,48 @@ def assert_same_weights(expected: dict, actual: dict) -> None:
         torch.testing.assert_close(actual[key], value, rtol=1e-4, atol=1e-5, msg=key)
 
 
-def test_sharded_processes_train_what_one_process_with_the_whole_batch_trains(tmp_path):
-    write_sentences(tmp_path)
-    (tmp_path / "one.yaml").write_text(yaml.safe_dump(text_recipe(momentum=0.9)))
-    (tmp_path / "fsdp.yaml").write_text(yaml.safe_dump(text_recipe(strategy="fsdp",
-                                                                   momentum=0.9)))
-    run_cli("--recipe", "one.yaml", "--out", "one", cwd=tmp_path)
-    run_cli("--recipe", "fsdp.yaml", "--out", "fsdp", "--devices", "2", cwd=tmp_path)
+@pytest.fixture(scope="module")
+def sharded_text_runs(tmp_path_factory) -> Path:
+    """A folder with the sentences, the single-process run "one" and the uninterrupted sharded
+    run "fsdp" of SimCSE with momentum (checkpoints every step, which changes no weight), which
+    the comparisons below share."""
+    folder = tmp_path_factory.mktemp("sharded")
+    write_sentences(folder)
+    (folder / "one.yaml").write_text(yaml.safe_dump(text_recipe(momentum=0.9)))
+    (folder / "fsdp.yaml").write_text(yaml.safe_dump(text_recipe(
+        strategy="fsdp", momentum=0.9, checkpoint_every_steps=1)))
+    run_cli("--recipe", "one.yaml", "--out", "one", cwd=folder)
+    run_cli("--recipe", "fsdp.yaml", "--out", "fsdp", "--devices", "2", cwd=folder)
+    return folder
 
-    one, fsdp = method_state(tmp_path / "one"), method_state(tmp_path / "fsdp")
-    assert any(not torch.equal(one[key], value) for key, value in initial_state(tmp_path).items())
+
+def test_sharded_processes_train_what_one_process_with_the_whole_batch_trains(
+        sharded_text_runs):
+    folder = sharded_text_runs
+    one, fsdp = method_state(folder / "one"), method_state(folder / "fsdp")
+    assert any(not torch.equal(one[key], value) for key, value in initial_state(folder).items())
     assert_same_weights(one, fsdp)  # whole tensors, keyed as one process keys them
-    checkpoint = load_checkpoint(tmp_path / "fsdp/checkpoints/last.ckpt")
+    checkpoint = load_checkpoint(folder / "fsdp/checkpoints/last.ckpt")
     assert checkpoint["optimizer_keys"] == OPTIMIZER_BY_NAME
-    losses = [[r["loss"] for r in step_lines(tmp_path / run)] for run in ("one", "fsdp")]
+    losses = [[r["loss"] for r in step_lines(folder / run)] for run in ("one", "fsdp")]
     assert len(losses[0]) == 4 and losses[1] == pytest.approx(losses[0], rel=1e-4)
 
-    exported = load_encoder(tmp_path / "fsdp")
+    exported = load_encoder(folder / "fsdp")
     for name, value in exported.state_dict().items():
         torch.testing.assert_close(value, fsdp[f"encoder.{name}"])
 
 
-def test_a_sharded_run_resumes_sharded_or_on_one_process(tmp_path):
-    write_sentences(tmp_path)
-    (tmp_path / "fsdp.yaml").write_text(yaml.safe_dump(text_recipe(
-        strategy="fsdp", momentum=0.9, checkpoint_every_steps=1)))
-    sharded = ("--recipe", "fsdp.yaml", "--devices", "2")
-    run_cli(*sharded, "--out", "full", cwd=tmp_path)
-    for resumed_on in ("fsdp", "one"):
-        out = f"part-{resumed_on}"
-        run_cli(*sharded, "--out", out, "--max-steps", "2", cwd=tmp_path)
-        assert load_checkpoint(tmp_path / out / "checkpoints/last.ckpt")["train_state"][
-            "step"] == 2
-        where = (["--devices", "2"] if resumed_on == "fsdp"
-                 else ["--devices", "1", "--strategy", "auto"])
-        run_cli("--out", out, "--resume", *where, "--set", "train.max_steps=null",
-                cwd=tmp_path)
-        assert_same_weights(method_state(tmp_path / "full"), method_state(tmp_path / out))
-        assert [r["step"] for r in step_lines(tmp_path / out)] == [1, 2, 3, 4]
+@pytest.mark.parametrize("resumed_on", ["fsdp", "one"])
+def test_a_sharded_run_resumes_sharded_or_on_one_process(sharded_text_runs, resumed_on):
+    folder, out = sharded_text_runs, f"part-{resumed_on}"
+    run_cli("--recipe", "fsdp.yaml", "--devices", "2", "--out", out, "--max-steps", "2",
+            cwd=folder)
+    assert load_checkpoint(folder / out / "checkpoints/last.ckpt")["train_state"]["step"] == 2
+    where = (["--devices", "2"] if resumed_on == "fsdp"
+             else ["--devices", "1", "--strategy", "auto"])
+    run_cli("--out", out, "--resume", *where, "--set", "train.max_steps=null", cwd=folder)
+    assert_same_weights(method_state(folder / "fsdp"), method_state(folder / out))
+    assert [r["step"] for r in step_lines(folder / out)] == [1, 2, 3, 4]
 
 
 def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):

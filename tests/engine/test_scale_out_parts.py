@@ -1,16 +1,12 @@
 """The parts of multi-process training that one process can check: the sharded batch order,
 the global-batch split, gradient accumulation (exact where promised, refused elsewhere),
-SyncBatchNorm on CPU, and the sharded evaluation embedding (two gloo processes)."""
+SyncBatchNorm on CPU, and the sharded evaluation embedding (on the session's two gloo
+processes, tests/engine/gloo.py)."""
 
 from __future__ import annotations
 
-import datetime
-import os
-
 import pytest
 import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
 
 from contrastlearn.api import embed_data, pretrain
@@ -19,6 +15,7 @@ from contrastlearn.data.arrays import ArrayDataset
 from contrastlearn.engine.batches import epoch_order, iterate_batches
 from contrastlearn.engine.launch import check_global_batch, with_sync_batchnorm
 from tests.conftest import tiny_recipe_dict
+from tests.engine.gloo import job_results
 
 
 def test_rank_shares_partition_every_global_batch_in_order():
@@ -96,33 +93,25 @@ def test_sync_batchnorm_is_refused_on_cpu_and_skipped_on_one_process():
     assert isinstance(converted[1], nn.SyncBatchNorm)
 
 
-def _embed_rank(rank: int, world_size: int, port: int, folder: str) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world_size,
-                            timeout=datetime.timedelta(seconds=60))
-    try:
-        torch.manual_seed(0)
-        encoder = nn.Linear(3, 5)
-        data = ArrayDataset(torch.randn(7, 3, generator=torch.Generator().manual_seed(1)),
-                            torch.arange(7))
-        embeddings, labels = embed_data(encoder, data, batch_size=2, shard=True)
-        torch.save({"embeddings": embeddings, "labels": labels},
-                   os.path.join(folder, f"rank{rank}.pt"))
-    finally:
-        dist.destroy_process_group()
-
-
-@pytest.mark.distributed
-def test_sharded_evaluation_embedding_equals_one_process(tmp_path):
-    port = 29000 + os.getpid() % 1000
-    mp.spawn(_embed_rank, args=(2, port, str(tmp_path)), nprocs=2, join=True)
+def _embedding_problem() -> tuple[nn.Module, ArrayDataset]:
     torch.manual_seed(0)
     encoder = nn.Linear(3, 5)
     data = ArrayDataset(torch.randn(7, 3, generator=torch.Generator().manual_seed(1)),
                         torch.arange(7))
-    expected, _ = embed_data(encoder, data, batch_size=2)
-    for rank in range(2):
-        saved = torch.load(tmp_path / f"rank{rank}.pt", weights_only=True)
+    return encoder, data
+
+
+def rank_job(rank: int) -> dict[str, torch.Tensor]:
+    """What each rank of the session's gloo group computes (tests/engine/gloo.py): its
+    sharded embedding of 7 rows (blocks of 4 and 3), gathered."""
+    embeddings, labels = embed_data(*_embedding_problem(), batch_size=2, shard=True)
+    return {"embeddings": embeddings, "labels": labels}
+
+
+@pytest.mark.distributed
+def test_sharded_evaluation_embedding_equals_one_process(gloo_results):
+    expected, _ = embed_data(*_embedding_problem(), batch_size=2)
+    for saved in job_results(gloo_results, "sharded_embedding"):
         torch.testing.assert_close(saved["embeddings"], expected)
         assert torch.equal(saved["labels"], torch.arange(7))
 

@@ -56,7 +56,6 @@ def test_metrics_hold_diagnostics_and_histograms(run):
     assert with_histograms[-1]["step"] == run.training.steps
     histogram = with_histograms[-1]["similarity_histogram"]
     assert sum(histogram["positive"]) == 64  # batch of 64, one positive per anchor
-    assert 0.0 <= records[-1]["diag_contrastive_accuracy"] <= 1.0
 
 
 def test_run_directory_holds_report_and_plots(run):

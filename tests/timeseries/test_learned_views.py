@@ -21,6 +21,7 @@ from contrastlearn.modalities.timeseries.learned_augmentation import (
     gaussian_mmd,
 )
 from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
+from tests.learning import assert_learned, untrained_score
 
 
 def _padded_batch(channels: int = 2) -> torch.Tensor:
@@ -159,15 +160,16 @@ def test_ts2vec_crops_across_two_views():
         overlapping_crops(x, torch.Generator(), 2, other[:1])
 
 
-def test_registered_and_end_to_end(tmp_path):
+def test_registered_and_learns_end_to_end(tmp_path, noisy_waves_file):
     assert "autotcl" in VIEW_GENERATORS
-    x = torch.randn(24, 1, 32, generator=torch.Generator().manual_seed(0)).numpy()
-    run = contrastlearn.pretrain(
-        "ts-learned-aug", dataset={"x": x, "y": [0, 1] * 12}, out=tmp_path / "run",
-        progress=False, overrides={"train.steps": 3, "encoder.kwargs.depth": 1,
-                                   "encoder.kwargs.hidden_dim": 8, "eval.protocols": ["svm"],
-                                   "eval.raw_baseline": False})
-    assert run.results[0].protocol == "svm" and 0 <= run.results[0].value <= 1
+    path = str(noisy_waves_file)
+    overrides = {"train.steps": 60, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
+                 "eval.protocols": ["svm"], "eval.raw_baseline": False}
+    run = contrastlearn.pretrain("ts-learned-aug", dataset=path, out=tmp_path / "run",
+                                 progress=False, overrides=overrides)
+    assert run.results[0].protocol == "svm"
+    assert_learned(run.results[0].value,
+                   untrained_score("ts-learned-aug", "svm", path, overrides))
     logged = (tmp_path / "run" / "metrics.jsonl").read_text()
     assert "aug_mmd" in logged
     loaded = contrastlearn.load_encoder(tmp_path / "run" / "encoder")

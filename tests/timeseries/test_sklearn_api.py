@@ -10,6 +10,7 @@ from sklearn.svm import SVC
 
 import contrastlearn
 from contrastlearn.data.arrays import DataError
+from tests.learning import assert_learned
 
 
 def _waves(count: int = 48, length: int = 40, seed: int = 0):
@@ -79,14 +80,27 @@ def test_bad_input(fitted):
         contrastlearn.TimeSeriesEncoder(method="nope").fit(x)
 
 
-def test_inside_a_pipeline(tmp_path):
-    x, y = _waves(60)
+def _noisy_waves(count: int = 150, seed: int = 0):
+    """Three classes (2, 3 or 4 periods, random phase) under noise of 0.7 times their
+    amplitude: an untrained encoder leaves an SVC near chance (1/3)."""
+    generator = np.random.default_rng(seed)
+    labels = np.arange(count) % 3
+    t = np.linspace(0, 6.28, 48)
+    x = np.stack([np.sin((k + 2) * t + generator.normal()) for k in labels])
+    return x + 0.7 * generator.normal(size=x.shape), labels
+
+
+def test_inside_a_pipeline_training_beats_the_untrained_encoder(tmp_path):
+    x, y = _noisy_waves()
     encoder = contrastlearn.TimeSeriesEncoder(
-        steps=10, out_dim=16, run_dir=str(tmp_path / "run"),
-        recipe_overrides={"encoder.kwargs.depth": 2, "encoder.kwargs.hidden_dim": 8})
-    assert clone(encoder).get_params()["steps"] == 10
-    model = make_pipeline(encoder, SVC()).fit(x[:40], y[:40])
-    assert model.score(x[40:], y[40:]) > 0.7  # two frequencies: far above chance
+        steps=60, out_dim=32, run_dir=str(tmp_path / "run"),
+        recipe_overrides={"encoder.kwargs.depth": 2})
+    assert clone(encoder).get_params()["steps"] == 60
+    trained = make_pipeline(encoder, SVC()).fit(x[:60], y[:60]).score(x[60:], y[60:])
+    # the same estimator with its training switched off: the encoder at step 0
+    untrained = clone(encoder).set_params(lr=1e-12, run_dir=str(tmp_path / "untrained"))
+    baseline = make_pipeline(untrained, SVC()).fit(x[:60], y[:60]).score(x[60:], y[60:])
+    assert_learned(trained, baseline)
 
 
 def test_chunked_encoding_matches_full(fitted):
