@@ -277,7 +277,7 @@ def test_preview_graphs_show_dropped_edges(tmp_path):
 def test_preview_errors(tmp_path):
     images = torch.rand(2, 1, 8, 8)
     with pytest.raises(ValueError, match="known:.*image.*timeseries"):
-        plot_augmentation_preview(images, [images], tmp_path / "x.png", modality="molecule")
+        plot_augmentation_preview(images, [images], tmp_path / "x.png", style="molecule")
     with pytest.raises(ValueError, match="view 1 has 1 samples"):
         plot_augmentation_preview(images, [images[:1]], tmp_path / "x.png")
     with pytest.raises(ValueError, match="titles needs 2"):
