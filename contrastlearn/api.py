@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import math
@@ -37,8 +38,10 @@ from contrastlearn.core.registry import (
     VIEW_GENERATORS,
 )
 from contrastlearn.data.arrays import PAIR_KEYS, ArrayDataset, DataError, DatasetSplits
+from contrastlearn.data.checks import check_run_data
 from contrastlearn.data.resolve import (
     IN_MEMORY,
+    dataset_modality,
     encoder_inputs,
     get_modality,
     options_of,
@@ -48,7 +51,7 @@ from contrastlearn.data.resolve import (
     to_samples,
 )
 from contrastlearn.engine.launch import launch_fabric
-from contrastlearn.engine.run_dir import default_run_dir, prepare_run_dir
+from contrastlearn.engine.run_dir import checkpoint_of, default_run_dir, open_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
 from contrastlearn.ensemble import EnsembleEncoder, load_ensemble
 from contrastlearn.evaluation import (
@@ -124,6 +127,15 @@ def _limited(data: Any, limit: int | None) -> Any:
     return data.subset(torch.arange(min(limit, len(data))))
 
 
+def _sampled(data: Any, limit: int, seed: int) -> Any:
+    """A seeded random subset of `limit` items (the data itself when it is smaller, or cannot
+    be subset)."""
+    if data is None or not hasattr(data, "subset") or len(data) <= limit:
+        return data
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    return data.subset(order[:limit].sort().values)
+
+
 def _sample_shape(data: ArrayDataset | Dataset) -> tuple[int, ...]:
     if isinstance(data, ArrayDataset):
         return tuple(data.x.shape[1:])
@@ -138,9 +150,12 @@ def _accepts(factory, name: str) -> bool:
         return False
 
 
-def build_encoder(recipe: Recipe, splits: DatasetSplits) -> tuple[nn.Module, dict]:
+def build_encoder(recipe: Recipe, splits: DatasetSplits,
+                  progress: bool = True) -> tuple[nn.Module, dict]:
     """The recipe's encoder, with what the data decides filled in: `in_channels` / `in_dim`
-    from the sample shape, and the modality's own inputs (a text corpus for a tokenizer)."""
+    from the sample shape, and the modality's own inputs (a text corpus for a tokenizer).
+    `progress=False` reaches a factory that takes `progress` (a pretrained text model's
+    loading bar); it is no setting of the encoder, so the returned kwargs leave it out."""
     factory = ENCODERS.get(recipe.encoder.name)
     kwargs = dict(recipe.encoder.kwargs)
     for key, value in encoder_inputs(splits).items():
@@ -156,7 +171,9 @@ def build_encoder(recipe: Recipe, splits: DatasetSplits) -> tuple[nn.Module, dic
             )
     if _accepts(factory, "in_dim"):
         kwargs.setdefault("in_dim", int(torch.tensor(_sample_shape(splits.train)).prod()))
-    return factory(**kwargs), kwargs
+    quiet = ({"progress": False} if not progress and "progress" not in kwargs
+             and _accepts(factory, "progress") else {})
+    return factory(**kwargs, **quiet), kwargs
 
 
 def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ...]) -> Method:
@@ -387,21 +404,28 @@ def geometry_results(
 ) -> list[Result]:
     """Wang & Isola's (2020, arXiv 2005.10242) alignment of two views of the same test items
     and uniformity of the test embeddings, on up to `max_samples` items (uniformity is
-    quadratic in their number)."""
+    quadratic in their number). Views that give the very same input twice (dropout-only
+    text views) get no alignment, which the frozen encoder would make 0 by construction;
+    the uniformity result's `note` says so."""
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(test), generator=generator)[:max_samples]
     x = test.x[chosen].to(device)
     first, second = views(x, torch.Generator(device=x.device).manual_seed(seed))[:2]
     if not (isinstance(first, Tensor) and isinstance(second, Tensor)):
         return []  # views that carry more than a tensor (text feature cutoff)
-    embed_views = [extract_embeddings(encoder, view, device=device) for view in (first, second)]
     plain = extract_embeddings(encoder, x, device=device)
     settings = {"num_samples": len(chosen), "representation": "encoder", "normalized": True}
+    spread = Result("uniformity", "uniformity", float(uniformity(plain, t=2)), split,
+                    {**settings, "t": 2})
+    if torch.equal(first, second):
+        spread.settings["note"] = ("alignment left out: both views of each test item are the "
+                                   "same input (dropout-only views), so it would be 0")
+        return [spread]
+    embed_views = [extract_embeddings(encoder, view, device=device) for view in (first, second)]
     return [
         Result("alignment", "alignment", float(alignment(*embed_views, alpha=2)), split,
-               {**settings, "alpha": 2, "views": repr(views)[:200]}),
-        Result("uniformity", "uniformity", float(uniformity(plain, t=2)), split,
-               {**settings, "t": 2}),
+               {**settings, "alpha": 2, "views": "; ".join(views.describe())}),
+        spread,
     ]
 
 
@@ -501,29 +525,55 @@ def _knn_monitor(splits: DatasetSplits, device: torch.device):
 
 def pretrain(
     recipe: Recipe | str | Path | None = None, *, dataset: Any = None,
-    encoder: nn.Module | None = None, out: str | Path | None = None, resume: bool = False,
-    overwrite: bool = False, overrides: dict[str, Any] | None = None, progress: bool = True,
-    evaluate_after: bool = True,
+    encoder: nn.Module | None = None, out: str | Path | None = None,
+    resume: bool | str = False, overwrite: bool = False,
+    overrides: dict[str, Any] | None = None, progress: bool = True, evaluate_after: bool = True,
 ) -> RunResult:
-    """Pre-train an encoder by the recipe (a shipped name, a YAML path, a Recipe, or the default
-    digits SimCLR recipe), export it, and evaluate it next to a raw-input baseline.
+    """Pre-train an encoder by the recipe (a shipped name, a YAML path, a Recipe, or the
+    default recipe of the dataset's room: digits SimCLR for images, TS2Vec for series, SimCSE
+    for text), export it, and evaluate it next to a raw-input baseline.
 
     `dataset` overrides the recipe's data: a registered name, a .npz path (x, y, x_test,
     y_test, groups), a folder of images, a time-series file (.ts, .arff, .csv; a `_TRAIN` file
     pairs with its `_TEST` sibling), arrays, `(x, y)`, a dict of arrays, or a torch Dataset.
     `encoder` replaces the recipe's encoder with your own module (it must have `out_dim`).
-    `overrides` are dotted recipe keys, e.g. {"train.epochs": 5}. With `resume`, the run
-    directory's own recipe is used.
+    `overrides` are dotted recipe keys, e.g. {"train.epochs": 5}. With `resume` (True or
+    "last"; "previous" for the checkpoint before the last), the run directory's own recipe is
+    used.
+
+    The run directory is locked for the whole call (a second writer is refused), `overwrite`
+    replaces only a run this library wrote, and a run that fails before its first checkpoint
+    leaves nothing that blocks a rerun. See docs/guarantees.md.
 
     With `train.devices` > 1 (or under torchrun / SLURM) Lightning Fabric runs this function
     in every process; rank 0 alone writes the run directory, and the other ranks return
     results only when `eval.ranks` is "all"."""
-    if resume:
+    resume_from = ("last" if resume is True else resume) or None
+    if resume_from:
         if out is None:
-            raise ValueError("resume needs the run directory (out=...)")
+            raise ValueError("resume needs the run directory: pass --out RUN_DIR "
+                             "(out=... in Python)")
+        checkpoint_of(out, resume_from)
         recipe = load_recipe(Path(out) / "recipe.yaml")
+    elif recipe is None and dataset is not None:
+        room = dataset_modality(dataset)
+        if room is not None:
+            recipe = get_modality(room).default_recipe or recipe
     recipe = resolve_run_recipe(recipe, overrides)
     fabric = launch_fabric(recipe.train)
+    run_dir = Path(fabric.broadcast(str(out or default_run_dir(recipe.name)), src=0))
+    with contextlib.ExitStack() as run_lock:
+        _on_rank_zero(fabric, lambda: run_lock.enter_context(
+            open_run_dir(run_dir, resume=bool(resume_from), overwrite=overwrite)))
+        return _pretrain_locked(recipe, fabric, run_dir, dataset=dataset, encoder=encoder,
+                                resume_from=resume_from, progress=progress,
+                                evaluate_after=evaluate_after)
+
+
+def _pretrain_locked(recipe: Recipe, fabric: Any, run_dir: Path, *, dataset: Any,
+                     encoder: nn.Module | None, resume_from: str | None, progress: bool,
+                     evaluate_after: bool) -> RunResult:
+    """`pretrain` once rank 0 holds the run directory."""
     writer = fabric.is_global_zero
     if dataset is not None:
         # what the run directory records, so that `evaluate RUN_DIR` finds the same data
@@ -538,7 +588,7 @@ def pretrain(
     torch.manual_seed(recipe.seed)
     if encoder is None:
         limited = replace(splits, train=_limited(splits.train, recipe.data.limit))
-        encoder, encoder_kwargs = build_encoder(recipe, limited)
+        encoder, encoder_kwargs = build_encoder(recipe, limited, progress=progress)
         encoder_name = recipe.encoder.name
     else:
         encoder_name, encoder_kwargs = "custom", {}
@@ -549,20 +599,21 @@ def pretrain(
         train_data = modality.training_data(
             train_data, modality.parse_options(recipe.data.options))
     sample_shape = _sample_shape(train_data)
+    check_run_data(train_data, splits, recipe.train.batch_size, needs_test=evaluate_after,
+                   limit=recipe.data.limit)
     views = build_views(recipe, sample_shape, encoder)
     method = build_method(recipe, encoder, sample_shape)
     if method.needs_labels and not _has_labels(train_data):
         raise DataError(f"method {recipe.method.name!r} is supervised: the data needs labels")
-    run_dir = Path(fabric.broadcast(str(out or default_run_dir(recipe.name)), src=0))
-    _on_rank_zero(fabric, _start_run_dir, run_dir, recipe, splits, resume, overwrite)
+    _on_rank_zero(fabric, _write_run_files, run_dir, recipe, splits)
     trainer = Trainer(
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
         fabric=fabric,
     )
     if recipe.train.knn_monitor and splits.test is not None:
         trainer.epoch_callback = _knn_monitor(splits, trainer.device)
-    if resume:
-        trainer.resume()
+    if resume_from:
+        trainer.resume(resume_from)
     elif writer:
         _best_effort("the augmentation preview", _write_preview, views, train_data, run_dir,
                      recipe, encoder)
@@ -579,7 +630,7 @@ def pretrain(
                        modality=recipe.data.modality,
                        input_shape=(None if getattr(train_data, "variable_length", False)
                                     else list(sample_shape)),
-                       extra={"input_scale": splits.info.get("input_scale")})
+                       extra={"input_scale": splits.info.get("input_scale")}, overwrite=True)
     results = (_evaluate_run(encoder, splits, views, recipe, run_dir, trainer.device)
                if evaluate_after and (writer or recipe.eval.ranks == "all") else [])
     if writer:
@@ -589,9 +640,7 @@ def pretrain(
     return RunResult(run_dir, encoder, method, recipe, results, summary)
 
 
-def _start_run_dir(run_dir: Path, recipe: Recipe, splits: DatasetSplits, resume: bool,
-                   overwrite: bool) -> None:
-    prepare_run_dir(run_dir, resume=resume, overwrite=overwrite)
+def _write_run_files(run_dir: Path, recipe: Recipe, splits: DatasetSplits) -> None:
     dump_recipe(recipe, run_dir / "recipe.yaml")
     atomic_write(run_dir / "data.json", json.dumps(splits.info, indent=2).encode())
 
@@ -615,7 +664,11 @@ def _on_rank_zero(fabric: Any, function, *args) -> None:
 
 def _evaluate_run(encoder: nn.Module, splits: DatasetSplits, views: Views, recipe: Recipe,
                   run_dir: Path, device: torch.device) -> list[Result]:
-    """The recipe's evaluation of a freshly trained encoder (`pretrain`'s last step)."""
+    """The recipe's evaluation of a freshly trained encoder (`pretrain`'s last step), on at
+    most `eval.limit` train and test items."""
+    if recipe.eval.limit is not None:
+        splits = replace(splits, train=_sampled(splits.train, recipe.eval.limit, recipe.seed),
+                         test=_sampled(splits.test, recipe.eval.limit, recipe.seed))
     shard = recipe.eval.ranks == "all"
     results: list[Result] = []
     if splits.test is not None and _has_labels(splits.train):

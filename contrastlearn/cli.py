@@ -11,14 +11,24 @@ import yaml
 
 from contrastlearn import __version__
 
+QUICK = {"train.max_steps": 50, "data.limit": 2048, "eval.limit": 2000,
+         "eval.few_label_seeds": [0]}
+"""What `pretrain --quick` sets (anything given explicitly wins): a run of a minute or two
+end to end on any dataset, to check a set-up before the real run."""
+
 
 def _parse_set(values: list[str]) -> dict:
     overrides = {}
     for item in values:
         if "=" not in item:
-            raise SystemExit(f"--set expects KEY=VALUE (e.g. train.lr=0.01), got {item!r}")
+            raise ValueError(f"--set expects KEY=VALUE (e.g. train.lr=0.01), got {item!r}")
         key, value = item.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(value)
+        try:
+            overrides[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem", None) or type(error).__name__
+            raise ValueError(f"--set {item!r}: the value is not valid YAML ({mark}); quote a "
+                             "string, e.g. --set 'data.dataset=\"my file.npz\"'") from None
     return overrides
 
 
@@ -45,6 +55,8 @@ def cmd_pretrain(args: argparse.Namespace) -> int:
         "data.options.encoding": args.encoding,
     }
     overrides = {key: value for key, value in overrides.items() if value is not None}
+    if args.quick:
+        overrides = {**QUICK, **overrides}
     overrides.update(_parse_set(args.set or []))
     print(f"contrastlearn {__version__} | torch {torch.__version__} | "
           f"{torch.get_num_threads()} threads", flush=True)
@@ -79,7 +91,10 @@ def _read_pairs(path: Path, recipe) -> dict:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from contrastlearn.api import evaluate
     from contrastlearn.config import load_recipe
+    from contrastlearn.engine.run_dir import require_run_dir
 
+    for run_dir in args.run_dir:
+        require_run_dir(run_dir, "evaluate")
     recipe = load_recipe(Path(args.run_dir[0]) / "recipe.yaml")
     data = args.dataset
     if args.pairs:
@@ -104,11 +119,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from contrastlearn.report.html import run_warnings, write_report
+def _print_missing_packages(caught: list) -> None:
+    """Print each caught `MissingDependencyWarning` as a console warning (it names the
+    package and its install command); show any other warning as Python would have."""
+    import warnings
 
-    path = write_report(args.run_dir, embedding_map=args.map)
+    from contrastlearn.report.html import MissingDependencyWarning
+
+    for warning in caught:
+        if issubclass(warning.category, MissingDependencyWarning):
+            print(f"warning: {warning.message}")
+        else:
+            warnings.showwarning(warning.message, warning.category, warning.filename,
+                                 warning.lineno)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    """Write the report, then name what it could not show for want of a package and what a
+    reader of the run must not miss (the page alone would leave a console user unaware)."""
+    import warnings
+
+    from contrastlearn.report.html import MissingDependencyWarning, run_warnings, write_report
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", MissingDependencyWarning)
+        path = write_report(args.run_dir, embedding_map=args.map)
     print(f"wrote {path}")
+    _print_missing_packages(caught)
     for warning in run_warnings(Path(args.run_dir)):
         print(f"warning: {warning}")
     return 0
@@ -147,7 +184,9 @@ def cmd_augment(args: argparse.Namespace) -> int:
         raise ValueError(f"the {recipe.data.modality} modality draws no picture of its views; "
                          "pretrain writes its preview to the run directory's plots/ folder")
     write_views_preview(views, samples, args.out, style=style, seed=args.seed)
-    print(f"wrote {args.out}: {len(samples)} samples x {views.num_views} views ({views!r:.200})")
+    print(f"wrote {args.out}: {len(samples)} samples x {views.num_views} views")
+    for line in views.describe():
+        print(f"  {line}")
     return 0
 
 
@@ -218,13 +257,44 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_methods(args: argparse.Namespace) -> int:
-    from contrastlearn.core.registry import METHODS
+def _terminal_width(minimum: int = 40) -> int:
+    """Columns to wrap console text to: the terminal's (or $COLUMNS), one spare column so a
+    full line never wraps on its own, and never less than `minimum`."""
+    import shutil
 
-    for name in METHODS.names():
+    return max(minimum, shutil.get_terminal_size((100, 24)).columns - 1)
+
+
+def _hanging(label: str, paragraphs: list[str], indent: int, width: int) -> str:
+    """`label` then `paragraphs`, each wrapped to `width` and indented by `indent` columns,
+    so every paragraph's lines line up after the label."""
+    import textwrap
+
+    lines = []
+    for number, text in enumerate(paragraphs):
+        first = label.ljust(indent) if number == 0 else " " * indent
+        lines.append(textwrap.fill(text, width=width, initial_indent=first,
+                                   subsequent_indent=" " * indent, break_long_words=False,
+                                   break_on_hyphens=False))
+    return "\n".join(lines)
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    """Every method: its paper and what it does, each a whole sentence wrapped to the
+    terminal (cut lines mid-sentence read as if the description were wrong)."""
+    from contrastlearn.core.registry import METHODS
+    from contrastlearn.core.sentences import first_sentence
+
+    names = METHODS.names()
+    indent = max(map(len, names)) + 2
+    width = _terminal_width(indent + 30)
+    blocks = []
+    for name in names:
         method = METHODS.get(name)
-        paper = (sys.modules[method.__module__].__doc__ or "").strip().splitlines()[0]
-        print(f"{name:14s} {paper}\n{'':14s} {METHODS.describe(name)}")
+        paper = first_sentence(sys.modules[method.__module__].__doc__ or "")
+        blocks.append(_hanging(name, [text for text in (paper, METHODS.describe(name)) if text],
+                               indent, width))
+    print("\n\n".join(blocks))
     return 0
 
 
@@ -286,9 +356,15 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--precision", choices=["32-true", "bf16-mixed"])
     pre.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="any recipe key, e.g. --set method.kwargs.temperature=0.2")
-    pre.add_argument("--resume", action="store_true", help="continue the run in --out")
+    pre.add_argument("--resume", nargs="?", const="last", choices=["last", "previous"],
+                     help="continue the run in --out from its last checkpoint (or from the "
+                          "one before it: --resume previous)")
     pre.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     pre.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    pre.add_argument("--quick", action="store_true",
+                     help="a quick run end to end: 50 steps on at most 2048 training items, "
+                          "evaluated on at most 2000 train and 2000 test items (flags and "
+                          "--set win)")
     pre.set_defaults(handler=cmd_pretrain)
 
     ev = commands.add_parser("evaluate", help="evaluate a run's exported encoder (several runs: "
@@ -371,19 +447,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from contrastlearn.config import RecipeError
-    from contrastlearn.data.arrays import DataError
-    from contrastlearn.engine.checkpoint import CheckpointError
-    from contrastlearn.engine.run_dir import RunDirectoryExists
-    from contrastlearn.engine.trainer import TrainingDiverged
+    """Run one command; every expected failure is one line on stderr (exit 2), Ctrl-C says
+    where training stopped and how to continue (exit 130), never a traceback."""
+    from safetensors import SafetensorError
+
+    from contrastlearn.engine.run_dir import RunDirectoryInUse
+    from contrastlearn.engine.trainer import TrainingDiverged, TrainingInterrupted
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (RecipeError, DataError, CheckpointError, RunDirectoryExists, TrainingDiverged,
-            FileNotFoundError, FileExistsError, KeyError, ValueError) as error:
+    except TrainingInterrupted as stop:
+        print(f"\n{stop.args[0]}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("\ninterrupted (nothing was trained yet, or training had finished)",
+              file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, OSError, SafetensorError, yaml.YAMLError, RunDirectoryInUse,
+            TrainingDiverged) as error:  # RecipeError, DataError, CheckpointError included
         message = error.args[0] if isinstance(error, KeyError) and error.args else error
-        print(f"error: {message}", file=sys.stderr)
+        if isinstance(error, OSError) and not isinstance(error, FileExistsError) \
+                and error.filename and error.strerror:
+            message = f"{error.strerror}: {error.filename}"
+        print(f"error: {message or type(error).__name__}", file=sys.stderr)
         return 2
 
 

@@ -3,6 +3,7 @@ name the key and the file."""
 
 from __future__ import annotations
 
+import difflib
 import inspect
 from importlib import resources
 from pathlib import Path
@@ -114,6 +115,9 @@ class EvalConfig(Section):
     few_label_seeds: list[int] = Field(default_factory=lambda: [0, 1, 2, 3, 4])
     raw_baseline: bool = True
     batch_size: int = Field(512, ge=1)
+    limit: int | None = Field(None, ge=2)
+    """At most this many train and this many test items in the evaluation after pretraining
+    (a seeded random subset of each); None: all of them. For quick runs (`--quick`)."""
     ranks: Literal["zero", "all"] = "zero"
     """In a multi-process run the encoder is evaluated by rank 0 alone ("zero") or by every
     process ("all": each embeds its share, the embeddings are gathered once, and every rank
@@ -166,17 +170,34 @@ MOVED_TO_OPTIONS = {f"data.{key}" for key in ("image_size", "encoding", "columns
                                                "label_column", "bucket_by_length")}
 
 
+def recipe_keys(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key a recipe has (`train.lr`, `data.options`, ...), for "did you mean"."""
+    keys = []
+    for name, field_info in (model or Recipe).model_fields.items():
+        keys.append(prefix + name)
+        annotation = field_info.annotation
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            keys += recipe_keys(annotation, f"{prefix}{name}.")
+    return keys
+
+
+def did_you_mean(key: str, known: list[str]) -> str:
+    """' (did you mean 'x'?)' for the closest known key, or ''."""
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def _format_validation_error(error: ValidationError, source: str) -> str:
-    lines = []
+    problems = []
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
         if item["type"] == "extra_forbidden":
-            moved = (" (a modality's own keys go under data.options)"
-                     if key in MOVED_TO_OPTIONS else "")
-            lines.append(f"  unknown key {key!r}{moved}")
+            hint = (" (a modality's own keys go under data.options)"
+                    if key in MOVED_TO_OPTIONS else did_you_mean(key, recipe_keys()))
+            problems.append(f"unknown key {key!r}{hint}")
         else:
-            lines.append(f"  {key}: {item['msg']} (got {item.get('input')!r})")
-    return f"invalid recipe in {source}:\n" + "\n".join(lines)
+            problems.append(f"{key}: {item['msg']} (got {item.get('input')!r})")
+    return f"invalid recipe in {source}: " + "; ".join(problems)
 
 
 def _check_component(section: str, component: Component, registry, source: str,
@@ -252,7 +273,8 @@ def apply_overrides(recipe: Recipe, overrides: dict[str, Any]) -> Recipe:
         *parents, leaf = dotted.split(".")
         for part in parents:
             if not isinstance(node.get(part), dict):
-                raise RecipeError(f"override {dotted!r}: {part!r} is not a recipe section")
+                raise RecipeError(f"override {dotted!r}: {part!r} is not a recipe section"
+                                  f"{did_you_mean(dotted, recipe_keys())}")
             node = node[part]
         node[leaf] = value
     return recipe_from_dict(data, "command-line overrides")

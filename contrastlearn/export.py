@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import torch
 from safetensors.torch import load_file, save
 from torch import nn
 
-from contrastlearn.core.atomic import atomic_write
+from contrastlearn.core.atomic import staged_folder
 from contrastlearn.core.registry import ENCODERS
 
 ENCODER_FORMAT = "contrastlearn-encoder-v1"
@@ -22,6 +23,7 @@ def export_encoder(
     encoder: nn.Module, folder: str | Path, *, name: str = "custom",
     kwargs: dict[str, Any] | None = None, modality: str | None = None,
     input_shape: list[int] | None = None, extra: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Write `folder/model.safetensors` and `folder/config.json` (what rebuilds the encoder).
 
@@ -31,24 +33,38 @@ def export_encoder(
     saved with name "custom" and loads only into a module the caller supplies. An encoder with
     `export_assets(folder)` (text encoders: their tokenizer and model config) writes those files
     itself and returns the registry entry that rebuilds it from them (`asset_paths` names the
-    kwargs that are paths relative to the folder)."""
+    kwargs that are paths relative to the folder).
+
+    The folder is written whole beside its place and renamed into it, so a crash never leaves
+    weights and a config that do not belong together; an existing export is replaced only
+    with `overwrite`, and never a folder contrastlearn did not make."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    export_assets = getattr(encoder, "export_assets", None)
-    if export_assets is not None:
-        spec = export_assets(folder)
-        name, kwargs = spec["encoder"], spec["kwargs"]
-        extra = {**(extra or {}), "asset_paths": spec["asset_paths"]}
-    kwargs = kwargs or {}
-    state = {key: value.detach().cpu().contiguous() for key, value in encoder.state_dict().items()}
-    config = {
-        "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
-        "modality": modality or getattr(encoder, "modality", None),
-        "out_dim": int(encoder.out_dim), "input_shape": input_shape, **(extra or {}),
-    }
-    atomic_write(folder / WEIGHTS_FILE, save(state))
-    atomic_write(folder / CONFIG_FILE, json.dumps(config, indent=2).encode())
+    with staged_folder(folder, overwrite) as stage:
+        export_assets = getattr(encoder, "export_assets", None)
+        if export_assets is not None:
+            spec = export_assets(stage)
+            name, kwargs = spec["encoder"], spec["kwargs"]
+            extra = {**(extra or {}), "asset_paths": spec["asset_paths"]}
+        kwargs = kwargs or {}
+        state = {key: value.detach().cpu().contiguous()
+                 for key, value in encoder.state_dict().items()}
+        config = {
+            "format": ENCODER_FORMAT, "encoder": name, "kwargs": kwargs,
+            "modality": modality or getattr(encoder, "modality", None),
+            "out_dim": int(encoder.out_dim), "input_shape": input_shape, **(extra or {}),
+        }
+        (stage / WEIGHTS_FILE).write_bytes(save(state))
+        (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2))
+        _fsync_files(stage)
     return folder
+
+
+def _fsync_files(folder: Path) -> None:
+    """Flush every file of a staged folder to disk before it is renamed into place."""
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
 
 
 def _encoder_folder(path: str | Path) -> Path:

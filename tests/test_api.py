@@ -117,7 +117,9 @@ def test_channel_mismatch_is_clear(tmp_path):
 
 
 def test_supervised_method_without_labels_is_refused(tmp_path):
-    recipe = recipe_from_dict(tiny_recipe_dict("supcon"))
+    recipe_dict = tiny_recipe_dict("supcon")
+    recipe_dict["train"]["batch_size"] = 32  # 51 samples are left after the holdout
+    recipe = recipe_from_dict(recipe_dict)
     with pytest.raises(DataError, match="needs labels"):
         contrastlearn.pretrain(recipe, dataset=np.random.default_rng(0).random((64, 8, 8)),
                                out=tmp_path / "run", progress=False)

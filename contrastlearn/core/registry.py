@@ -12,6 +12,8 @@ import importlib
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
+from contrastlearn.core.sentences import first_sentence
+
 T = TypeVar("T")
 
 BUILTINS = "contrastlearn.plugins"
@@ -35,9 +37,12 @@ class Registry(Generic[T]):
         self._entries: dict[str, T] = {}
         self._descriptions: dict[str, str] = {}
         self._unavailable: dict[str, str] = {}
+        self._tags: dict[str, dict[str, str]] = {}
 
-    def register(self, name: str | None = None, description: str = "") -> Callable[[T], T]:
-        """Decorator that registers a class or function under `name` (default: its own name)."""
+    def register(self, name: str | None = None, description: str = "",
+                 **tags: str) -> Callable[[T], T]:
+        """Decorator that registers a class or function under `name` (default: its own name);
+        `tags` are facts about it that callers may ask for (a dataset's `modality`)."""
 
         def decorate(factory: T) -> T:
             key = name or getattr(factory, "__name__", None)
@@ -46,8 +51,9 @@ class Registry(Generic[T]):
             if key in self._entries and self._entries[key] is not factory:
                 raise ValueError(f"{self.kind} {key!r} is already registered")
             self._entries[key] = factory
-            doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
-            self._descriptions[key] = description or (doc[0] if doc else "")
+            doc = getattr(factory, "__doc__", None) or ""
+            self._descriptions[key] = description or first_sentence(doc)
+            self._tags[key] = dict(tags)
             return factory
 
         return decorate
@@ -84,6 +90,11 @@ class Registry(Generic[T]):
     def describe(self, name: str) -> str:
         self.get(name)
         return self._descriptions[name]
+
+    def tags(self, name: str) -> dict[str, str]:
+        """The facts `name` was registered with (empty when none)."""
+        self.get(name)
+        return dict(self._tags.get(name, {}))
 
     def names(self) -> list[str]:
         load_builtins()

@@ -59,14 +59,79 @@ class DatasetSplits:
     """Evaluation sets beyond train/test a dataset ships (e.g. text retrieval queries)."""
 
 
+NUMERIC_KINDS = "fiub"
+"""numpy dtype kinds of real numbers: float, signed and unsigned integer, bool."""
+
+
+def _short_name(what: str) -> str:
+    """The array's own name in a description such as "digits: x_test" (x_test), for fixes."""
+    return what.rsplit(": ", 1)[-1].split()[0] if what.strip() else "x"
+
+
+def _numpy_dtype(array: Any, what: str) -> np.dtype:
+    """The dtype `array` has or would have as a numpy array; a ragged list is a DataError."""
+    dtype = getattr(array, "dtype", None)
+    if isinstance(dtype, np.dtype):
+        return dtype
+    try:
+        return np.asarray(array).dtype
+    except ValueError:
+        raise DataError(f"{what} is a ragged sequence (samples of different shapes); give one "
+                        "array of shape (N, ...) with every sample the same shape") from None
+
+
+def not_real_reason(dtype: np.dtype | torch.dtype, what: str) -> str | None:
+    """Why an array of `dtype` cannot be used as real-valued samples, with the fix; None when
+    it can. Complex numbers would otherwise lose their imaginary part without a word."""
+    name = _short_name(what)
+    if isinstance(dtype, torch.dtype):  # a tensor is numeric; only complex is refused
+        kind, shown = ("c" if dtype.is_complex else "f"), str(dtype).removeprefix("torch.")
+    else:
+        kind, shown = dtype.kind, str(dtype)
+    if kind in NUMERIC_KINDS:
+        return None
+    if kind == "c":
+        return (f"{what} has dtype {shown}; contrastlearn needs real numbers: pass {name}.real, "
+                f"np.abs({name}), or both stacked as channels")
+    if kind in "US":
+        return (f"{what} has dtype {shown} (strings); contrastlearn needs numeric data here: "
+                f"convert numbers written as text with {name}.astype(np.float32), or train on "
+                "text with the text modality (data.modality=text)")
+    if kind == "O":
+        return (f"{what} has dtype object; contrastlearn needs numeric data: convert it with "
+                f"np.asarray({name}, dtype=np.float32)")
+    return (f"{what} has dtype {shown}; contrastlearn needs numeric data: convert it to a float "
+            "array first")
+
+
+def check_real_numbers(array: Any, what: str) -> None:
+    """Refuse arrays of strings, Python objects, complex numbers or dates: a DataError that
+    names the array, its dtype and the fix, where numpy or torch would fail with a raw error
+    or drop imaginary parts silently."""
+    dtype = array.dtype if isinstance(array, Tensor) else _numpy_dtype(array, what)
+    reason = not_real_reason(dtype, what)
+    if reason is not None:
+        raise DataError(reason)
+
+
+def to_tensor(array: Any, what: str) -> Tensor:
+    """`array` (array-like or tensor) of real numbers as a tensor of torch's nearest dtype:
+    unsigned integers wider than 8 bits become int64, as torch computes little on them."""
+    check_real_numbers(array, what)
+    if isinstance(array, Tensor):
+        return array
+    array = np.asarray(array)
+    if array.dtype.kind == "u" and array.dtype.itemsize > 1:
+        array = array.astype(np.int64 if array.dtype.itemsize < 8 else np.float64)
+    return torch.as_tensor(array)
+
+
 def as_float_tensor(array: Any, what: str) -> Tensor:
-    """Convert to a float32 tensor; reject empty data and NaN/Inf with a clear message."""
-    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
+    """Convert to a float32 tensor; reject empty data, data that is not real numbers, and
+    NaN/Inf with a clear message."""
+    tensor = to_tensor(array, what)
     if tensor.numel() == 0 or tensor.shape[0] == 0:
         raise DataError(f"{what} is empty (shape {tuple(tensor.shape)})")
-    if not (tensor.is_floating_point() or tensor.dtype in (torch.uint8, torch.int16, torch.int32,
-                                                           torch.int64, torch.bool)):
-        raise DataError(f"{what} must be numeric, got dtype {tensor.dtype}")
     tensor = tensor.float()
     finite = torch.isfinite(tensor.reshape(len(tensor), -1)).all(dim=1)
     if not bool(finite.all()):
@@ -79,7 +144,7 @@ def as_float_tensor(array: Any, what: str) -> Tensor:
 
 
 def _padded_float_tensor(array: Any, what: str) -> Tensor:
-    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
+    tensor = to_tensor(array, what)
     if tensor.numel() == 0 or tensor.shape[0] == 0:
         raise DataError(f"{what} is empty (shape {tuple(tensor.shape)})")
     return tensor.float()
@@ -97,11 +162,21 @@ def regression_target_reason(values: Any) -> str:
             "class labels")
 
 
+def check_ids_kind(array: np.ndarray, what: str, kind: str) -> None:
+    """Labels and group ids may be numbers or strings, but not complex numbers: those would
+    become classes by their complex value without a word."""
+    if array.dtype.kind == "c":
+        name = _short_name(what)
+        raise DataError(f"{what} has dtype {array.dtype}; {kind} must be integers or strings: "
+                        f"pass {name}.real.astype(int) if the imaginary parts are zero")
+
+
 def as_labels(labels: Any, num_samples: int, what: str) -> Tensor | None:
     """Integer class labels (N,), remapped to 0..C-1 only if they are not integers already."""
     if labels is None:
         return None
     array = np.asarray(labels)
+    check_ids_kind(array, what, "class labels")
     if array.ndim != 1:
         raise DataError(f"{what} must be 1-D (one label per sample), got shape {array.shape}")
     if len(array) != num_samples:
@@ -131,6 +206,7 @@ def as_group_ids(groups: Any, num_samples: int, what: str) -> Tensor | None:
     if groups is None:
         return None
     array = np.asarray(groups)
+    check_ids_kind(array, what, "group ids")
     if array.ndim != 1 or len(array) != num_samples:
         raise DataError(f"{what} must be 1-D with one group id per sample ({num_samples}), got "
                         f"shape {array.shape}")

@@ -167,3 +167,18 @@ def resolve_dataset(
         return _splitter(modality)(spec, name=type(spec).__name__,
                                    holdout_fraction=holdout_fraction, seed=seed)
     raise DataError(f"cannot use {type(spec).__name__} as a dataset")
+
+
+def dataset_modality(spec: Any) -> str | None:
+    """The modality whose data `spec` is, when it can be told without reading it: a registered
+    dataset's room, or the one room that reads a file's suffix (a folder or arrays: None)."""
+    if not isinstance(spec, (str, Path)):
+        return None
+    name = str(spec)
+    if name in DATASETS:
+        return DATASETS.tags(name).get("modality")
+    path = Path(name)
+    if path.suffix in ("", ".npz") or path.is_dir():
+        return None
+    readers = [room for room in MODALITIES.names() if MODALITIES.get(room).file_reader(path)]
+    return readers[0] if len(readers) == 1 else None

@@ -159,16 +159,3 @@ def load_full_tensors(targets: dict[str, Tensor], whole: dict[str, Tensor]) -> N
         if isinstance(target, DTensor):
             value = distribute_tensor(value, target.device_mesh, target.placements)
         target.copy_(value)
-
-
-def all_finite(module: nn.Module) -> bool:
-    """Whether every parameter is finite, shards included (a collective call when sharded)."""
-    from torch.distributed.tensor import DTensor
-
-    local = [p.to_local() if isinstance(p, DTensor) else p for p in module.parameters()]
-    finite = torch.tensor(float(all(bool(torch.isfinite(p).all()) for p in local)),
-                          device=local[0].device if local else "cpu")
-    if is_sharded(module) and torch.distributed.is_initialized():
-        torch.distributed.all_reduce(finite, op=torch.distributed.ReduceOp.MIN)
-    return bool(finite.item())
-

@@ -15,9 +15,13 @@ import contextlib
 import copy
 import json
 import math
+import os
+import signal
+import sys
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +45,12 @@ from contrastlearn.diagnostics import (
 )
 from contrastlearn.engine.averaging import WeightAverage
 from contrastlearn.engine.batches import Batch, iterate_batches, sample_order
-from contrastlearn.engine.checkpoint import load_checkpoint, save_checkpoint
+from contrastlearn.engine.checkpoint import (
+    PREVIOUS_NAME,
+    load_checkpoint,
+    non_finite_entries,
+    save_checkpoint,
+)
 from contrastlearn.engine.grad_cache import cached_backward
 from contrastlearn.engine.launch import (
     batch_norm_layers,
@@ -52,7 +61,6 @@ from contrastlearn.engine.launch import (
 from contrastlearn.engine.optim import build_optimizer
 from contrastlearn.engine.sharding import (
     OPTIMIZER_BY_NAME,
-    all_finite,
     check_shardable,
     full_model_state,
     full_optimizer_state,
@@ -70,6 +78,54 @@ TRAINING_SUMMARY_NAME = "training.json"
 
 class TrainingDiverged(RuntimeError):
     """The loss or the gradients became NaN/Inf; the last good checkpoint is kept."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) stopped training at a step boundary, after a checkpoint was written."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
+@contextlib.contextmanager
+def stop_request(enabled: bool) -> Iterator[Callable[[], bool]]:
+    """While training in the main thread of one process: the first Ctrl-C asks for a stop at
+    the next step boundary (so the checkpoint is exact), a second one stops at once."""
+    requested = False
+
+    def handler(signum, frame) -> None:
+        nonlocal requested
+        if requested:
+            raise KeyboardInterrupt
+        requested = True
+
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: requested
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@dataclass
+class _Loop:
+    """One `fit` call's fixed plan and running counters."""
+
+    data: Any
+    batch_size: int
+    micro_batch: int
+    total_steps: int
+    last_step: int
+    steps_per_epoch: int
+    warmup_steps: int
+    histogram_at: set
+    started: float
+    loss_value: float = math.nan
+    samples_seen: int = 0
+    history: list[dict] = field(default_factory=list)
 
 
 @dataclass
@@ -223,21 +279,36 @@ class Trainer:
         }
 
     def save(self) -> None:
-        """Checkpoint, unless a parameter is NaN/Inf: the last good checkpoint stays."""
+        """Checkpoint, unless any tensor of the state (weights, buffers such as BatchNorm's
+        running variance, optimizer moments) is NaN/Inf: then the last good checkpoint (and
+        the one before it, previous.ckpt) stay, and training stops as diverged."""
         if self.checkpoint_path is None:
             return
-        if not all_finite(self.method):
-            self._diverged("model weights", math.nan, self.state.step)
         state = self.state_dict()  # every rank takes part in gathering the random states
+        bad = non_finite_entries(state)
+        flagged = torch.tensor(float(bool(bad)), device=self.device)
+        if self.fabric.world_size > 1:
+            flagged = self.fabric.all_reduce(flagged, reduce_op="sum")
+        if float(flagged) > 0:
+            what = f"training state ({', '.join(bad[:3]) or 'on another rank'})"
+            self._diverged(what, math.nan, self.state.step)
         if self.fabric.is_global_zero:
             save_checkpoint(self.checkpoint_path, state)
+        self._write_summary({"status": "running", "steps": self.state.step,
+                             "planned_steps": self.planned_steps, "pid": os.getpid()})
         self.fabric.barrier()
 
-    def resume(self) -> None:
-        """Restore everything from the run directory's last checkpoint."""
-        if self.checkpoint_path is None or not self.checkpoint_path.is_file():
-            raise FileNotFoundError(f"no checkpoint to resume from in {self.run_dir}")
-        state = load_checkpoint(self.checkpoint_path)
+    def resume(self, which: str = "last") -> None:
+        """Restore everything from the run directory's last checkpoint (`which="previous"`:
+        the one before it)."""
+        if self.checkpoint_path is None:
+            raise FileNotFoundError("resume needs a run directory")
+        path = (self.checkpoint_path if which == "last"
+                else self.checkpoint_path.with_name(PREVIOUS_NAME))
+        if not path.is_file():
+            raise FileNotFoundError(f"no checkpoint {path.name} to resume from in "
+                                    f"{self.run_dir}")
+        state = load_checkpoint(path)
         if self.sharded:
             load_full_model_state(self.method, state["method"])
         else:
@@ -259,6 +330,7 @@ class Trainer:
         self._restore_rng(state["rng"])
         if self.fabric.is_global_zero:
             self._truncate_metrics(self.state.step)
+            print(f"resuming from step {self.state.step} ({path})", file=sys.stderr, flush=True)
         self.fabric.barrier()
 
     def _restore_rng(self, rng_by_rank: list[dict] | dict) -> None:
@@ -309,107 +381,136 @@ class Trainer:
         batch_size = min(config.batch_size, len(data))
         if batch_size < 2:
             raise ValueError(f"need at least 2 training samples, got {len(data)}")
-        world_size, rank = self.fabric.world_size, self.fabric.global_rank
+        world_size = self.fabric.world_size
         micro_batch = check_global_batch(batch_size, world_size, config.accumulate_batches)
         self._check_same_data(batch_size, len(data))
         steps_per_epoch = len(data) // batch_size
         total_steps = config.steps or config.epochs * steps_per_epoch
         last_step = min(total_steps, config.max_steps or total_steps)
-        warmup_steps = round(config.warmup_epochs * steps_per_epoch)
-        history: list[dict] = []
         self.planned_steps = total_steps
-        histogram_at = histogram_steps(last_step, config.histograms if config.diagnostics else 0)
-        started = last_save = time.perf_counter()
+        loop = _Loop(
+            data=data, batch_size=batch_size, micro_batch=micro_batch, total_steps=total_steps,
+            last_step=last_step, steps_per_epoch=steps_per_epoch,
+            warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+            histogram_at=histogram_steps(last_step,
+                                         config.histograms if config.diagnostics else 0),
+            started=time.perf_counter())
         self.method.prepare(data, self.device)  # part of the training time
-        samples_seen, loss_value = 0, math.nan
-        count_tokens = getattr(data, "count_tokens", None)  # token data: show tokens/s too
-        tokens_seen = 0
         bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
                    desc="pretrain", unit="step", dynamic_ncols=True)
+        self._write_summary({"status": "running", "steps": self.state.step,
+                             "planned_steps": total_steps, "pid": os.getpid()})
         self.model.train()
-        while self.state.step < last_step:
-            order = sample_order(data, batch_size, self.seed, self.state.epoch)
-            for batch in iterate_batches(data, order, batch_size, self.state.batch_in_epoch,
+        try:
+            with stop_request(enabled=world_size == 1) as stop_requested:
+                self._run_steps(loop, bar, stop_requested)
+        finally:
+            bar.close()
+        if self.weight_average is not None:
+            self.weight_average.apply()
+        if self.sharded:
+            self._unshard()
+        seconds = time.perf_counter() - loop.started
+        summary = TrainSummary(
+            self.state.step, self.state.epoch, seconds, loop.loss_value,
+            loop.samples_seen / max(seconds, 1e-9), loop.history, planned_steps=total_steps,
+            status="completed" if self.state.step >= total_steps else "stopped_early",
+            warnings=list(self.warnings),
+        )
+        self._write_summary(summary.to_dict())
+        return summary
+
+    def _run_steps(self, loop: _Loop, bar, stop_requested: Callable[[], bool]) -> None:
+        """The steps from the current state to `loop.last_step`, with checkpoints on the
+        configured cadence and at the end; after a Ctrl-C, a checkpoint at the next step
+        boundary and TrainingInterrupted."""
+        config, data = self.config, loop.data
+        world_size, rank = self.fabric.world_size, self.fabric.global_rank
+        count_tokens = getattr(data, "count_tokens", None)  # token data: show tokens/s too
+        tokens_seen = 0
+        last_save = loop.started
+        while self.state.step < loop.last_step:
+            order = sample_order(data, loop.batch_size, self.seed, self.state.epoch)
+            for batch in iterate_batches(data, order, loop.batch_size, self.state.batch_in_epoch,
                                          config.num_workers, self.seed + self.state.epoch,
                                          shard=(rank, world_size)):
                 step = self.state.step
-                lr = warmup_cosine(step, total_steps, warmup_steps, config.lr, config.min_lr_ratio)
+                lr = warmup_cosine(step, loop.total_steps, loop.warmup_steps, config.lr,
+                                   config.min_lr_ratio)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
-                output, output_ids, loss_value = self._batch_gradients(batch, micro_batch)
-                if not math.isfinite(loss_value):
-                    bar.close()
-                    self._diverged("loss", loss_value, step)
+                output, output_ids, loop.loss_value = self._batch_gradients(batch,
+                                                                            loop.micro_batch)
+                if not math.isfinite(loop.loss_value):
+                    self._diverged("loss", loop.loss_value, step)
                 self.method.before_optimizer_step()
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
                     error_if_nonfinite=False,
                 )
                 if not math.isfinite(_scalar(grad_norm)):
-                    bar.close()
                     self._diverged("gradient norm", _scalar(grad_norm), step)
                 self.optimizer.step()
                 self.optimizer.zero_grad(set_to_none=True)
-                self.method.after_optimizer_step(step, total_steps)
+                self.method.after_optimizer_step(step, loop.total_steps)
                 self.method.constrain_parameters()  # e.g. clamp learnable temperatures
                 if self.weight_average is not None:
                     self.weight_average.update()
-                samples_seen += len(batch.x) * world_size
+                loop.samples_seen += len(batch.x) * world_size
                 self.state.step += 1
                 self.state.batch_in_epoch += 1
                 bar.update(1)
-                postfix = {"loss": f"{loss_value:.4f}", "epoch": self.state.epoch}
+                postfix = {"loss": f"{loop.loss_value:.4f}", "epoch": self.state.epoch}
                 if count_tokens is not None:
                     tokens_seen += count_tokens(batch.x) * world_size  # ranks alike
-                    tokens_per_second = tokens_seen / max(time.perf_counter() - started, 1e-9)
+                    tokens_per_second = tokens_seen / max(time.perf_counter() - loop.started,
+                                                          1e-9)
                     postfix["tokens/s"] = f"{tokens_per_second:.0f}"
                 bar.set_postfix(postfix)
                 logged = (self.state.step % config.log_every_steps == 0
-                          or self.state.step == last_step)
-                if logged or self.state.step in histogram_at:
-                    elapsed = time.perf_counter() - started
+                          or self.state.step == loop.last_step)
+                if logged or self.state.step in loop.histogram_at:
+                    elapsed = time.perf_counter() - loop.started
                     record = {"step": self.state.step, "epoch": self.state.epoch,
-                              "loss": loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
-                              "samples_per_second": samples_seen / max(elapsed, 1e-9),
+                              "loss": loop.loss_value, "lr": lr, "grad_norm": _scalar(grad_norm),
+                              "samples_per_second": loop.samples_seen / max(elapsed, 1e-9),
                               "elapsed_seconds": elapsed}
                     if count_tokens is not None:
                         record["tokens_per_second"] = tokens_seen / max(elapsed, 1e-9)
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
                     record.update(self._diagnostics(output, output_ids,
-                                                    self.state.step in histogram_at, bar))
-                    history.append(record)
+                                                    self.state.step in loop.histogram_at, bar))
+                    loop.history.append(record)
                     self._log(record)
                 if (config.checkpoint_every_steps
                         and self.state.step % config.checkpoint_every_steps == 0):
                     self.save()
                     last_save = time.perf_counter()
-                if self.state.step >= last_step:
+                if stop_requested():
+                    self._interrupted()
+                if self.state.step >= loop.last_step:
                     break
-            if self.state.batch_in_epoch >= steps_per_epoch:
+            if self.state.batch_in_epoch >= loop.steps_per_epoch:
                 self.state.epoch += 1
                 self.state.batch_in_epoch = 0
-                self._end_of_epoch(history)
-            due = (self.state.step >= last_step
+                self._end_of_epoch(loop.history)
+            due = (self.state.step >= loop.last_step
                    or time.perf_counter() - last_save >= config.checkpoint_every_seconds)
             if world_size > 1:  # clocks differ: every rank follows rank 0's decision
                 due = self.fabric.broadcast(due, src=0)
             if due:
                 self.save()
                 last_save = time.perf_counter()
-        bar.close()
-        if self.weight_average is not None:
-            self.weight_average.apply()
-        if self.sharded:
-            self._unshard()
-        seconds = time.perf_counter() - started
-        summary = TrainSummary(
-            self.state.step, self.state.epoch, seconds, loss_value,
-            samples_seen / max(seconds, 1e-9), history, planned_steps=total_steps,
-            status="completed" if self.state.step >= total_steps else "stopped_early",
-            warnings=list(self.warnings),
-        )
-        self._write_summary(summary.to_dict())
-        return summary
+
+    def _interrupted(self) -> None:
+        """Checkpoint where the step ended, record the stop, and raise TrainingInterrupted."""
+        self.save()
+        resume = (f"; continue with: contrastlearn pretrain --out {self.run_dir} --resume"
+                  if self.run_dir is not None else "")
+        message = f"interrupted at step {self.state.step} of {self.planned_steps}{resume}"
+        self._write_summary({"steps": self.state.step, "planned_steps": self.planned_steps,
+                             "status": "interrupted", "warnings": list(self.warnings)})
+        raise TrainingInterrupted(message, self.state.step)
 
     def _unshard(self) -> None:
         """Make `method` an ordinary module holding the whole trained weights (every process
@@ -525,9 +626,17 @@ class Trainer:
         self._log(record)
 
     def _diverged_message(self, what: str, value: float, step: int) -> str:
-        where = (f"the last good checkpoint is {self.checkpoint_path}"
-                 if self.checkpoint_path and self.checkpoint_path.exists()
-                 else "no checkpoint was written yet")
-        return (f"training stopped: the {what} became {value} at step {step}; {where}. "
+        kept = [path for path in (self.checkpoint_path,
+                                  self.checkpoint_path and
+                                  self.checkpoint_path.with_name(PREVIOUS_NAME))
+                if path is not None and path.exists()]
+        where = (f"no checkpoint was written yet: start again with --out {self.run_dir} "
+                 "--overwrite" if not kept else
+                 f"the last good checkpoint is {kept[0]}"
+                 + (" (and the one before it, previous.ckpt)" if len(kept) > 1 else ""))
+        resume = (f"; continue it with `contrastlearn pretrain --out {self.run_dir} --resume "
+                  "--set train.lr=...`, or `--resume previous` to start from the checkpoint "
+                  "before" if kept else "")
+        return (f"training stopped: the {what} became {value} at step {step}; {where}{resume}. "
                 "Try a lower learning rate, gradient clipping (train.gradient_clip) or "
                 "precision 32-true.")

@@ -29,34 +29,109 @@ def _other_line(result: Result) -> str:
     text = f"{name} = {result.formatted_value()}"
     if result.metric in LOWER_IS_BETTER:
         text += f" ({result.settings.get('num_samples')} test items; lower is better)"
+    if result.settings.get("note"):
+        text += f"\n  note: {result.settings['note']}"
     return text
 
 
-def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") -> str:
+def _columns(header: list[str], rows: list[list[str]]) -> list[str]:
+    """`header`, a rule and `rows` as lines of left-aligned columns two spaces apart."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+
+    def fmt(row: list[str]) -> str:
+        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip()
+
+    return [fmt(header), fmt(["-" * width for width in widths]), *map(fmt, rows)]
+
+
+def _labels_used(result: Result) -> str:
+    labels = result.settings.get("labels_per_class")
+    fraction = result.settings.get("fraction")
+    if labels:
+        return f"{labels}/class"
+    if fraction is not None and fraction < 1:
+        return f"{100 * fraction:g}%"
+    return "all"
+
+
+def _top1_table(results: Sequence[Result], encoder_label: str) -> list[str]:
     """Rows: protocol and labels used; columns: encoder and raw baseline (top-1 accuracy)."""
     rows: dict[tuple[str, str], dict[str, Result]] = {}
-    others = [r for r in results if r.metric != "top1"]
-    results = [r for r in results if r.metric == "top1"]
     for result in results:
-        labels = result.settings.get("labels_per_class")
-        fraction = result.settings.get("fraction")
-        if labels:
-            used = f"{labels}/class"
-        elif fraction is not None and fraction < 1:
-            used = f"{100 * fraction:g}%"
-        else:
-            used = "all"
-        key = (result.protocol, used)
+        key = (result.protocol, _labels_used(result))
         rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
-    split = results[0].split if results else ""
-    header = ["protocol", "labels", encoder_label, "raw input"]
     lines = [[protocol, labels, _cell(cells.get("encoder")), _cell(cells.get("raw"))]
              for (protocol, labels), cells in rows.items()]
-    widths = [max(len(row[i]) for row in [header, *lines]) for i in range(4)]
+    header = ["protocol", "labels", encoder_label, "raw input"]
+    return [f"top-1 accuracy on split {results[0].split!r}", *_columns(header, lines)]
 
-    def fmt(row):
-        return "  ".join(cell.ljust(width) for cell, width in zip(row, widths))
 
-    extra = [_other_line(r) for r in others]
-    return "\n".join([f"top-1 accuracy on split {split!r}", fmt(header),
-                      fmt(["-" * w for w in widths]), *map(fmt, lines), *extra])
+def _metric_name(result: Result) -> str:
+    """"similarity spearman", "retrieval recall@1"; a metric named as its protocol once."""
+    if result.metric == result.protocol:
+        return result.protocol
+    return f"{result.protocol} {result.metric}"
+
+
+def _evaluated_on(result: Result) -> str:
+    """What the number was measured on: the evaluation set and how many pairs or queries."""
+    settings = result.settings
+    if "num_pairs" in settings:
+        size = f"{settings['num_pairs']} pairs"
+    elif "num_queries_evaluated" in settings:
+        size = (f"{settings['num_queries_evaluated']} queries, "
+                f"{settings.get('num_gallery', '?')} gallery")
+    elif "num_samples" in settings:
+        size = f"{settings['num_samples']} items"
+    else:
+        size = ""
+    name = settings.get("evaluation_set")
+    return ": ".join(part for part in (name, size) if part)
+
+
+def _metric_cell(result: Result | None) -> str:
+    if result is None:
+        return "-"
+    if result.settings.get("constant_similarity"):
+        return "undefined (constant similarity)"
+    return result.formatted_value()
+
+
+def _metrics_table(results: Sequence[Result], encoder_label: str) -> list[str]:
+    """Scores that are not top-1 accuracies (similarity, retrieval, clustering, ...): one row
+    per metric, the encoder's value next to the raw baseline's when there is one."""
+    rows: dict[tuple[str, str], dict[str, Result]] = {}
+    for result in results:
+        key = (_metric_name(result), _evaluated_on(result))
+        rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
+    has_raw = any("raw" in cells for cells in rows.values())
+    has_size = any(on for _, on in rows)
+    header = ["metric", encoder_label, *(["raw input"] if has_raw else []),
+              *(["evaluated on"] if has_size else [])]
+    lines = [[name, _metric_cell(cells.get("encoder")),
+              *([_metric_cell(cells.get("raw"))] if has_raw else []),
+              *([on or "-"] if has_size else [])]
+             for (name, on), cells in rows.items()]
+    protocols = ", ".join(dict.fromkeys(result.protocol for result in results))
+    return [f"{protocols} scores on split {results[0].split!r}", *_columns(header, lines)]
+
+
+def _is_line(result: Result) -> bool:
+    """Results printed as a sentence of their own rather than a table row."""
+    return result.metric == "not_applicable" or result.metric in LOWER_IS_BETTER
+
+
+def comparison_table(results: Sequence[Result], encoder_label: str = "encoder") -> str:
+    """The results as people read them: a table of top-1 accuracies (protocol and labels used
+    by encoder and raw baseline), a table of every other score (pair similarity, retrieval,
+    clustering, ...), then one line per geometry score or protocol that did not apply. A
+    table without rows is left out."""
+    top1 = [r for r in results if r.metric == "top1"]
+    others = [r for r in results if r.metric != "top1" and not _is_line(r)]
+    parts: list[str] = []
+    if top1:
+        parts += _top1_table(top1, encoder_label)
+    if others:
+        parts += ([""] if parts else []) + _metrics_table(others, encoder_label)
+    parts += [_other_line(r) for r in results if r.metric != "top1" and _is_line(r)]
+    return "\n".join(parts)

@@ -13,6 +13,7 @@ import base64
 import html
 import json
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,6 +25,10 @@ from contrastlearn.evaluation.result import load_results
 REPORT_NAME = "report.html"
 PLOTS_DIR = "plots"
 PREVIEW_NAME = "views.png"
+TEXT_PREVIEW_NAME = "views.txt"
+"""What a room that draws no picture of its views writes instead (text: decoded views)."""
+TEXT_PREVIEW_LIMIT = 50_000
+"""Characters of a text preview shown; a longer one is cut there, and the page says so."""
 EMBEDDINGS_NAME = "embeddings_sample.npz"
 
 STYLE = """
@@ -42,6 +47,11 @@ img { max-width: 100%; border: 1px solid #eee; }
 
 class NotApplicable(Exception):
     """A section cannot be shown for this run; the message says why."""
+
+
+class MissingDependencyWarning(UserWarning):
+    """A section could not be drawn because an optional package is not installed; the
+    message names the package and how to install it (the page shows the same)."""
 
 
 def read_metrics(path: Path) -> list[dict]:
@@ -76,9 +86,11 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _settings_text(settings: dict) -> str:
+    """Every setting but the per-seed values, whole (the table cell wraps; a cut would stop
+    mid-word in a description of the views)."""
     shown = {key: value for key, value in settings.items()
              if key not in ("values_per_seed", "representation")}
-    return ", ".join(f"{key}={value}" for key, value in shown.items())[:300]
+    return ", ".join(f"{key}={value}" for key, value in shown.items())
 
 
 # -- sections ---------------------------------------------------------------------------------
@@ -158,10 +170,29 @@ def _section_data(run_dir: Path) -> str:
 
 def _section_preview(run_dir: Path) -> str:
     path = run_dir / PLOTS_DIR / PREVIEW_NAME
-    if not path.is_file():
-        raise NotApplicable(f"{PLOTS_DIR}/{PREVIEW_NAME} is missing")
-    return ("<p>Rows are training samples; the first column is the input, the others are the "
-            "augmented views the method compares.</p>" + _image(path.read_bytes(), "views"))
+    if path.is_file():
+        return ("<p>Rows are training samples; the first column is the input, the others are "
+                "the augmented views the method compares.</p>"
+                + _image(path.read_bytes(), "views"))
+    text_path = run_dir / PLOTS_DIR / TEXT_PREVIEW_NAME
+    if text_path.is_file():
+        return _text_preview(text_path)
+    raise NotApplicable(f"neither {PLOTS_DIR}/{PREVIEW_NAME} nor {PLOTS_DIR}/"
+                        f"{TEXT_PREVIEW_NAME} exists (the run wrote no preview of its views)")
+
+
+def _text_preview(path: Path) -> str:
+    """A room's text preview of its views (text: each sample and its views decoded back to
+    text), escaped in a <pre> block, cut at `TEXT_PREVIEW_LIMIT` characters."""
+    text = path.read_text(encoding="utf-8", errors="replace")
+    note = ""
+    if len(text) > TEXT_PREVIEW_LIMIT:
+        text = text[:TEXT_PREVIEW_LIMIT]
+        note = (f'<p class="na">The first {TEXT_PREVIEW_LIMIT:,} characters of '
+                f"{html.escape(path.name)} are shown.</p>")
+    return ("<p>Each block is a training sample (input) and the views the method compares, "
+            f"decoded back to text ({PLOTS_DIR}/{html.escape(path.name)}).</p>"
+            f"<pre>{html.escape(text)}</pre>{note}")
 
 
 def _section_curves(run_dir: Path) -> str:
@@ -216,6 +247,24 @@ SECTIONS: list[tuple[str, Callable[[Path], str]]] = [
 ]
 
 
+def _section(heading: str, build: Callable[..., str], run_dir: Path,
+             embedding_map: str) -> str:
+    """One section's HTML; a section that cannot be built says why instead. A missing
+    optional package is also a `MissingDependencyWarning`, so a console user learns it."""
+    try:
+        return (build(run_dir, embedding_map) if build is _section_embedding_map
+                else build(run_dir))
+    except NotApplicable as reason:
+        return f'<p class="na">Not applicable: {html.escape(str(reason))}</p>'
+    except ImportError as error:
+        warnings.warn(f"the report's {heading.lower()} is not shown: {error}",
+                      MissingDependencyWarning, stacklevel=3)
+        return f'<p class="na">Not applicable: {html.escape(str(error))}</p>'
+    except Exception as error:  # noqa: BLE001 - one bad input must not lose the page
+        return (f'<p class="na">Not applicable: {html.escape(type(error).__name__)}: '
+                f"{html.escape(str(error))}</p>")
+
+
 def render_report(run_dir: str | Path, *, embedding_map: str = "tsne") -> str:
     """The report page of `run_dir` as an HTML string; `embedding_map` is "tsne", "umap" (needs
     umap-learn) or "pca"."""
@@ -225,14 +274,7 @@ def render_report(run_dir: str | Path, *, embedding_map: str = "tsne") -> str:
     title = run_dir.name
     body = []
     for heading, build in SECTIONS:
-        try:
-            content = (build(run_dir, embedding_map) if build is _section_embedding_map
-                       else build(run_dir))
-        except NotApplicable as reason:
-            content = f'<p class="na">Not applicable: {html.escape(str(reason))}</p>'
-        except Exception as error:  # noqa: BLE001 - one bad input must not lose the page
-            content = (f'<p class="na">Not applicable: {html.escape(type(error).__name__)}: '
-                       f"{html.escape(str(error))}</p>")
+        content = _section(heading, build, run_dir, embedding_map)
         body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>contrastlearn run {html.escape(title)}</title>"

@@ -286,8 +286,8 @@ def _project(x: np.ndarray, method: str, seed: int) -> tuple[np.ndarray, tuple[s
             import umap
         except ImportError as error:
             raise ImportError(
-                "method='umap' needs the umap-learn package: pip install umap-learn "
-                "(or use method='tsne' or 'pca')"
+                "a UMAP map needs the umap-learn package, which is not installed: "
+                "pip install umap-learn (or draw a 'tsne' or 'pca' map)"
             ) from error
         reducer = umap.UMAP(n_components=2, n_neighbors=max(2, min(15, n - 1)),
                             random_state=seed)
@@ -303,6 +303,57 @@ def _class_name(label: Any, class_names: Sequence[str] | Mapping | None) -> str:
     if isinstance(label, numbers.Integral) and 0 <= int(label) < len(class_names):
         return str(class_names[int(label)])
     return str(label)
+
+
+OTHER_COLOUR = "0.78"
+"""Light grey: the points of the classes beyond the coloured ones ("other")."""
+
+
+def _palette(count: int, *, beside_grey: bool = False) -> list:
+    """`count` (at most 20) distinct categorical colours: tab10 up to 10; beyond, tab20's dark
+    shades then its light ones, so neighbouring classes never share a hue. `beside_grey`
+    (an "other" class is drawn grey): tab20's greys are left out and black fills in."""
+    if count <= 10 and not beside_grey:
+        return list(colormaps["tab10"].colors[:count])
+    tab20 = colormaps["tab20"].colors
+    order = [*range(0, 20, 2), *range(1, 20, 2)]
+    if beside_grey:
+        return ([tab20[i] for i in order if i not in (14, 15)] + [(0.0, 0.0, 0.0)])[:count]
+    return [tab20[i] for i in order][:count]
+
+
+def _coloured_classes(labels: np.ndarray, limit: int) -> tuple[np.ndarray, int]:
+    """The classes that get a colour of their own (sorted) and how many classes there are:
+    every class when there are at most `limit`, else the `limit` - 1 most frequent (ties by
+    label), the rest being drawn as one grey "other"."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if len(classes) <= limit:
+        return classes, len(classes)
+    frequent = np.argsort(-counts, kind="stable")[:limit - 1]
+    return classes[np.sort(frequent)], len(classes)
+
+
+def _scatter_classes(ax: Axes, points: np.ndarray, labels: np.ndarray, size: float,
+                     class_names: Sequence[str] | Mapping | None, limit: int) -> None:
+    """Points coloured by class from a categorical palette with a legend beside the axes;
+    beyond `limit` classes, the most frequent get colours and the others one grey."""
+    coloured, total = _coloured_classes(labels, limit)
+    others = ~np.isin(labels, coloured)
+    if others.any():  # drawn first, so the coloured classes lie on top
+        ax.scatter(points[others, 0], points[others, 1], s=size, alpha=0.5, linewidths=0,
+                   color=OTHER_COLOUR, label=f"other ({total - len(coloured)} classes)",
+                   zorder=1)
+    for label, colour in zip(coloured, _palette(len(coloured), beside_grey=others.any())):
+        mask = labels == label
+        ax.scatter(points[mask, 0], points[mask, 1], s=size, alpha=0.75, linewidths=0,
+                   color=colour, label=_class_name(label, class_names), zorder=2)
+    handles, names = ax.get_legend_handles_labels()
+    if others.any():  # "other" closes the legend
+        handles, names = handles[1:] + handles[:1], names[1:] + names[:1]
+    title = "class" if total <= limit else f"class ({len(coloured)} most frequent of {total})"
+    ax.legend(handles, names, title=title, loc="center left", bbox_to_anchor=(1.01, 0.5),
+              fontsize=8 if len(names) <= 10 else 7, title_fontsize=8, markerscale=1.5,
+              frameon=False, labelspacing=0.3 if len(names) > 10 else 0.5)
 
 
 def _figure_embedding_map(embeddings: Any, labels: Any = None, *, method: str = "tsne",
@@ -340,19 +391,7 @@ def _figure_embedding_map(embeddings: Any, labels: Any = None, *, method: str = 
     if y is None:
         ax.scatter(points[:, 0], points[:, 1], s=size, alpha=0.7, linewidths=0)
     else:
-        classes, codes = np.unique(y, return_inverse=True)
-        if len(classes) <= max_legend_classes:
-            palette = colormaps["tab10" if len(classes) <= 10 else "tab20"]
-            for code, label in enumerate(classes):
-                mask = codes == code
-                ax.scatter(points[mask, 0], points[mask, 1], s=size, alpha=0.75, linewidths=0,
-                           color=palette(code), label=_class_name(label, class_names))
-            ax.legend(title="class", loc="center left", bbox_to_anchor=(1.01, 0.5),
-                      fontsize=8, markerscale=1.5, frameon=False)
-        else:
-            scatter = ax.scatter(points[:, 0], points[:, 1], c=codes, cmap="turbo", s=size,
-                                 alpha=0.75, linewidths=0)
-            fig.colorbar(scatter, ax=ax, label=f"class index ({len(classes)} classes)")
+        _scatter_classes(ax, points, y, size, class_names, max_legend_classes)
     note = f", subsampled from {total}" if len(points) < total else ""
     ax.set_title(f"{_METHOD_NAMES[method]} map of {len(points)} embeddings "
                  f"(dim {x.shape[1]}{note})", fontsize=11)
@@ -367,10 +406,12 @@ def plot_embedding_map(embeddings: Any, labels: Any = None, path: PathLike = Non
                        class_names: Sequence[str] | Mapping | None = None) -> bytes:
     """2-D map of (N, D) embeddings (numpy or torch) by t-SNE, UMAP or PCA, coloured by label.
 
-    At most `max_points` points are drawn (a seeded, label-stratified subsample). Up to 20
-    classes get a legend (names from `class_names`, a sequence indexed by label or a mapping);
-    more get a colour bar. Raises ValueError for NaN/Inf embeddings, a label count that differs
-    from N, fewer than 3 points or an unknown method; ImportError for "umap" without umap-learn.
+    At most `max_points` points are drawn (a seeded, label-stratified subsample). Classes get
+    categorical colours (tab10, tab20) and a legend (names from `class_names`, a sequence
+    indexed by label or a mapping); beyond 20 classes the 19 most frequent are coloured and
+    the rest drawn in grey as "other". Raises ValueError for NaN/Inf embeddings, a label
+    count that differs from N, fewer than 3 points or an unknown method; ImportError for
+    "umap" without umap-learn.
     """
     return _save(_figure_embedding_map(embeddings, labels, method=method, max_points=max_points,
                                        seed=seed, class_names=class_names), path)

@@ -11,6 +11,10 @@ from torch.utils.data import Dataset
 
 from contrastlearn.augment.views import Views
 from contrastlearn.data.arrays import ArrayDataset, DataError
+from contrastlearn.report.html import TEXT_PREVIEW_NAME
+
+__all__ = ["TEXT_PREVIEW_NAME", "preview_samples", "write_decoded_views_preview",
+           "write_views_preview"]
 
 
 def preview_samples(data: ArrayDataset | Dataset, num_samples: int = 8, seed: int = 0) -> Tensor:
@@ -41,9 +45,6 @@ def write_views_preview(
                                      style=style, titles=titles)
 
 
-TEXT_PREVIEW_NAME = "views.txt"
-
-
 def write_decoded_views_preview(
     views: Views, samples: Tensor, decode, path: str | Path, *, seed: int = 0,
 ) -> str:
@@ -59,6 +60,6 @@ def write_decoded_views_preview(
             ids = getattr(view, "ids", view)
             lines.append(f"view {index + 1}: {decode(ids[row])}")
         blocks.append("\n".join(lines))
-    text = f"{views!r:.300}\n\n" + "\n\n".join(blocks) + "\n"
+    text = "\n".join(views.describe()) + "\n\n" + "\n\n".join(blocks) + "\n"
     atomic_write(Path(path), text.encode())
     return text

@@ -55,6 +55,7 @@ def step_lines(run_dir: Path) -> list[dict]:
     return [record for record in records if "loss" in record]
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_two_process_run_resumes_exactly_and_rank_zero_writes_once(tmp_path):
     recipe = tiny_recipe_dict("moco_v2", queue_size=96, hidden_dim=32)
     recipe["train"]["strategy"] = "ddp"
@@ -88,7 +89,7 @@ def test_two_process_run_resumes_exactly_and_rank_zero_writes_once(tmp_path):
     # an existing run directory stops every process with rank 0's error; nothing is touched
     before = (tmp_path / "full" / "metrics.jsonl").read_text()
     again = run_cli(*ddp, "--out", "full", cwd=tmp_path, succeed=False)
-    assert again.returncode != 0 and "already exists" in again.stderr
+    assert again.returncode != 0 and "already holds a run" in again.stderr
     assert (tmp_path / "full" / "metrics.jsonl").read_text() == before
 
 
@@ -135,7 +136,8 @@ def one_process_text_run(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("variant", ["ddp", "ddp_gradient_cache"])
+@pytest.mark.parametrize("variant", [
+    "ddp", pytest.param("ddp_gradient_cache", marks=pytest.mark.slow)])
 def test_two_processes_train_what_one_process_with_the_whole_batch_trains(
         one_process_text_run, variant):
     folder = one_process_text_run
@@ -168,6 +170,7 @@ def initial_state(folder: Path, recipe_dict: dict | None = None) -> dict[str, to
     return {f"encoder.{name}": value for name, value in encoder.state_dict().items()}
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_swav_with_frozen_prototypes_runs_under_plain_ddp(tmp_path):
     """Frozen prototypes drop their gradients after the backward, so DDP sees every parameter
     used and needs no unused-parameter search."""
@@ -197,6 +200,7 @@ def series_recipe(**train: object) -> dict:
     }
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_two_processes_train_softclt_as_one_process_with_the_whole_batch(tmp_path):
     generator = np.random.default_rng(0)
     t = np.linspace(0, 6.28, 32)

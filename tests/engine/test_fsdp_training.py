@@ -74,6 +74,7 @@ def test_sharded_processes_train_what_one_process_with_the_whole_batch_trains(
         torch.testing.assert_close(value, fsdp[f"encoder.{name}"])
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 @pytest.mark.parametrize("resumed_on", ["fsdp", "one"])
 def test_a_sharded_run_resumes_sharded_or_on_one_process(sharded_text_runs, resumed_on):
     folder, out = sharded_text_runs, f"part-{resumed_on}"
@@ -87,6 +88,7 @@ def test_a_sharded_run_resumes_sharded_or_on_one_process(sharded_text_runs, resu
     assert [r["step"] for r in step_lines(folder / out)] == [1, 2, 3, 4]
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):
     import numpy as np
 
@@ -109,6 +111,7 @@ def test_sharded_softclt_with_weight_averaging_matches_one_process(tmp_path):
     assert_same_weights(last, method_state(tmp_path / "fsdp"))
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_a_ddp_run_resumes_sharded(tmp_path):
     """A checkpoint written without fsdp (optimizer state numbered by position) continues
     under fsdp exactly."""
@@ -124,6 +127,7 @@ def test_a_ddp_run_resumes_sharded(tmp_path):
     assert_same_weights(method_state(tmp_path / "full"), method_state(tmp_path / "part"))
 
 
+@pytest.mark.slow  # two processes: run with -m slow
 def test_a_sharded_run_resumes_inside_a_frozen_period_exactly(tmp_path):
     """SwAV's prototypes get no gradient, so no AdamW state, while frozen: a checkpoint taken
     then must resume with no state for them either (not a fresh step-1 state)."""
@@ -176,6 +180,7 @@ def test_other_fsdp_spellings_are_refused():
     ("byol", {"hidden_dim": 32}),  # momentum target and a predictor
     ("swav", {"num_prototypes": 10, "hidden_dim": 32, "freeze_prototypes_steps": 1}),
 ])
+@pytest.mark.slow  # two processes: run with -m slow
 def test_sharding_changes_nothing_against_ddp(tmp_path, method, kwargs):
     """The same two processes with the same batches, once with every parameter whole (DDP),
     once sharded: the methods' own updates of their parameters (momentum targets, prototype

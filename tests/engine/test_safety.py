@@ -1,4 +1,4 @@
-"""Bad situations: existing run directories, foreign checkpoints, NaN losses."""
+"""Bad situations: foreign, damaged and pickled checkpoints, NaN/Inf in the state, NaN losses."""
 
 import json
 import os
@@ -11,29 +11,12 @@ from contrastlearn.api import pretrain
 from contrastlearn.config import recipe_from_dict
 from contrastlearn.engine.checkpoint import (
     CheckpointError,
+    NonFiniteState,
     load_checkpoint,
     save_checkpoint,
 )
-from contrastlearn.engine.run_dir import RunDirectoryExists, prepare_run_dir
 from contrastlearn.engine.trainer import TrainingDiverged
 from tests.conftest import tiny_recipe_dict
-
-
-def test_existing_run_directory_is_refused(tmp_path):
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "results.json").write_text("[]")
-    with pytest.raises(RunDirectoryExists, match="--resume"):
-        prepare_run_dir(run)
-    # --overwrite only ever deletes a run directory, never some other folder
-    with pytest.raises(RunDirectoryExists, match="not a contrastlearn run directory"):
-        prepare_run_dir(run, overwrite=True)
-    assert (run / "results.json").read_text() == "[]"
-    (run / "recipe.yaml").write_text("name: x\n")
-    prepare_run_dir(run, overwrite=True)
-    assert not (run / "results.json").exists()
-    with pytest.raises(FileNotFoundError, match="no checkpoint"):
-        prepare_run_dir(run, resume=True)
 
 
 class Payload:
@@ -82,7 +65,7 @@ def test_non_finite_weights_are_never_checkpointed(tmp_path):
                       run_dir=run.run_dir, progress=False)
     with torch.no_grad():
         next(run.method.parameters()).fill_(float("inf"))
-    with pytest.raises(TrainingDiverged, match="model weights"):
+    with pytest.raises(TrainingDiverged, match="training state"):
         trainer.save()
     assert checkpoint.read_bytes() == before
     assert json.loads((run.run_dir / "training.json").read_text())["status"] == "diverged"
@@ -123,3 +106,53 @@ def test_nan_loss_stops_run_and_keeps_last_good_checkpoint(tmp_path, monkeypatch
     assert events[-1]["event"] == "diverged" and events[-1]["what"] == "loss"
     page = (out / "report.html").read_text()
     assert "training diverged" in page
+
+
+def test_inf_in_a_batchnorm_buffer_or_optimizer_moment_is_never_checkpointed(tmp_path):
+    """Parameters alone are not enough: a BatchNorm running variance of inf (what a learning
+    rate of 1e6 leaves) or an inf Adam moment would make the kept checkpoint unresumable."""
+    from contrastlearn.engine.trainer import Trainer
+
+    recipe = recipe_from_dict(tiny_recipe_dict())
+    run = pretrain(recipe, out=tmp_path / "run", progress=False, evaluate_after=False,
+                   overrides={"train.max_steps": 2})
+    checkpoint = run.run_dir / "checkpoints" / "last.ckpt"
+    before = checkpoint.read_bytes()
+    trainer = Trainer(run.method, _views(recipe), recipe.train, run_dir=run.run_dir,
+                      progress=False)
+    running_vars = [buffer for name, buffer in run.method.named_buffers()
+                    if name.endswith("running_var")]
+    assert running_vars, "the tiny recipe's encoder has BatchNorm"
+    running_vars[0].fill_(float("inf"))
+    with pytest.raises(TrainingDiverged, match="running_var"):
+        trainer.save()
+    assert checkpoint.read_bytes() == before
+    state = load_checkpoint(checkpoint)  # a real state, with the optimizer's moments
+    state.pop("format")
+    first = next(iter(state["optimizer"]["state"].values()))
+    first[next(key for key, value in first.items() if value.is_floating_point()
+               and value.dim() > 0)].fill_(float("nan"))
+    with pytest.raises(NonFiniteState, match="optimizer"):
+        save_checkpoint(checkpoint, state)
+    assert checkpoint.read_bytes() == before
+
+
+def test_a_damaged_checkpoint_is_refused_and_the_previous_one_is_kept(tmp_path):
+    state = {"w": torch.arange(4000, dtype=torch.float32), "moment": torch.ones(3000)}
+    path = tmp_path / "last.ckpt"
+    save_checkpoint(path, state)
+    save_checkpoint(path, {**state, "w": state["w"] + 1})
+    previous = tmp_path / "previous.ckpt"
+    assert torch.equal(load_checkpoint(previous)["w"], state["w"])
+    content = bytearray(path.read_bytes())
+    content[len(content) // 2:len(content) // 2 + 5000] = bytes(5000)  # zero 5,000 bytes
+    path.write_bytes(bytes(content))
+    with pytest.raises(CheckpointError, match="damaged.*--resume previous"):
+        load_checkpoint(path)
+    assert torch.equal(load_checkpoint(previous)["moment"], torch.ones(3000))
+
+
+def test_a_checkpoint_of_the_older_format_still_loads(tmp_path):
+    path = tmp_path / "old.ckpt"
+    torch.save({"format": "contrastlearn-checkpoint-v1", "w": torch.ones(2)}, path)
+    assert torch.equal(load_checkpoint(path)["w"], torch.ones(2))

@@ -9,6 +9,7 @@ from torch import nn
 
 import contrastlearn
 from contrastlearn.engine.averaging import WeightAverage
+from contrastlearn.engine.checkpoint import load_checkpoint
 
 
 def test_running_mean_matches_the_mean_of_the_steps():
@@ -58,7 +59,7 @@ def test_averaged_run_resumes_exactly_and_exports_the_average(tmp_path):
                                      evaluate_after=False, overrides={"train.max_steps": None})
     for a, b in zip(whole.encoder.state_dict().values(), resumed.encoder.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
-    state = torch.load(tmp_path / "whole" / "checkpoints" / "last.ckpt", weights_only=True)
+    state = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.ckpt")
     assert state["weight_average"]["count"] == 6
     average = state["weight_average"]["average"]
     exported = whole.encoder.state_dict()

@@ -8,6 +8,8 @@ import math
 import numpy as np
 import pytest
 import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 from contrastlearn.report import (
@@ -175,12 +177,39 @@ def test_embedding_map_subsamples_stratified_and_without_labels(tmp_path):
     assert_png(plot_embedding_map(x, path=path, method="pca"), path)
 
 
-def test_embedding_map_many_classes_use_colorbar():
+def _legend_colours(legend) -> list[tuple]:
+    return [tuple(np.round(handle.get_facecolor()[0][:3], 3)) for handle in legend.legend_handles]
+
+
+def test_embedding_map_up_to_20_classes_get_distinct_categorical_colours():
     rng = np.random.default_rng(1)
-    x, y = rng.normal(size=(60, 4)), np.arange(60) % 25
+    x, y = rng.normal(size=(80, 4)), np.arange(80) % 15
     fig = plots._figure_embedding_map(x, y, method="pca")
-    assert fig.axes[0].get_legend() is None
-    assert len(fig.axes) == 2  # the colour bar
+    legend = fig.axes[0].get_legend()
+    assert [t.get_text() for t in legend.get_texts()] == [str(c) for c in range(15)]
+    colours = _legend_colours(legend)
+    tab20 = {tuple(np.round(c, 3)) for c in plots.colormaps["tab20"].colors}
+    assert len(set(colours)) == 15 and set(colours) <= tab20
+    assert len(fig.axes) == 1  # no colour bar
+
+
+def test_embedding_map_beyond_20_classes_colours_the_19_most_frequent():
+    rng = np.random.default_rng(1)
+    y = np.concatenate([np.repeat(np.arange(19), 5), np.arange(19, 45)])  # 26 rare classes
+    x = rng.normal(size=(len(y), 4))
+    fig = plots._figure_embedding_map(x, y, method="pca")
+    legend = fig.axes[0].get_legend()
+    names = [t.get_text() for t in legend.get_texts()]
+    assert names == [*map(str, range(19)), "other (26 classes)"]
+    assert "19 most frequent of 45" in legend.get_title().get_text()
+    colours = _legend_colours(legend)
+    greys = {tuple(np.round(to_rgb(c), 3)) for c in (plots.OTHER_COLOUR, "#7f7f7f", "#c7c7c7")}
+    assert colours[-1] in greys and not greys & set(colours[:-1]), "only 'other' is grey"
+    assert len(set(colours)) == 20
+    assert len(fig.axes) == 1  # no colour bar
+    FigureCanvasAgg(fig).draw()
+    box, page = legend.get_window_extent(), fig.bbox
+    assert page.x0 <= box.x0 and box.x1 <= page.x1 and page.y0 <= box.y0 and box.y1 <= page.y1
 
 
 def test_embedding_map_errors(tmp_path):

@@ -4,38 +4,82 @@ files, and conversion of user arrays to (N, C, H, W) floats in [0, 1]."""
 from __future__ import annotations
 
 import gzip
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from contrastlearn.core.registry import DATASETS
-from contrastlearn.data.arrays import DataError, DatasetSplits, arrays_to_splits, as_float_tensor
+from contrastlearn.data.arrays import (
+    DataError,
+    DatasetSplits,
+    arrays_to_splits,
+    as_float_tensor,
+    check_real_numbers,
+    to_tensor,
+)
+from contrastlearn.data.outliers import (
+    clip_finite,
+    count_beyond,
+    finite_values,
+    outlier_limit,
+    outlier_warning,
+    robust_note,
+)
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_INSTALL = "sudo apt-get install -y dataset-fashion-mnist"
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 
 
-def value_scale(images: np.ndarray | Tensor) -> float:
+@dataclass(frozen=True)
+class PixelScale:
+    """How image values are brought to about [0, 1]: finite values are clipped to
+    [-clip, clip] (outlier-dominated data only), then divided by `scale`."""
+
+    scale: float
+    clip: float | None = None
+
+
+def pixel_scale(images: Any) -> PixelScale:
     """What pixel values are divided by: 255 for uint8, else the largest finite value when it
-    exceeds 1 (e.g. 16 for scikit-learn's digits), else 1. Chosen once, on the training data,
-    and reused for test data and for every later input to the encoder."""
-    tensor = torch.as_tensor(np.asarray(images) if not isinstance(images, Tensor) else images)
-    if tensor.dtype == torch.uint8:
-        return 255.0
-    finite = tensor[torch.isfinite(tensor)] if tensor.is_floating_point() else tensor
-    peak = float(finite.max()) if finite.numel() else 1.0
-    return peak if peak > 1.0 else 1.0
+    exceeds 1 (e.g. 16 for scikit-learn's digits), else 1. Outlier-dominated data
+    (`outlier_limit`) are clipped to their robust limit first and the same rule then runs on
+    the clipped values. Chosen once, on the training data, and reused for test data and (the
+    divisor, recorded as `input_scale`) for every later input to the encoder."""
+    if str(getattr(images, "dtype", "")).endswith("uint8"):
+        return PixelScale(255.0)
+    values = finite_values(to_tensor(images, "images"))
+    if values.numel() == 0:
+        return PixelScale(1.0)
+    clip = outlier_limit(values)
+    peak = float(values.max()) if clip is None else min(float(values.max()), clip)
+    return PixelScale(peak if peak > 1.0 else 1.0, clip)
+
+
+def value_scale(images: Any) -> float:
+    """The divisor of `pixel_scale` (what a run records as `input_scale`)."""
+    return pixel_scale(images).scale
+
+
+def _scaled(tensor: Tensor, scale: float | PixelScale) -> Tensor:
+    """`tensor` as float32, clipped when `scale` says so, divided by the scale."""
+    if isinstance(scale, PixelScale):
+        if scale.clip is not None:  # in float64: an outlier may not fit float32
+            return (clip_finite(tensor.double(), scale.clip) / scale.scale).float()
+        scale = scale.scale
+    return tensor.float() / scale
 
 
 def to_image_batch(
-    array: np.ndarray | Tensor, what: str = "images", scale: float | None = None
+    array: Any, what: str = "images", scale: float | PixelScale | None = None
 ) -> Tensor:
     """(N, H, W), (N, C, H, W), (N, H, W, C) or flattened square (N, H*W) -> float (N, C, H, W)
-    divided by `scale` (default: `value_scale` of this array)."""
-    tensor = torch.as_tensor(np.asarray(array) if not isinstance(array, Tensor) else array)
+    divided by `scale` (default: `pixel_scale` of this array; a PixelScale may also clip)."""
+    tensor = to_tensor(array, what)
     if tensor.dim() == 2:
         side = int(round(tensor.shape[1] ** 0.5))
         if side * side != tensor.shape[1]:
@@ -61,7 +105,7 @@ def to_image_batch(
         )
     if min(tensor.shape[2:]) < 4:
         raise DataError(f"{what}: images of {tuple(tensor.shape[2:])} pixels are too small")
-    return tensor.float() / (value_scale(tensor) if scale is None else scale)
+    return _scaled(tensor, pixel_scale(tensor) if scale is None else scale)
 
 
 def image_samples(array, scale: float | None = None) -> Tensor:
@@ -70,24 +114,41 @@ def image_samples(array, scale: float | None = None) -> Tensor:
     return as_float_tensor(to_image_batch(array, scale=scale), "images")
 
 
+def _record_robust_scale(info: dict[str, Any], name: str, scale: PixelScale,
+                         arrays: list[Any]) -> None:
+    """Say in the splits' info, and in a warning, that outliers were clipped before scaling."""
+    clipped = sum(count_beyond(to_tensor(array, name), scale.clip) for array in arrays)
+    info["input_scale_method"] = robust_note(clipped)
+    warnings.warn(outlier_warning(f"{name}: x", f"{scale.clip:.4g}", clipped,
+                                  f"{scale.scale:.4g} instead of its range"),
+                  RuntimeWarning, stacklevel=3)
+
+
 def image_splits(
     x, y=None, x_test=None, y_test=None, *, name: str, holdout_fraction: float = 0.2,
     seed: int = 0, groups=None,
 ) -> DatasetSplits:
-    """Validate image arrays (shapes, NaN/Inf, labels) and make train/test splits; both splits
-    are scaled by the training data's `value_scale`."""
-    scale = value_scale(x)
+    """Validate image arrays (dtype, shapes, NaN/Inf, labels) and make train/test splits;
+    both splits are scaled (outlier-dominated data also clipped) by the training data's
+    `pixel_scale`."""
+    check_real_numbers(x, f"{name}: x")
+    if x_test is not None:
+        check_real_numbers(x_test, f"{name}: x_test")
+    scale = pixel_scale(x)
     train = to_image_batch(x, f"{name}: x", scale)
     test = None if x_test is None else to_image_batch(x_test, f"{name}: x_test", scale)
     splits = arrays_to_splits(
         train, y, test, y_test, name=name, modality="image",
         holdout_fraction=holdout_fraction, seed=seed, groups=groups,
     )
-    splits.info["input_scale"] = scale
+    splits.info["input_scale"] = scale.scale
+    if scale.clip is not None:
+        given = [array for array in (x, x_test) if array is not None]
+        _record_robust_scale(splits.info, name, scale, given)
     return splits
 
 
-@DATASETS.register("digits")
+@DATASETS.register("digits", modality="image")
 def load_digits_dataset(holdout_fraction: float = 0.2, seed: int = 0) -> DatasetSplits:
     """scikit-learn's handwritten digits: 1,797 8x8 grayscale images, 10 classes (embedded)."""
     from sklearn.datasets import load_digits
@@ -110,7 +171,7 @@ def _read_idx(path: Path, offset: int) -> np.ndarray:
         raise DataError(f"cannot read {path}: {error}") from None
 
 
-@DATASETS.register("fashion-mnist")
+@DATASETS.register("fashion-mnist", modality="image")
 def load_fashion_mnist(holdout_fraction: float = 0.2, seed: int = 0) -> DatasetSplits:
     """Fashion-MNIST: 60,000 + 10,000 28x28 grayscale images, 10 classes (official split)."""
     if not FASHION_MNIST_DIR.is_dir():

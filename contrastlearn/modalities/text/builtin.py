@@ -170,7 +170,7 @@ def _register_wordnet(name: str, train_texts: str, what: str) -> None:
     load.__doc__ = (f"WordNet 3.0 {what}, 45 lexicographer classes; held-out glosses and "
                     "example-to-gloss retrieval (system package wordnet-base).")
     load.available = _wordnet_available
-    DATASETS.register(name)(load)
+    DATASETS.register(name, modality="text")(load)
 
 
 _register_wordnet("wordnet", "glosses_and_examples", "glosses and example sentences")
@@ -201,7 +201,7 @@ def _gensim_available() -> tuple[bool, str]:
     return True, "ships with gensim"
 
 
-@DATASETS.register("pang_lee_polarity")
+@DATASETS.register("pang_lee_polarity", modality="text")
 def load_pang_lee_polarity(holdout_fraction: float = 0.2, seed: int = 0) -> DatasetSplits:
     """Pang & Lee movie-review polarity: 200 sentences, negative or positive (gensim's sample)."""
     path = _gensim_file("pang_lee_polarity.cor")
@@ -223,7 +223,7 @@ def load_pang_lee_polarity(holdout_fraction: float = 0.2, seed: int = 0) -> Data
 load_pang_lee_polarity.available = _gensim_available
 
 
-@DATASETS.register("lee_background")
+@DATASETS.register("lee_background", modality="text")
 def load_lee_background(holdout_fraction: float = 0.2, seed: int = 0) -> DatasetSplits:
     """Lee background corpus: 300 news documents, unlabelled (gensim's sample); no test split."""
     path = _gensim_file("lee_background.cor")
@@ -261,7 +261,7 @@ def _fortunes_available() -> tuple[bool, str]:
     return ok, "installed" if ok else f"install with: {FORTUNES_INSTALL}"
 
 
-@DATASETS.register("fortunes")
+@DATASETS.register("fortunes", modality="text")
 def load_fortunes(holdout_fraction: float = 0.2, seed: int = 0,
                   categories: Sequence[str] | None = None) -> DatasetSplits:
     """Fortune cookies, one class per category file (Debian fortunes); stratified holdout."""

@@ -434,6 +434,9 @@ def labels_tensor(labels: Any, what: str) -> tuple[Tensor, list[str] | None]:
     """In-memory labels: integers are kept as given (no class names); anything else (strings)
     becomes sorted codes with their names (`label_codes`)."""
     values = _as_list(labels, what)
+    if any(isinstance(value, (complex, np.complexfloating)) for value in values):
+        raise DataError(f"{what} holds complex numbers; class labels must be integers or "
+                        "strings: pass their real part as integers if the imaginary parts are 0")
     if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool)
                       for v in values):
         codes = torch.as_tensor(values, dtype=torch.int64)

@@ -19,7 +19,9 @@ Each encoder's `export_assets(folder)` writes what rebuilding it needs besides i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -163,6 +165,32 @@ def _set_dropout(config: Any, dropout: float, owner: str) -> None:
         setattr(config, key, float(dropout))
 
 
+@contextmanager
+def loading_progress(enabled: bool) -> Iterator[None]:
+    """With `enabled` False, no transformers or huggingface_hub progress bar ("Loading
+    weights") shows inside the block (`--no-progress` means none at all); the previous
+    settings come back after it."""
+    if enabled:
+        yield
+        return
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    transformers_on, hub_off = hf_logging.is_progress_bar_enabled(), are_progress_bars_disabled()
+    with warnings.catch_warnings():  # an HF_HUB_DISABLE_PROGRESS_BARS setting wins: no warning
+        warnings.simplefilter("ignore")
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if transformers_on:
+                hf_logging.enable_progress_bar()  # turns huggingface_hub's bars on too
+            if hub_off:
+                disable_progress_bars()
+
+
 class HFTextEncoder(nn.Module):
     """A pretrained Hugging Face encoder read from a local folder, pooled to (B, hidden_size).
 
@@ -170,13 +198,15 @@ class HFTextEncoder(nn.Module):
     `tokenizer` (a `TextTokenizer` of the same folder), `model_path`, `pooling`, `max_length`,
     `out_dim`. The model's own pooler (BERT's dense + tanh on CLS) is unused and frozen, so
     distributed training does not wait for its gradients; it is kept so exports stay complete.
+    `progress=False` hides the transformers progress bar while the weights load.
     """
 
     modality = "text"
     """The kind of data it reads (`evaluate` and `embed` read it from the module)."""
 
     def __init__(self, model_path: str | Path, pooling: str = "mean", max_length: int = 128,
-                 dropout: float | None = None, pretrained: bool = True) -> None:
+                 dropout: float | None = None, pretrained: bool = True,
+                 progress: bool = True) -> None:
         super().__init__()
         owner = type(self).__name__
         self.pooling = _check_pooling(pooling, owner)
@@ -195,8 +225,10 @@ class HFTextEncoder(nn.Module):
                 raise ValueError(f"{owner}: {str(path)!r} has a config but no weights "
                                  "(*.safetensors or *.bin); pass pretrained=False to start "
                                  "from random weights")
-            self.model = AutoModel.from_pretrained(str(path), config=config,
-                                                   local_files_only=True, dtype=torch.float32)
+            with loading_progress(progress):
+                self.model = AutoModel.from_pretrained(str(path), config=config,
+                                                       local_files_only=True,
+                                                       dtype=torch.float32)
         else:
             self.model = AutoModel.from_config(config)
         pooler = getattr(self.model, "pooler", None)
@@ -233,12 +265,14 @@ class HFTextEncoder(nn.Module):
 
 @ENCODERS.register("hf_text_encoder")
 def hf_text_encoder(model: str | None = None, pooling: str = "mean", max_length: int = 128,
-                    dropout: float | None = None, pretrained: bool = True) -> HFTextEncoder:
+                    dropout: float | None = None, pretrained: bool = True,
+                    progress: bool = True) -> HFTextEncoder:
     """A pretrained Hugging Face text encoder from a local folder (default all-MiniLM-L6-v2),
     mean- or CLS-pooled. `dropout` overrides the model's dropout rates (SimCSE's noise);
-    `pretrained=False` builds the architecture from the folder's config with random weights."""
+    `pretrained=False` builds the architecture from the folder's config with random weights;
+    `progress=False` shows no progress bar while the weights load."""
     return HFTextEncoder(model if model is not None else default_text_model(), pooling,
-                         max_length, dropout, pretrained)
+                         max_length, dropout, pretrained, progress)
 
 
 class TextTransformerEncoder(nn.Module):

@@ -9,6 +9,7 @@ offline with their official train/test splits.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -17,7 +18,13 @@ import torch
 from torch import Tensor
 
 from contrastlearn.core.registry import DATASETS
-from contrastlearn.data.arrays import DataError, DatasetSplits, arrays_to_splits
+from contrastlearn.data.arrays import (
+    DataError,
+    DatasetSplits,
+    arrays_to_splits,
+    check_real_numbers,
+)
+from contrastlearn.data.outliers import clip_finite, count_beyond, outlier_limit, outlier_warning
 
 AEON_INSTALL = 'pip install "contrastlearn[timeseries]"  (or: pip install aeon)'
 
@@ -31,12 +38,31 @@ MULTIVARIATE = ("BasicMotions", "JapaneseVowels")
 """aeon-bundled UEA sets: each channel standardised with the train split's mean and std."""
 
 
+def _real_series(item: Any, what: str) -> np.ndarray:
+    """One series of a list as float64. Strings and complex numbers are a DataError that names
+    the fix; an object array (pandas' mixed columns) is fine when every entry is a number."""
+    if isinstance(item, Tensor):
+        item = item.detach().cpu().numpy()
+    try:
+        array = np.asarray(item)
+    except ValueError:  # ragged: channels of different lengths
+        array = np.asarray(item, dtype=object)
+    if array.dtype != object:
+        check_real_numbers(array, what)
+    try:
+        return array.astype(np.float64)
+    except (TypeError, ValueError):  # ragged, or an object array holding a non-number
+        raise DataError(f"{what} holds entries that are not real numbers of one shape (e.g. "
+                        "strings or complex numbers); give each series as a float array of "
+                        "shape (channels, length) or (length,)") from None
+
+
 def _pad(series: Sequence[Any], what: str) -> np.ndarray:
     """A list of (C, T_i) or (T_i,) arrays as one (n, C, max T) array, NaN-padded at the end."""
-    arrays = [np.asarray(item, dtype=np.float64) for item in series]
-    arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
-    if not arrays:
+    if not series:
         raise DataError(f"{what} is empty")
+    arrays = [_real_series(item, f"{what}[{index}]") for index, item in enumerate(series)]
+    arrays = [a[None, :] if a.ndim == 1 else a for a in arrays]
     if any(a.ndim != 2 for a in arrays):
         raise DataError(f"{what}: each series must be (channels, length) or (length,)")
     channels = {a.shape[0] for a in arrays}
@@ -58,9 +84,8 @@ def to_series_batch(array: Any, what: str = "series") -> Tensor:
     if isinstance(array, (list, tuple)) or (isinstance(array, np.ndarray)
                                             and array.dtype == object):
         array = _pad(list(array), what)
+    check_real_numbers(array, what)
     array = np.asarray(array)
-    if array.dtype.kind not in "fiub":
-        raise DataError(f"{what} must be numeric, got dtype {array.dtype}")
     if array.ndim == 2:
         array = array[:, None, :]
     if array.ndim != 3:
@@ -127,6 +152,29 @@ def impute_missing(x: Any, method: Literal["linear", "zero", "previous"] = "line
     return array
 
 
+def clip_outliers(train: Tensor, test: Tensor | None = None, *,
+                  per_channel: bool = False) -> tuple[Tensor, Tensor | None]:
+    """Both splits clipped to the train split's robust limit (`outlier_limit`; per channel
+    with `per_channel`) where the train split is dominated by outliers, with a warning;
+    unchanged otherwise. A statistic of the whole dataset (a std) is then not set by one huge
+    value that would squash every other value to 0. Padding (NaN) is kept."""
+    groups = train.transpose(0, 1) if per_channel else train[None]
+    limits = [outlier_limit(group) for group in groups]
+    if all(limit is None for limit in limits):
+        return train, test
+    bound = torch.tensor([float("inf") if limit is None else limit for limit in limits],
+                         dtype=torch.float64)
+    bound = bound[None, :, None] if per_channel else bound[0]
+    clipped = sum(count_beyond(split, bound) for split in (train, test) if split is not None)
+    shown = (", ".join(f"channel {index}: {limit:.4g}" for index, limit in enumerate(limits)
+                       if limit is not None) if per_channel else f"{limits[0]:.4g}")
+    warnings.warn(outlier_warning("the train series", shown, clipped,
+                                  "its std" + (" per channel" if per_channel else "")),
+                  RuntimeWarning, stacklevel=3)
+    return tuple(None if split is None else clip_finite(split.double(), bound).to(split.dtype)
+                 for split in (train, test))
+
+
 def normalize_series(
     train: Tensor, test: Tensor | None = None,
     mode: Literal["series", "channel", "global", "none"] = "series",
@@ -134,9 +182,13 @@ def normalize_series(
     """z-normalise, ignoring padding: "series" uses each series' own mean and std per channel
     (UCR style); "channel" uses the train split's mean and std per channel for both splits
     (UEA style, TS2Vec's StandardScaler); "global" uses the train split's single overall mean
-    and std (TS2Vec's loader for unnormalised UCR sets)."""
+    and std (TS2Vec's loader for unnormalised UCR sets). The dataset-wide modes ("channel",
+    "global") first clip outlier-dominated data (`clip_outliers`); "series" needs no such rule,
+    as an outlier only changes its own series."""
     if mode == "none":
         return train, test
+    if mode in ("global", "channel"):
+        train, test = clip_outliers(train, test, per_channel=mode == "channel")
     if mode == "global":
         mean = torch.nanmean(train)
         std = torch.sqrt(torch.nanmean((train - mean) ** 2)).clamp(min=1e-8)
@@ -226,7 +278,7 @@ def _register_aeon(name: str) -> None:
     kind = "multivariate UEA" if name in MULTIVARIATE else "univariate UCR"
     load.__doc__ = f"{name}: {kind} classification set bundled with aeon (official split)."
     load.available = _aeon_available
-    DATASETS.register(name)(load)
+    DATASETS.register(name, modality="timeseries")(load)
 
 
 for _name in UNIVARIATE + MULTIVARIATE:

@@ -68,7 +68,7 @@ def vector_views(spread: float = 3.0, noise: float = 0.1, mask: float = 0.1,
     return Views([ScaleNoiseMask(spread, noise, mask, strength)] * 2)
 
 
-@DATASETS.register("vector-blobs")
+@DATASETS.register("vector-blobs", modality="vectors")
 def vector_blobs(holdout_fraction: float = 0.2, seed: int = 0) -> DatasetSplits:
     """600 vectors in 16 dimensions around 6 class centres, each vector multiplied by a random
     factor in [0.2, 5]: a random network confuses the classes at different scales, and the
