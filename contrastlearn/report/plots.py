@@ -46,6 +46,20 @@ def _save(fig: Figure, path: PathLike) -> bytes:
     return data
 
 
+def _panel_margins(fig: Figure, rows: int, columns: int, *, left: float = 0.8,
+                   right: float = 0.2, top: float = 0.75, bottom: float = 0.55,
+                   between_rows: float = 0.95, between_columns: float = 0.9) -> dict:
+    """Gridspec margins for a grid of small panels, from fixed margins in inches (room for a
+    suptitle, titles, axis labels and ticks): a fixed layout draws a many-panel figure in about
+    half the time of matplotlib's constrained layout."""
+    width, height = fig.get_size_inches()
+    panel_width = (width - left - right - between_columns * (columns - 1)) / columns
+    panel_height = (height - top - bottom - between_rows * (rows - 1)) / rows
+    return {"left": left / width, "right": 1 - right / width, "top": 1 - top / height,
+            "bottom": bottom / height, "wspace": between_columns / panel_width,
+            "hspace": between_rows / panel_height}
+
+
 def _to_numpy(value: Any) -> np.ndarray:
     """A numpy array from a numpy array, torch tensor or nested sequence."""
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # torch.Tensor without importing it
@@ -116,8 +130,9 @@ def _figure_training_curves(records: Sequence[Mapping[str, Any]]) -> Figure:
         raise ValueError("no scalar metrics to plot")
     columns = min(3, len(series))
     rows = math.ceil(len(series) / columns)
-    fig = Figure(figsize=(4.2 * columns, 2.7 * rows + 0.4), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False).ravel()
+    fig = Figure(figsize=(4.2 * columns, 2.7 * rows + 0.4))
+    axes = fig.subplots(rows, columns, squeeze=False,
+                        gridspec_kw=_panel_margins(fig, rows, columns)).ravel()
     for ax, (key, (steps, values)) in zip(axes, series.items()):
         title, ylabel = METRIC_LABELS.get(key, (key.replace("_", " "), key))
         order = np.argsort(steps, kind="stable")
@@ -196,8 +211,11 @@ def _figure_similarity_histograms(records: Sequence[Mapping[str, Any]],
     panels = [found[int(i)] for i in chosen]
     columns = min(4, len(panels))
     rows = math.ceil(len(panels) / columns)
-    fig = Figure(figsize=(3.1 * columns, 2.7 * rows + 0.5), layout="constrained")
-    axes = fig.subplots(rows, columns, squeeze=False, sharey=True).ravel()
+    fig = Figure(figsize=(3.1 * columns, 2.7 * rows + 0.5))
+    axes = fig.subplots(rows, columns, squeeze=False, sharey=True,
+                        gridspec_kw=_panel_margins(fig, rows, columns, top=1.0,
+                                                   between_rows=1.1, between_columns=0.5)
+                        ).ravel()
     for number, (ax, (step, hist)) in enumerate(zip(axes, panels)):
         edges = hist["edges"]
         for name, colour, label in (("positive", POSITIVE_COLOUR, "positive pairs"),

@@ -9,7 +9,10 @@ from contrastlearn.engine.checkpoint import load_checkpoint
 from tests.conftest import tiny_recipe_dict
 
 
-@pytest.mark.parametrize("method", ["simclr", "moco_v2", "byol", "swav", "simclr-dataset"])
+@pytest.mark.parametrize("method", [
+    "simclr", "moco_v2",
+    *(pytest.param(name, marks=pytest.mark.slow) for name in ("byol", "swav", "simclr-dataset")),
+])
 def test_resume_is_bit_identical(tmp_path, method):
     kwargs = {"moco_v2": {"queue_size": 96, "hidden_dim": 32},
               # the prototypes unfreeze at step 4, after the stop at step 3

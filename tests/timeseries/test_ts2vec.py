@@ -153,7 +153,9 @@ def test_reconstruction_error_is_the_masked_timestamps_error():
     torch.testing.assert_close(error, (expected[0] + expected[1]) / 2)
 
 
-@pytest.mark.parametrize("recipe", ["ts2vec", "ts2vec-recon", "ts2vec-recon-universum"])
+@pytest.mark.parametrize("recipe", [
+    "ts2vec", *(pytest.param(name, marks=pytest.mark.slow)
+                for name in ("ts2vec-recon", "ts2vec-recon-universum"))])
 def test_ts2vec_recipe_learns_end_to_end_and_resumes(tmp_path, noisy_waves_file, recipe):
     path = str(noisy_waves_file)
     overrides = {"train.steps": 60, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,
