@@ -40,7 +40,9 @@ def _worker(rank: int, directory: str) -> None:
                 results[name] = getattr(importlib.import_module(module), function)(rank)
             except Exception as error:  # recorded, so one job cannot hide the others
                 results[name] = {"error": f"{type(error).__name__}: {error}"}
-        torch.save(results, os.path.join(directory, f"rank{rank}.pt"))
+        partial = os.path.join(directory, f".rank{rank}.pt.tmp")
+        torch.save(results, partial)
+        os.replace(partial, os.path.join(directory, f"rank{rank}.pt"))
     finally:
         dist.destroy_process_group()
 
@@ -48,7 +50,15 @@ def _worker(rank: int, directory: str) -> None:
 def spawn_rank_jobs(directory: Path) -> list[dict[str, object]]:
     """Every job's result on every rank (index = rank)."""
     os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")
-    mp.spawn(_worker, args=(str(directory),), nprocs=WORLD_SIZE, join=True)
+    context = mp.spawn(_worker, args=(str(directory),), nprocs=WORLD_SIZE, join=False)
+    try:
+        while not context.join():
+            pass
+    except mp.ProcessExitedException:
+        # gloo sometimes aborts while tearing the group down ("terminate called without an
+        # active exception"); once every rank has written its results that changes nothing
+        if not all((directory / f"rank{rank}.pt").is_file() for rank in range(WORLD_SIZE)):
+            raise
     return [torch.load(directory / f"rank{rank}.pt", weights_only=True)
             for rank in range(WORLD_SIZE)]
 
