@@ -1,4 +1,4 @@
-"""Forward + backward time of contrastlearn's InfoNCE against a textbook NT-Xent.
+"""Forward + backward time of contrastlearn's InfoNCE-family losses against textbook peers.
 
     python benchmarks/bench_loss.py [--batch 512] [--dim 128] [--repeats 50] [--threads N]
     python benchmarks/bench_loss.py --smoke   # batch 16, dim 8, 1 repeat: runs?
@@ -6,7 +6,10 @@
 The reference is the common SimCLR implementation (concatenate, similarity matrix, mask the
 diagonal, cross_entropy). Ours also computes its metrics (accuracy, mean cosines). Further rows
 time the general path (one duplicate id in the batch) and a 4096-key queue of negatives, the
-latter against the same textbook code with the queue's logits concatenated.
+latter against the same textbook code with the queue's logits concatenated. DCL, DCLW and
+SupCon are timed against textbook versions of the same losses (the papers' formulas in the
+usual concat-and-mask style; pytorch-metric-learning is not installed here) and against InfoNCE
+at the same batch.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from result_rows import add_smoke_option
 
-from contrastlearn.objectives import InfoNCE
+from contrastlearn.objectives import DCL, DCLW, InfoNCE, SupCon
 
 
 def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -43,6 +46,43 @@ def reference_nt_xent_with_queue(
     batch = z1.shape[0]
     targets = torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)])
     return F.cross_entropy(logits, targets)
+
+
+def _similarities(z1: torch.Tensor, z2: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The cosine matrix of both views against both views, and each row's positive column."""
+    z = F.normalize(torch.cat([z1, z2], dim=0), dim=1)
+    batch = z1.shape[0]
+    return z @ z.T, torch.cat([torch.arange(batch, 2 * batch), torch.arange(batch)])
+
+
+def reference_dcl(z1: torch.Tensor, z2: torch.Tensor, temperature: float,
+                  sigma: float | None = None) -> torch.Tensor:
+    """Decoupled contrastive loss (Yeh et al., 2021): the positive leaves the denominator;
+    with `sigma`, the positive is weighted by 2 - exp(c/sigma) / mean exp(c/sigma) (DCLW)."""
+    similarity, targets = _similarities(z1, z2)
+    rows = torch.arange(similarity.shape[0])
+    positive = similarity[rows, targets]
+    excluded = torch.eye(similarity.shape[0], dtype=torch.bool)
+    excluded[rows, targets] = True
+    negative = (similarity / temperature).masked_fill(excluded, float("-inf")).logsumexp(dim=1)
+    weight = 1.0
+    if sigma is not None:
+        scores = torch.exp(positive / sigma)
+        weight = 2.0 - scores / scores.mean()
+    return (negative - weight * positive / temperature).mean()
+
+
+def reference_supcon(z1: torch.Tensor, z2: torch.Tensor, labels: torch.Tensor,
+                     temperature: float) -> torch.Tensor:
+    """SupCon L_out (Khosla et al., 2020, eq. 2) with two views, as its official code writes it."""
+    similarity, _ = _similarities(z1, z2)
+    both = torch.cat([labels, labels])
+    not_self = ~torch.eye(similarity.shape[0], dtype=torch.bool)
+    positive = (both[:, None] == both[None, :]) & not_self
+    logits = (similarity / temperature).masked_fill(~not_self, float("-inf"))
+    log_probability = logits - logits.logsumexp(dim=1, keepdim=True)
+    mean_positive = log_probability.masked_fill(~positive, 0.0).sum(1) / positive.sum(1)
+    return -mean_positive.mean()
 
 
 def median_times_ms(
@@ -87,7 +127,13 @@ def main() -> None:
     duplicate_ids[-1] = 0
     queue = F.normalize(torch.randn(4096, args.dim, generator=generator), dim=1)
 
+    labels = torch.randint(0, 10, (args.batch,), generator=generator)
+    dcl, dclw, supcon = DCL(temperature), DCLW(temperature), SupCon(temperature)
     torch.testing.assert_close(objective([z1, z2]).loss, reference_nt_xent(z1, z2, temperature))
+    torch.testing.assert_close(dcl([z1, z2]).loss, reference_dcl(z1, z2, temperature))
+    torch.testing.assert_close(dclw([z1, z2]).loss, reference_dcl(z1, z2, temperature, 0.5))
+    torch.testing.assert_close(supcon([z1, z2], labels=labels).loss,
+                               reference_supcon(z1, z2, labels, temperature))
     torch.testing.assert_close(
         objective([z1, z2], negatives=queue).loss,
         reference_nt_xent_with_queue(z1, z2, queue, temperature),
@@ -103,18 +149,28 @@ def main() -> None:
          lambda: reference_nt_xent_with_queue(z1, z2, queue, temperature), 3),
         ("2 views + 4096 queue", "InfoNCE (ours)",
          lambda: objective([z1, z2], negatives=queue).loss, 3),
+        ("2 views", "reference DCL", lambda: reference_dcl(z1, z2, temperature), 5),
+        ("2 views", "DCL (ours)", lambda: dcl([z1, z2]).loss, 5),
+        ("2 views", "reference DCLW", lambda: reference_dcl(z1, z2, temperature, 0.5), 7),
+        ("2 views", "DCLW (ours)", lambda: dclw([z1, z2]).loss, 7),
+        ("2 views, 10 classes", "reference SupCon",
+         lambda: reference_supcon(z1, z2, labels, temperature), 9),
+        ("2 views, 10 classes", "SupCon (ours)", lambda: supcon([z1, z2], labels=labels).loss, 9),
     ]
     medians = median_times_ms([case[2] for case in cases], [z1, z2], args.warmup, args.repeats)
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32")
     print(f"batch {args.batch}, dim {args.dim}, 2 views, temperature {args.temperature}, "
           f"median of {args.repeats} forward+backward after {args.warmup} warmup")
-    print(f"{'setting':<26}{'loss':<20}{'ms':>9}{'ratio':>8}")
+    ours = medians[1]  # InfoNCE, 2 views
+    print(f"{'setting':<26}{'loss':<20}{'ms':>9}{'ratio':>8}{'/ InfoNCE':>11}")
     for (setting, name, _, baseline), milliseconds in zip(cases, medians):
         ratio = milliseconds / medians[baseline]
-        print(f"{setting:<26}{name:<20}{milliseconds:>9.2f}{ratio:>8.2f}")
+        print(f"{setting:<26}{name:<20}{milliseconds:>9.2f}{ratio:>8.2f}"
+              f"{milliseconds / ours:>11.2f}")
     print("ratio: time / time of the reference of the same setting (the duplicate-id case has "
-          "no textbook reference and is compared with plain NT-Xent)")
+          "no textbook reference and is compared with plain NT-Xent); / InfoNCE: time / time "
+          "of our InfoNCE with 2 views at the same batch")
 
 
 if __name__ == "__main__":

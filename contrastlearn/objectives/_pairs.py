@@ -117,6 +117,15 @@ def build_view_pairs(
     )
 
 
+def ids_unique(pairs: ViewPairs) -> bool:
+    """Whether every item of the (global) batch appears once: then each anchor's positives are
+    known without id masks (the objectives' fast paths). Given ids cost one host sync."""
+    if pairs.ids_are_default:
+        return True
+    item_ids = pairs.candidate_ids[: pairs.global_batch]
+    return int(torch.unique(item_ids).numel()) == pairs.global_batch
+
+
 def cosine_matrix(anchors: Tensor, candidates: Tensor) -> Tensor:
     """Cosine similarities (rows are normalised), promoted to float32 under half precision."""
     similarity = anchors @ candidates.T

@@ -15,8 +15,10 @@ from torch.distributed.nn.functional import all_reduce as differentiable_all_red
 from contrastlearn.core.distributed import is_distributed
 from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import (
+    ViewPairs,
     build_view_pairs,
     cosine_matrix,
+    ids_unique,
     masked_logsumexp,
     pair_metrics,
 )
@@ -65,6 +67,50 @@ class DCL(nn.Module):
         pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="DCL")
         if pairs.global_batch < 2:
             raise ValueError("DCL needs at least 2 items in a batch: other items are negatives")
+        if pairs.num_views == 2 and ids_unique(pairs):
+            loss, metrics = self._two_unique_views(pairs)
+        else:
+            loss, metrics = self._general(pairs)
+        metrics["temperature"] = self.temperature
+        return LossOutput(loss, metrics)
+
+    def _two_unique_views(self, pairs: ViewPairs) -> tuple[Tensor, dict]:
+        """Fast path (two views, every item once): each anchor's one positive is known, so the
+        negatives are every candidate but the anchor and its positive; no id masks are built,
+        and the loss costs what InfoNCE's fast path costs."""
+        batch, global_batch = pairs.local_batch, pairs.global_batch
+        rows = torch.arange(2 * batch, device=pairs.anchors.device)
+        local_columns = pairs.anchor_columns[:batch]
+        targets = torch.cat([local_columns + global_batch, local_columns])
+        similarity = cosine_matrix(pairs.anchors, pairs.candidates)
+        logits = similarity / self.temperature
+        excluded = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
+        negatives_only = logits.index_put(  # one copy: the anchor itself and its positive out
+            (rows.repeat(2), torch.cat([pairs.anchor_columns, targets])), excluded)
+        positive_logits = logits[rows, targets]
+        if self.weighted:
+            positive_scores = similarity[rows, targets] / self.sigma
+            every_row = torch.ones_like(positive_scores, dtype=torch.bool)[:, None]
+            log_mean = self._log_mean_over_positive_pairs(positive_scores[:, None], every_row)
+            positive_logits = (2.0 - torch.exp(positive_scores - log_mean)) * positive_logits
+        loss = (negatives_only.logsumexp(dim=1) - positive_logits).mean()
+        with torch.no_grad():
+            similarity = similarity.detach()
+            positive = similarity[rows, targets]
+            # every cosine without a pass over the matrix: (sum_i a_i) . (sum_j c_j)
+            total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0)).to(similarity.dtype)
+            negative_sum = total - similarity[rows, pairs.anchor_columns].sum() - positive.sum()
+            best_negative = negatives_only.detach().amax(dim=1)
+            metrics = {
+                "contrastive_accuracy": (logits.detach()[rows, targets]
+                                         >= best_negative).float().mean(),
+                "positive_similarity": positive.mean(),
+                "negative_similarity": negative_sum / max(similarity.numel() - 4 * batch, 1),
+            }
+        return loss, metrics
+
+    def _general(self, pairs: ViewPairs) -> tuple[Tensor, dict]:
+        """Any number of views and duplicate ids: positives and negatives from id masks."""
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
         logits = similarity / self.temperature
         same_id = pairs.same_id_mask()
@@ -86,9 +132,7 @@ class DCL(nn.Module):
         has_positive = positive_count > 0
         per_anchor = (positive_term + negative_term).masked_fill(~has_positive, 0.0)
         loss = per_anchor.sum() / has_positive.sum().clamp_min(1)
-        metrics = pair_metrics(similarity, positive_mask, negative_mask)
-        metrics["temperature"] = self.temperature
-        return LossOutput(loss, metrics)
+        return loss, pair_metrics(similarity, positive_mask, negative_mask)
 
     def _log_mean_over_positive_pairs(self, scores: Tensor, positive_mask: Tensor) -> Tensor:
         """log mean_{(a, q) positive} exp(scores_aq), over every rank's anchors when gathering

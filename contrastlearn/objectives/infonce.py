@@ -22,6 +22,7 @@ from contrastlearn.objectives._pairs import (
     build_view_pairs,
     check_ids,
     cosine_matrix,
+    ids_unique,
 )
 from contrastlearn.objectives.base import LossOutput
 
@@ -117,7 +118,7 @@ class InfoNCE(nn.Module):
         bank = None
         if negatives is not None and negatives.shape[0] > 0:
             bank = _BankNegatives.build(pairs, scale, negatives, negative_ids)
-        if pairs.num_views == 2 and self.anchor_views is None and self._ids_unique(pairs):
+        if pairs.num_views == 2 and self.anchor_views is None and ids_unique(pairs):
             loss, metrics = self._two_unique_views(pairs, scale, bank)
         else:
             loss, metrics = self._general(pairs, scale, bank)
@@ -126,13 +127,6 @@ class InfoNCE(nn.Module):
             temperature = temperature.detach()
         metrics["temperature"] = temperature
         return LossOutput(loss, metrics)
-
-    @staticmethod
-    def _ids_unique(pairs: ViewPairs) -> bool:
-        if pairs.ids_are_default:
-            return True
-        item_ids = pairs.candidate_ids[: pairs.global_batch]
-        return int(torch.unique(item_ids).numel()) == pairs.global_batch
 
     def _two_unique_views(
         self, pairs: ViewPairs, scale: Tensor | float, bank: _BankNegatives | None

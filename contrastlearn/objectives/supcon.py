@@ -7,18 +7,27 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlearn.core.distributed import gather_no_grad, is_distributed
 from contrastlearn.core.registry import OBJECTIVES
 from contrastlearn.objectives._pairs import (
+    ViewPairs,
     build_view_pairs,
     check_ids,
     cosine_matrix,
+    ids_unique,
     masked_logsumexp,
+    masked_mean,
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
+
+MAX_CLASSES_FOR_CLASS_SUMS = 256
+"""Up to this many classes in a batch, SupCon sums positives by class (a matmul with the
+one-hot classes) instead of building (A, M) masks."""
 
 
 @OBJECTIVES.register("supcon")
@@ -67,7 +76,11 @@ class SupCon(nn.Module):
         global_labels = gather_no_grad(labels) if self.gather and is_distributed() else labels
         anchor_labels = labels.repeat(pairs.num_views)
         candidate_labels = global_labels.repeat(pairs.num_views)
-
+        if ids_unique(pairs):
+            classes, candidate_classes = torch.unique(candidate_labels, return_inverse=True)
+            if len(classes) <= MAX_CLASSES_FOR_CLASS_SUMS:
+                loss, metrics = self._by_class_sums(pairs, candidate_classes, len(classes))
+                return LossOutput(loss, metrics)
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
         logits = similarity / self.temperature
         not_self = ~pairs.self_mask()
@@ -83,3 +96,43 @@ class SupCon(nn.Module):
         loss = -scale * mean_log_probability.sum() / has_positive.sum().clamp_min(1)
         metrics = pair_metrics(similarity, positive_mask, ~same_class)
         return LossOutput(loss, metrics)
+
+    def _by_class_sums(self, pairs: ViewPairs, candidate_classes: Tensor, num_classes: int
+                       ) -> tuple[Tensor, dict]:
+        """Fast path (every item once, few classes): an anchor's positives are the other rows of
+        its class, so the sum of its positive logits is one entry of logits @ one_hot(classes)
+        minus its own logit; no (A, M) masks are built. Same loss, gradients and metrics."""
+        rows = torch.arange(pairs.anchors.shape[0], device=pairs.anchors.device)
+        anchor_classes = candidate_classes[pairs.anchor_columns]
+        one_hot = F.one_hot(candidate_classes, num_classes).to(pairs.anchors.dtype)
+        similarity = cosine_matrix(pairs.anchors, pairs.candidates)
+        one_hot = one_hot.to(similarity.dtype)
+        logits = similarity / self.temperature
+        self_logits = logits[rows, pairs.anchor_columns]
+        excluded = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
+        others = logits.index_put((rows, pairs.anchor_columns), excluded)
+        log_denominator = others.logsumexp(dim=1)
+        class_sizes = one_hot.sum(dim=0)
+        positive_count = class_sizes[anchor_classes] - 1
+        positive_logit_sum = (logits @ one_hot)[rows, anchor_classes] - self_logits
+        mean_log_probability = (positive_logit_sum / positive_count.clamp_min(1)
+                                - log_denominator)
+        has_positive = positive_count > 0
+        scale = self.temperature / self.base_temperature
+        loss = (-scale * mean_log_probability.masked_fill(~has_positive, 0.0).sum()
+                / has_positive.sum().clamp_min(1))
+        with torch.no_grad():
+            similarity = similarity.detach()
+            same_class_sum = (similarity @ one_hot)[rows, anchor_classes]
+            positive_sum = (same_class_sum - similarity[rows, pairs.anchor_columns]).sum()
+            total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0)).to(similarity.dtype)
+            negative_count = similarity.numel() - class_sizes[anchor_classes].sum()
+            best_is_positive = candidate_classes[others.detach().argmax(dim=1)] == anchor_classes
+            metrics = {
+                "contrastive_accuracy": masked_mean(best_is_positive.to(similarity.dtype),
+                                                    has_positive),
+                "positive_similarity": positive_sum / positive_count.sum().clamp_min(1),
+                "negative_similarity": (total - same_class_sum.sum())
+                / negative_count.clamp_min(1),
+            }
+        return loss, metrics

@@ -118,3 +118,26 @@ def test_bad_inputs_raise():
         DCL()([torch.randn(4, 3), torch.randn(4, 2)])
     with pytest.raises(ValueError, match="2 items"):
         DCL()([torch.randn(1, 3), torch.randn(1, 3)])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_two_view_fast_path_equals_the_general_path(weighted):
+    """The fast path (two views, unique ids) gives the general path's loss, gradients and
+    metrics."""
+    from contrastlearn.objectives._pairs import build_view_pairs
+
+    generator = torch.Generator().manual_seed(3)
+    views = [torch.randn(12, 8, generator=generator, requires_grad=True) for _ in range(2)]
+    loss_fn = DCL(temperature=0.2, weighted=weighted)
+    fast_loss, fast_metrics = loss_fn._two_unique_views(
+        build_view_pairs(views, None, gather=False, objective="DCL"))
+    fast_grads = torch.autograd.grad(fast_loss, views)
+    slow_loss, slow_metrics = loss_fn._general(
+        build_view_pairs(views, None, gather=False, objective="DCL"))
+    slow_grads = torch.autograd.grad(slow_loss, views)
+    torch.testing.assert_close(fast_loss, slow_loss)
+    for fast, slow in zip(fast_grads, slow_grads):
+        torch.testing.assert_close(fast, slow)
+    for key in slow_metrics:
+        torch.testing.assert_close(torch.as_tensor(fast_metrics[key]),
+                                   torch.as_tensor(slow_metrics[key]))

@@ -85,3 +85,27 @@ def test_bad_inputs_raise():
         SupCon()(views, labels=torch.arange(3))
     with pytest.raises(ValueError, match="shape"):
         SupCon()([torch.randn(4, 3), torch.randn(3, 3)], labels=torch.arange(4))
+
+
+@pytest.mark.parametrize("num_views", [1, 2, 3])
+def test_class_sum_fast_path_equals_the_masked_path(num_views, monkeypatch):
+    """Summing positives by class gives the masked path's loss, gradients and metrics,
+    including an anchor alone in its class (no positive with one view)."""
+    import contrastlearn.objectives.supcon as supcon_module
+
+    generator = torch.Generator().manual_seed(num_views)
+    views = [torch.randn(10, 6, generator=generator, requires_grad=True)
+             for _ in range(num_views)]
+    labels = torch.tensor([0, 1, 1, 2, 2, 2, 0, 3, 1, 4])  # classes 3 and 4: one item each
+    loss_fn = SupCon(temperature=0.3, base_temperature=0.07)
+    fast = loss_fn(views, labels=labels)
+    fast_grads = torch.autograd.grad(fast.loss, views)
+    monkeypatch.setattr(supcon_module, "MAX_CLASSES_FOR_CLASS_SUMS", 0)  # the masked path
+    slow = loss_fn(views, labels=labels)
+    slow_grads = torch.autograd.grad(slow.loss, views)
+    torch.testing.assert_close(fast.loss, slow.loss)
+    for fast_grad, slow_grad in zip(fast_grads, slow_grads):
+        torch.testing.assert_close(fast_grad, slow_grad)
+    for key in slow.metrics:
+        torch.testing.assert_close(torch.as_tensor(fast.metrics[key]),
+                                   torch.as_tensor(slow.metrics[key]))
