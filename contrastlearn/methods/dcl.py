@@ -15,11 +15,11 @@ class DecoupledContrastive(Composed):
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
         temperature: float = 0.1, weighted: bool = False, sigma: float = 0.5,
-        gather: bool = True,
+        gather: bool = True, learnable_temperature: bool = False,
     ) -> None:
         super().__init__(
             encoder, head="projection_mlp",
             head_kwargs={"hidden_dim": hidden_dim, "out_dim": projection_dim},
             objective="dcl",
             objective_kwargs={"temperature": temperature, "weighted": weighted, "sigma": sigma,
-                              "gather": gather})
+                              "gather": gather, "learnable_temperature": learnable_temperature})

@@ -19,11 +19,12 @@ class SupervisedContrastive(Method):
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
-        temperature: float = 0.1, gather: bool = True,
+        temperature: float = 0.1, gather: bool = True, learnable_temperature: bool = False,
     ) -> None:
         super().__init__(encoder)
         self.projector = ProjectionMLP(encoder.out_dim, hidden_dim, projection_dim)
-        self.objective = SupCon(temperature, gather=gather)
+        self.objective = SupCon(temperature, gather=gather,
+                                learnable_temperature=learnable_temperature)
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:
         z = encode_views(lambda x: self.projector(self.encoder(x)), views)

@@ -23,10 +23,11 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.temperature import TemperatureMixin
 
 
 @OBJECTIVES.register("dcl")
-class DCL(nn.Module):
+class DCL(TemperatureMixin, nn.Module):
     """InfoNCE with the positive removed from the denominator (Yeh et al., 2021, 2110.06848).
 
     Anchors, positives P(i) (same id) and negatives N(i) (other ids) as in `InfoNCE`; with
@@ -39,6 +40,7 @@ class DCL(nn.Module):
     c = cosine and the mean over every positive pair (a, q) of the loss (of every rank when
     gathering): the negative von Mises-Fisher weighting of the paper and its official code
     (weights average to 1 over the batch; not detached, as in the authors' code).
+    `learnable_temperature=True` learns the temperature as CLIP does (`TemperatureMixin`).
     """
 
     def __init__(
@@ -47,11 +49,12 @@ class DCL(nn.Module):
         weighted: bool = False,
         sigma: float = 0.5,
         gather: bool = False,
+        learnable_temperature: bool = False,
     ) -> None:
         super().__init__()
-        if temperature <= 0 or sigma <= 0:
-            raise ValueError(f"temperature and sigma must be > 0; got {temperature}, {sigma}")
-        self.temperature = temperature
+        if sigma <= 0:
+            raise ValueError(f"sigma must be > 0; got {sigma}")
+        self.init_temperature(temperature, learnable_temperature)
         self.weighted = weighted
         self.sigma = sigma
         self.gather = gather
@@ -71,7 +74,7 @@ class DCL(nn.Module):
             loss, metrics = self._two_unique_views(pairs)
         else:
             loss, metrics = self._general(pairs)
-        metrics["temperature"] = self.temperature
+        metrics["temperature"] = self.current_temperature()
         return LossOutput(loss, metrics)
 
     def _two_unique_views(self, pairs: ViewPairs) -> tuple[Tensor, dict]:
@@ -83,7 +86,7 @@ class DCL(nn.Module):
         local_columns = pairs.anchor_columns[:batch]
         targets = torch.cat([local_columns + global_batch, local_columns])
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
-        logits = similarity / self.temperature
+        logits = similarity * self.inverse_temperature()
         excluded = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
         negatives_only = logits.index_put(  # one copy: the anchor itself and its positive out
             (rows.repeat(2), torch.cat([pairs.anchor_columns, targets])), excluded)
@@ -112,7 +115,7 @@ class DCL(nn.Module):
     def _general(self, pairs: ViewPairs) -> tuple[Tensor, dict]:
         """Any number of views and duplicate ids: positives and negatives from id masks."""
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
-        logits = similarity / self.temperature
+        logits = similarity * self.inverse_temperature()
         same_id = pairs.same_id_mask()
         not_self = ~pairs.self_mask()
         positive_mask = same_id & not_self
@@ -154,6 +157,8 @@ class DCL(nn.Module):
 class DCLW(DCL):
     """DCL with the negative von Mises-Fisher positive weighting (Yeh et al., 2021, 2110.06848)."""
 
-    def __init__(self, temperature: float = 0.1, sigma: float = 0.5, gather: bool = False) -> None:
-        super().__init__(temperature=temperature, weighted=True, sigma=sigma, gather=gather)
+    def __init__(self, temperature: float = 0.1, sigma: float = 0.5, gather: bool = False,
+                 learnable_temperature: bool = False) -> None:
+        super().__init__(temperature=temperature, weighted=True, sigma=sigma, gather=gather,
+                         learnable_temperature=learnable_temperature)
 

@@ -8,7 +8,6 @@ learnable temperature as in Radford et al., 2021, CLIP, arXiv 2103.00020.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -25,13 +24,13 @@ from contrastlearn.objectives._pairs import (
     ids_unique,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.temperature import MIN_LEARNABLE_TEMPERATURE, TemperatureMixin
 
-MIN_LEARNABLE_TEMPERATURE = 0.01  # CLIP clamps its logit scale at 100
-
+__all__ = ["MIN_LEARNABLE_TEMPERATURE", "InfoNCE"]
 
 @OBJECTIVES.register("nt_xent")
 @OBJECTIVES.register("infonce")
-class InfoNCE(nn.Module):
+class InfoNCE(TemperatureMixin, nn.Module):
     """InfoNCE over any number of views, with id masks and optional queue negatives.
 
     Every one of the V*B local rows is an anchor. Positives P(i): the other rows with the same
@@ -70,35 +69,9 @@ class InfoNCE(nn.Module):
         if anchor_views is not None and anchor_views < 1:
             raise ValueError(f"anchor_views must be >= 1 or None; got {anchor_views}")
         self.anchor_views = anchor_views
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0; got {temperature}")
-        if learnable_temperature and temperature < MIN_LEARNABLE_TEMPERATURE:
-            raise ValueError(
-                f"a learnable temperature is clamped at >= {MIN_LEARNABLE_TEMPERATURE}; "
-                f"got initial temperature {temperature}"
-            )
-        self.temperature = temperature
+        self.init_temperature(temperature, learnable_temperature)
         self.cross_view_only = cross_view_only
         self.gather = gather
-        self.learnable_temperature = learnable_temperature
-        if learnable_temperature:
-            self.log_inverse_temperature = nn.Parameter(torch.tensor(math.log(1.0 / temperature)))
-
-    def inverse_temperature(self) -> Tensor | float:
-        """1 / temperature. When learnable it is exp(log_inverse_temperature), unclamped, so
-        its gradient never vanishes; `clamp_temperature_` enforces the bound after each
-        optimizer step (CLIP, arXiv 2103.00020)."""
-        if not self.learnable_temperature:
-            return 1.0 / self.temperature
-        return self.log_inverse_temperature.exp()
-
-    @torch.no_grad()
-    def clamp_temperature_(self) -> None:
-        """Clamp a learnable temperature in place to >= 0.01 (logit scale <= 100), as CLIP
-        does after each optimizer step; nothing for a fixed temperature."""
-        if self.learnable_temperature:
-            maximum = math.log(1.0 / MIN_LEARNABLE_TEMPERATURE)
-            self.log_inverse_temperature.clamp_(max=maximum)
 
     def forward(
         self,

@@ -24,6 +24,7 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.temperature import TemperatureMixin
 
 MAX_CLASSES_FOR_CLASS_SUMS = 256
 """Up to this many classes in a batch, SupCon sums positives by class (a matmul with the
@@ -31,7 +32,7 @@ one-hot classes) instead of building (A, M) masks."""
 
 
 @OBJECTIVES.register("supcon")
-class SupCon(nn.Module):
+class SupCon(TemperatureMixin, nn.Module):
     """SupCon L_out (Khosla et al., 2020, arXiv 2004.11362, eq. 2).
 
     Every local row i of every view is an anchor; A(i) = all other rows; positives P(i) = rows
@@ -42,6 +43,8 @@ class SupCon(nn.Module):
 
     averaged over the anchors that have at least one positive. One view is allowed (positives
     then come from labels only). `base_temperature` defaults to `temperature` (no rescaling).
+    `learnable_temperature=True` learns the temperature as CLIP does (`TemperatureMixin`); the
+    loss is then not rescaled, so `base_temperature` must stay unset.
     """
 
     needs_labels = True
@@ -51,11 +54,13 @@ class SupCon(nn.Module):
         temperature: float = 0.1,
         base_temperature: float | None = None,
         gather: bool = False,
+        learnable_temperature: bool = False,
     ) -> None:
         super().__init__()
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0; got {temperature}")
-        self.temperature = temperature
+        if learnable_temperature and base_temperature is not None:
+            raise ValueError("SupCon with learnable_temperature rescales nothing: leave "
+                             "base_temperature unset")
+        self.init_temperature(temperature, learnable_temperature)
         self.base_temperature = temperature if base_temperature is None else base_temperature
         self.gather = gather
 
@@ -82,7 +87,7 @@ class SupCon(nn.Module):
                 loss, metrics = self._by_class_sums(pairs, candidate_classes, len(classes))
                 return LossOutput(loss, metrics)
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
-        logits = similarity / self.temperature
+        logits = similarity * self.inverse_temperature()
         not_self = ~pairs.self_mask()
         same_class = (anchor_labels[:, None] == candidate_labels[None, :]) | pairs.same_id_mask()
         positive_mask = same_class & not_self
@@ -107,7 +112,7 @@ class SupCon(nn.Module):
         one_hot = F.one_hot(candidate_classes, num_classes).to(pairs.anchors.dtype)
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
         one_hot = one_hot.to(similarity.dtype)
-        logits = similarity / self.temperature
+        logits = similarity * self.inverse_temperature()
         self_logits = logits[rows, pairs.anchor_columns]
         excluded = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
         others = logits.index_put((rows, pairs.anchor_columns), excluded)

@@ -147,3 +147,44 @@ def test_training_never_leaves_the_bound(tmp_path, monkeypatch):
     assert len(temperatures) == steps
     assert all(t >= MIN_LEARNABLE_TEMPERATURE * (1 - 1e-6) for t in temperatures)
     assert temperatures[-1] == pytest.approx(MIN_LEARNABLE_TEMPERATURE)
+
+
+FAMILY = {
+    "dcl": lambda learnable, t: contrastlearn.objectives.DCL(t, learnable_temperature=learnable),
+    "dclw": lambda learnable, t: contrastlearn.objectives.DCLW(
+        t, learnable_temperature=learnable),
+    "supcon": lambda learnable, t: contrastlearn.objectives.SupCon(
+        t, learnable_temperature=learnable),
+    "infonce": lambda learnable, t: InfoNCE(t, learnable_temperature=learnable),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FAMILY))
+@pytest.mark.parametrize("ids", [None, torch.tensor([0, 1, 2, 3, 4, 0])])  # fast and masked
+def test_every_infonce_family_loss_learns_its_temperature(name, ids):
+    """At its initial value the learnable temperature gives the fixed loss; its gradient is
+    the derivative of the fixed loss in log(1 / temperature), by central differences; the
+    clamp holds it at >= 0.01."""
+    generator = torch.Generator().manual_seed(5)
+    views = [torch.randn(6, 5, generator=generator, dtype=torch.float64) for _ in range(2)]
+    labels = torch.tensor([0, 1, 1, 2, 0, 2])
+    kwargs = {"labels": labels, "ids": ids}
+    temperature, step = 0.2, 1e-5
+    learnable = FAMILY[name](True, temperature).double()
+    loss = learnable(views, **kwargs).loss
+    torch.testing.assert_close(loss, FAMILY[name](False, temperature)(views, **kwargs).loss)
+    loss.backward()
+    higher = FAMILY[name](False, temperature * math.exp(-step))(views, **kwargs).loss
+    lower = FAMILY[name](False, temperature * math.exp(step))(views, **kwargs).loss
+    expected = (higher - lower) / (2 * step)  # d loss / d log(1 / temperature)
+    torch.testing.assert_close(learnable.log_inverse_temperature.grad, expected,
+                               rtol=1e-5, atol=1e-8)
+    with torch.no_grad():
+        learnable.log_inverse_temperature.fill_(BOUND + 1.0)
+    learnable.clamp_temperature_()
+    assert float(learnable.log_inverse_temperature.detach()) == pytest.approx(BOUND)
+
+
+def test_supcon_refuses_a_rescaling_it_cannot_apply_to_a_learned_temperature():
+    with pytest.raises(ValueError, match="base_temperature"):
+        contrastlearn.objectives.SupCon(0.1, base_temperature=0.07, learnable_temperature=True)
