@@ -96,6 +96,10 @@ class TrainConfig(Section):
     steps: int | None = Field(None, ge=1)
     """Train for exactly this many steps instead of `epochs` (the schedule spans them), as
     iteration-based methods like TS2Vec count their budget."""
+    sam_rho: float | None = Field(None, gt=0.0)
+    """Sharpness-aware minimisation around the optimizer (Foret et al. 2021, arXiv 2010.01412):
+    each step's gradient is taken at the weights moved by this radius along the gradient
+    (0.05 is SAM's usual value); a second forward and backward per step. None: off."""
 
 
 PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm", "label_fraction", "retrieval",

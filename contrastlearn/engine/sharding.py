@@ -62,12 +62,14 @@ def check_shardable(config: Any, method: nn.Module) -> None:
     `fully_shard` cannot split, e.g. a learnable temperature)."""
     refused = {"train.gradient_cache_chunk": bool(config.gradient_cache_chunk),
                "train.accumulate_batches": config.accumulate_batches > 1,
-               "train.sync_batchnorm": bool(config.sync_batchnorm)}
+               "train.sync_batchnorm": bool(config.sync_batchnorm),
+               "train.sam_rho": bool(getattr(config, "sam_rho", None))}
     named = [name for name, used in refused.items() if used]
     if named:
         raise ValueError(f"train.strategy fsdp does not support {', '.join(named)}: gradient "
-                         "caching and accumulation bypass the sharded gradient reduction, and "
-                         "SyncBatchNorm is untested with it; use strategy ddp for these")
+                         "caching and accumulation bypass the sharded gradient reduction, "
+                         "SyncBatchNorm and SAM are untested with it; use strategy ddp for "
+                         "these")
     reason = getattr(method, "unshardable", None)
     if reason:
         raise ValueError(f"train.strategy fsdp cannot train {type(method).__name__}: {reason}")

@@ -59,6 +59,7 @@ from contrastlearn.engine.launch import (
     with_sync_batchnorm,
 )
 from contrastlearn.engine.optim import build_optimizer
+from contrastlearn.engine.sam import sharpness_aware_gradients
 from contrastlearn.engine.sharding import (
     OPTIMIZER_BY_NAME,
     check_shardable,
@@ -196,6 +197,18 @@ def check_accumulation(method: Method, accumulate_batches: int) -> None:
             "by its own statistics; use a model without BatchNorm (byol: batch_norm: false)")
 
 
+def check_sharpness_aware(config: TrainConfig) -> None:
+    """SAM recomputes a batch's gradients from its views in one piece: refuse the options
+    that split a batch."""
+    if not config.sam_rho:
+        return
+    for option, used in (("train.gradient_cache_chunk", bool(config.gradient_cache_chunk)),
+                         ("train.accumulate_batches", config.accumulate_batches > 1)):
+        if used:
+            raise ValueError(f"train.sam_rho cannot be combined with {option}: SAM recomputes "
+                             "each batch's gradients in one piece; drop one of them")
+
+
 def _scalar(value) -> float:
     return float(value.detach()) if isinstance(value, Tensor) else float(value)
 
@@ -216,6 +229,7 @@ class Trainer:
         self.fabric = launch_fabric(config) if fabric is None else fabric
         self.progress = progress and self.fabric.is_global_zero
         self.epoch_callback = epoch_callback
+        check_sharpness_aware(config)
         check_accumulation(method, config.accumulate_batches)
         if config.sync_batchnorm:
             method = with_sync_batchnorm(method, self.fabric.world_size, self.fabric.device)
@@ -238,6 +252,7 @@ class Trainer:
                                else None)
         self.warnings: list[str] = []
         self.planned_steps = 0
+        self._last_inputs: tuple | None = None
 
     @property
     def device(self) -> torch.device:
@@ -443,6 +458,8 @@ class Trainer:
                                                                             loop.micro_batch)
                 if not math.isfinite(loop.loss_value):
                     self._diverged("loss", loop.loss_value, step)
+                if config.sam_rho:
+                    sharpness_aware_gradients(self.method, config.sam_rho, self._recompute)
                 self.method.before_optimizer_step()
                 grad_norm = self.fabric.clip_gradients(
                     self.model, self.optimizer, max_norm=config.gradient_clip or math.inf,
@@ -535,6 +552,8 @@ class Trainer:
                       else batch.labels[start:start + micro_batch].to(self.device))
             ids = batch.ids[start:start + micro_batch].to(self.device)
             views = self.views(x, self.view_generator)
+            if self.config.sam_rho:  # what SAM's second pass recomputes
+                self._last_inputs = (views, labels, ids)
             if self.gradient_cache is not None:
                 output = self._cached_step(views, labels, ids)  # backward included
             else:
@@ -546,6 +565,12 @@ class Trainer:
         if self.fabric.world_size > 1:
             loss_total = self.fabric.all_reduce(loss_total, reduce_op="mean")
         return output, ids, _scalar(loss_total)
+
+    def _recompute(self) -> None:
+        """Forward and backward of the last batch's views again (SAM's second pass)."""
+        views, labels, ids = self._last_inputs
+        output = self.model(views, labels=labels, ids=ids)
+        self.fabric.backward(output.loss)
 
     def _backward_sync(self, enabled: bool):
         """Skip DDP's gradient all-reduce on all but the last micro-batch (one process: no-op)."""

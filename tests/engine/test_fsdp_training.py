@@ -148,7 +148,7 @@ def test_a_sharded_run_resumes_inside_a_frozen_period_exactly(tmp_path):
 
 
 @pytest.mark.parametrize("option", [{"gradient_cache_chunk": 4}, {"accumulate_batches": 2},
-                                    {"sync_batchnorm": True}])
+                                    {"sync_batchnorm": True}, {"sam_rho": 0.05}])
 def test_options_fsdp_cannot_run_exactly_are_refused(option):
     with pytest.raises(ValueError, match="fsdp does not support"):
         check_shardable(TrainConfig(strategy="fsdp", **option), torch.nn.Linear(2, 2))
