@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -55,16 +54,8 @@ def export_encoder(
         }
         (stage / WEIGHTS_FILE).write_bytes(save(state))
         (stage / CONFIG_FILE).write_text(json.dumps(config, indent=2))
-        _fsync_files(stage)
     return folder
 
-
-def _fsync_files(folder: Path) -> None:
-    """Flush every file of a staged folder to disk before it is renamed into place."""
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with path.open("rb") as handle:
-                os.fsync(handle.fileno())
 
 
 def _encoder_folder(path: str | Path) -> Path:

@@ -34,6 +34,11 @@ def fsync_folder(folder: str | os.PathLike) -> None:
         os.close(handle)
 
 
+def is_temporary(name: str) -> bool:
+    """Whether `name` is one of the hidden temporaries these writers make."""
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIXES)
+
+
 def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Delete the hidden temporaries (`.NAME.*.tmp` files and folders, `.NAME.*.old` folders)
     that a killed writer left in `folder`; only call it on a folder this library owns and
@@ -43,7 +48,7 @@ def remove_stale_temporaries(folder: str | os.PathLike) -> list[Path]:
     if not folder.is_dir():
         return removed
     for entry in folder.iterdir():
-        if entry.name.startswith(".") and entry.name.endswith(TEMPORARY_SUFFIXES):
+        if is_temporary(entry.name):
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
@@ -121,6 +126,7 @@ def staged_folder(folder: str | Path, overwrite: bool, kind: str = "export") -> 
     try:
         yield stage
         write_owner_mark(stage, kind)
+        _fsync_files(stage)
         os.chmod(stage, 0o755)
         if not folder.exists():
             os.replace(stage, folder)
@@ -139,3 +145,12 @@ def staged_folder(folder: str | Path, overwrite: bool, kind: str = "export") -> 
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
+
+
+def _fsync_files(folder: Path) -> None:
+    """Flush every file of a staged folder to disk before it is renamed into place, so the
+    renamed folder never holds files a power cut could leave empty."""
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())

@@ -24,6 +24,7 @@ from pathlib import Path
 from contrastlearn.core.atomic import (
     OWNER_MARK,
     fsync_folder,
+    is_temporary,
     read_owner_mark,
     remove_stale_temporaries,
     write_owner_mark,
@@ -111,8 +112,6 @@ def run_status(path: str | Path) -> dict:
     if status in (None, "running") or (status in ("completed", "stopped_early")
                                        and not exported):  # died while exporting
         status = "crashed" if trained else "unstarted"
-    if not trained and status in ("crashed", "unstarted") and not (path / "encoder").is_dir():
-        status = "unstarted"
     return {"status": status, "pid": summary.get("pid"), "step": step}
 
 
@@ -209,11 +208,7 @@ def _occupied(path: Path) -> bool:
 
 def _foreign_entries(path: Path) -> list[str]:
     return sorted(entry.name for entry in path.iterdir()
-                  if entry.name not in RUN_ENTRIES and not _is_temporary(entry.name))
-
-
-def _is_temporary(name: str) -> bool:
-    return name.startswith(".") and name.endswith((".tmp", ".old"))
+                  if entry.name not in RUN_ENTRIES and not is_temporary(entry.name))
 
 
 def _check_replaceable(path: Path, overwrite: bool) -> None:

@@ -651,10 +651,9 @@ class Trainer:
         self._log(record)
 
     def _diverged_message(self, what: str, value: float, step: int) -> str:
-        kept = [path for path in (self.checkpoint_path,
-                                  self.checkpoint_path and
-                                  self.checkpoint_path.with_name(PREVIOUS_NAME))
-                if path is not None and path.exists()]
+        last = self.checkpoint_path
+        kept = [] if last is None else [path for path in (last, last.with_name(PREVIOUS_NAME))
+                                        if path.exists()]
         where = (f"no checkpoint was written yet: start again with --out {self.run_dir} "
                  "--overwrite" if not kept else
                  f"the last good checkpoint is {kept[0]}"

@@ -18,6 +18,7 @@ from contrastlearn.objectives._pairs import (
     ViewPairs,
     build_view_pairs,
     cosine_matrix,
+    cosine_sum,
     ids_unique,
     masked_logsumexp,
     pair_metrics,
@@ -100,8 +101,7 @@ class DCL(TemperatureMixin, nn.Module):
         with torch.no_grad():
             similarity = similarity.detach()
             positive = similarity[rows, targets]
-            # every cosine without a pass over the matrix: (sum_i a_i) . (sum_j c_j)
-            total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0)).to(similarity.dtype)
+            total = cosine_sum(pairs.anchors, pairs.candidates)
             negative_sum = total - similarity[rows, pairs.anchor_columns].sum() - positive.sum()
             best_negative = negatives_only.detach().amax(dim=1)
             metrics = {

@@ -21,6 +21,7 @@ from contrastlearn.objectives._pairs import (
     build_view_pairs,
     check_ids,
     cosine_matrix,
+    cosine_sum,
     ids_unique,
 )
 from contrastlearn.objectives.base import LossOutput
@@ -132,12 +133,10 @@ class InfoNCE(TemperatureMixin, nn.Module):
         with torch.no_grad():
             similarity = similarity.detach()
             positive = similarity[rows, targets]
-            # sum of all cosines without a pass over the matrix: (sum_i a_i) . (sum_j c_j)
-            if self.cross_view_only:
-                total = (anchors.sum(dim=1) * keys.sum(dim=1)).sum().to(similarity.dtype)
+            if self.cross_view_only:  # each view's anchors against the other view's keys
+                total = cosine_sum(anchors[0], keys[0]) + cosine_sum(anchors[1], keys[1])
             else:
-                total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0))
-                total = total.to(similarity.dtype)
+                total = cosine_sum(pairs.anchors, pairs.candidates)
             count = similarity.numel() - 2 * batch
             if not self.cross_view_only:
                 total = total - similarity[rows, pairs.anchor_columns].sum()
@@ -264,7 +263,6 @@ class _BankNegatives:
 
     def similarity_sum_and_count(self) -> tuple[Tensor, Tensor | int]:
         if self.excluded is None:
-            total = self.anchors.detach().sum(dim=0).dot(self.rows.detach().sum(dim=0))
-            return total.to(self.similarity.dtype), self.similarity.numel()
+            return cosine_sum(self.anchors, self.rows), self.similarity.numel()
         kept = ~self.excluded
         return torch.where(kept, self.similarity.detach(), 0.0).sum(), kept.sum()

@@ -18,6 +18,7 @@ from contrastlearn.objectives._pairs import (
     build_view_pairs,
     check_ids,
     cosine_matrix,
+    cosine_sum,
     ids_unique,
     masked_logsumexp,
     masked_mean,
@@ -109,17 +110,18 @@ class SupCon(TemperatureMixin, nn.Module):
         minus its own logit; no (A, M) masks are built. Same loss, gradients and metrics."""
         rows = torch.arange(pairs.anchors.shape[0], device=pairs.anchors.device)
         anchor_classes = candidate_classes[pairs.anchor_columns]
-        one_hot = F.one_hot(candidate_classes, num_classes).to(pairs.anchors.dtype)
         similarity = cosine_matrix(pairs.anchors, pairs.candidates)
-        one_hot = one_hot.to(similarity.dtype)
-        logits = similarity * self.inverse_temperature()
+        one_hot = F.one_hot(candidate_classes, num_classes).to(similarity.dtype)
+        inverse_temperature = self.inverse_temperature()
+        logits = similarity * inverse_temperature
         self_logits = logits[rows, pairs.anchor_columns]
         excluded = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
         others = logits.index_put((rows, pairs.anchor_columns), excluded)
         log_denominator = others.logsumexp(dim=1)
         class_sizes = one_hot.sum(dim=0)
         positive_count = class_sizes[anchor_classes] - 1
-        positive_logit_sum = (logits @ one_hot)[rows, anchor_classes] - self_logits
+        same_class_logit_sum = (logits @ one_hot)[rows, anchor_classes]
+        positive_logit_sum = same_class_logit_sum - self_logits
         mean_log_probability = (positive_logit_sum / positive_count.clamp_min(1)
                                 - log_denominator)
         has_positive = positive_count > 0
@@ -128,9 +130,9 @@ class SupCon(TemperatureMixin, nn.Module):
                 / has_positive.sum().clamp_min(1))
         with torch.no_grad():
             similarity = similarity.detach()
-            same_class_sum = (similarity @ one_hot)[rows, anchor_classes]
+            same_class_sum = same_class_logit_sum.detach() / inverse_temperature  # cosines
             positive_sum = (same_class_sum - similarity[rows, pairs.anchor_columns]).sum()
-            total = pairs.anchors.sum(dim=0).dot(pairs.candidates.sum(dim=0)).to(similarity.dtype)
+            total = cosine_sum(pairs.anchors, pairs.candidates)
             negative_count = similarity.numel() - class_sizes[anchor_classes].sum()
             best_is_positive = candidate_classes[others.detach().argmax(dim=1)] == anchor_classes
             metrics = {
