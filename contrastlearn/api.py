@@ -33,6 +33,7 @@ from contrastlearn.core.registry import (
     DATASETS,
     ENCODERS,
     EVALUATORS,
+    METHOD_OPTIONS,
     METHODS,
     MODALITIES,
     VIEW_GENERATORS,
@@ -177,9 +178,12 @@ def build_encoder(recipe: Recipe, splits: DatasetSplits,
 
 
 def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ...]) -> Method:
-    """The recipe's method around `encoder`, wrapped with its learned view generator if any
-    (`in_channels` filled in from the data)."""
+    """The recipe's method around `encoder` with its options attached, wrapped with its learned
+    view generator if any (`in_channels` filled in from the data)."""
     method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
+    for option in recipe.method.options:
+        method.add_option(METHOD_OPTIONS.build(option.name, **option.kwargs), option.name,
+                          recipe.method.name)
     if recipe.learned_views is None:
         return method
     factory = VIEW_GENERATORS.get(recipe.learned_views.name)

@@ -28,6 +28,14 @@ class Component(Section):
     kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
+class MethodComponent(Component):
+    """The method, with the options that compose with it (`METHOD_OPTIONS`: pair options such
+    as hard-negative mixing, feature-space views such as positive extrapolation), applied in
+    order."""
+
+    options: list[Component] = Field(default_factory=list)
+
+
 class DataConfig(Section):
     dataset: str = "digits"
     modality: str = "image"
@@ -139,7 +147,7 @@ class Recipe(Section):
     """A trainable view generator (e.g. `autotcl`) applied on top of the view policy and
     trained with the encoder; None: views are the policy's alone."""
     encoder: Component = Field(default_factory=lambda: Component(name="small_cnn"))
-    method: Component = Field(default_factory=lambda: Component(name="simclr"))
+    method: MethodComponent = Field(default_factory=lambda: MethodComponent(name="simclr"))
     train: TrainConfig = Field(default_factory=TrainConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
@@ -229,7 +237,13 @@ def _check_component(section: str, component: Component, registry, source: str,
 
 def check_components(recipe: Recipe, source: str) -> None:
     """Every named part is registered and every kwargs key is one its factory accepts."""
-    from contrastlearn.core.registry import AUGMENTATIONS, ENCODERS, METHODS, MODALITIES
+    from contrastlearn.core.registry import (
+        AUGMENTATIONS,
+        ENCODERS,
+        METHOD_OPTIONS,
+        METHODS,
+        MODALITIES,
+    )
 
     try:
         modality = MODALITIES.get(recipe.data.modality)
@@ -241,6 +255,8 @@ def check_components(recipe: Recipe, source: str) -> None:
         raise RecipeError(f"invalid recipe in {source}: {error}") from None
     _check_component("encoder", recipe.encoder, ENCODERS, source, set())
     _check_component("method", recipe.method, METHODS, source, {"encoder"})
+    for index, option in enumerate(recipe.method.options):
+        _check_component(f"method.options[{index}]", option, METHOD_OPTIONS, source, set())
     if recipe.views is not None:
         _check_component("views", recipe.views, AUGMENTATIONS, source, set())
 

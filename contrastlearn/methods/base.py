@@ -9,7 +9,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.augment.feature_views import FeatureView
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.pair_options import PairOption, PairOptionsMixin
 
 
 class Method(nn.Module):
@@ -26,6 +28,9 @@ class Method(nn.Module):
     long as the model has no BatchNorm."""
     unshardable: str | None = None
     """Why `train.strategy: fsdp` cannot train this method exactly (None: it can)."""
+    accepts_feature_views: bool = False
+    """True when the method passes its view embeddings through `apply_feature_views` before
+    its loss, so feature-space views (`add_option`) reach it."""
 
     def __init__(self, encoder: nn.Module) -> None:
         super().__init__()
@@ -35,6 +40,39 @@ class Method(nn.Module):
                 "the size of the representation they return"
             )
         self.encoder = encoder
+        self.feature_views = nn.ModuleList()
+
+    def add_option(self, option: nn.Module, name: str, method_name: str | None = None) -> None:
+        """Attach a method option (a `METHOD_OPTIONS` entry) where it acts: a `PairOption` on
+        every loss of the method that takes pair options, a `FeatureView` on the method's view
+        embeddings. An option that has nothing to act on is refused, naming both."""
+        method_name = method_name or type(self).__name__
+        if isinstance(option, PairOption):
+            losses = [m for m in self.modules() if isinstance(m, PairOptionsMixin)]
+            if not losses:
+                raise ValueError(
+                    f"option {name!r} edits the negatives of an InfoNCE-family loss, and method "
+                    f"{method_name!r} has no such loss (it compares no negatives): use it with "
+                    "simclr, dcl, supcon, moco_v2 or a composed method with an infonce, dcl or "
+                    "supcon objective")
+            for loss in losses:
+                loss.add_pair_option(option)
+        elif isinstance(option, FeatureView):
+            if not self.accepts_feature_views:
+                raise ValueError(
+                    f"option {name!r} makes positives from view embeddings, and method "
+                    f"{method_name!r} does not pass its embeddings through feature views: use "
+                    "it with simclr, dcl, supcon, moco_v2 or a composed method")
+            self.feature_views.append(option)
+        else:
+            raise TypeError(f"option {name!r} is a {type(option).__name__}, neither a PairOption "
+                            "nor a FeatureView")
+
+    def apply_feature_views(self, z_views: list[Tensor]) -> list[Tensor]:
+        """The view embeddings after every attached feature view (unchanged without any)."""
+        for feature_view in self.feature_views:
+            z_views = feature_view(z_views)
+        return z_views
 
     def forward(
         self, views: Sequence[Tensor], *, labels: Tensor | None = None, ids: Tensor | None = None

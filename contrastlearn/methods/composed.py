@@ -23,7 +23,10 @@ class Composed(Method):
     to the objective, which must compare a list of view embeddings (infonce, dcl, dclw, supcon,
     barlow_twins, vicreg, alignment_uniformity). Labels reach the objective only when it
     `needs_labels` (supcon), which makes the method supervised; otherwise the method stays
-    self-supervised on labelled data too."""
+    self-supervised on labelled data too. Feature-space views (`add_option`) act on the
+    embeddings inside `loss`, so they work with gradient caching too."""
+
+    accepts_feature_views = True
 
     def __init__(
         self, encoder: nn.Module, head: str = "projection_mlp",
@@ -44,6 +47,7 @@ class Composed(Method):
         return self.projector(self.encoder(x))
 
     def loss(self, z: list[Tensor], labels: Tensor | None, ids: Tensor | None) -> LossOutput:
+        z = self.apply_feature_views(z)
         return self.objective(z, labels=labels if self.needs_labels else None, ids=ids)
 
     def training_step(self, views: list[Tensor], *, labels, ids) -> LossOutput:

@@ -75,7 +75,10 @@ class MoCoV2(Method):
     on one process this emulates the paper's per-GPU BN as its CIFAR demo does with
     SplitBatchNorm(8); on 8 processes it is exactly the paper's one group per GPU. The
     queries are encoded as before (BN over each process's whole batch). With one group on one
-    process shuffling would change nothing, so it is skipped."""
+    process shuffling would change nothing, so it is skipped. Feature-space views
+    (`add_option`) act on each (queries, keys) pair before the loss."""
+
+    accepts_feature_views = True
 
     def __init__(
         self, encoder: nn.Module, projection_dim: int = 128, hidden_dim: int = 2048,
@@ -113,10 +116,10 @@ class MoCoV2(Method):
         with torch.no_grad():
             keys = encode_views(self.encode_keys, views)
         bank, bank_ids = self.queue.negatives()
-        first = self.objective([queries[0], keys[1]], ids=ids, negatives=bank,
-                               negative_ids=bank_ids)
-        second = self.objective([queries[1], keys[0]], ids=ids, negatives=bank,
-                                negative_ids=bank_ids)
+        first = self.objective(self.apply_feature_views([queries[0], keys[1]]), ids=ids,
+                               negatives=bank, negative_ids=bank_ids)
+        second = self.objective(self.apply_feature_views([queries[1], keys[0]]), ids=ids,
+                                negatives=bank, negative_ids=bank_ids)
         self.queue.enqueue(keys[1], ids)
         metrics = {name: (value + second.metrics[name]) / 2
                    for name, value in first.metrics.items()}

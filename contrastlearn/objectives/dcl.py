@@ -24,11 +24,16 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.pair_options import (
+    PairOptionsMixin,
+    loss_with_pair_options,
+    table_from_pairs,
+)
 from contrastlearn.objectives.temperature import TemperatureMixin
 
 
 @OBJECTIVES.register("dcl")
-class DCL(TemperatureMixin, nn.Module):
+class DCL(PairOptionsMixin, TemperatureMixin, nn.Module):
     """InfoNCE with the positive removed from the denominator (Yeh et al., 2021, 2110.06848).
 
     Anchors, positives P(i) (same id) and negatives N(i) (other ids) as in `InfoNCE`; with
@@ -42,7 +47,10 @@ class DCL(TemperatureMixin, nn.Module):
     gathering): the negative von Mises-Fisher weighting of the paper and its official code
     (weights average to 1 over the batch; not detached, as in the authors' code).
     `learnable_temperature=True` learns the temperature as CLIP does (`TemperatureMixin`).
+    Pair options (`add_pair_option`) are supported by the unweighted loss.
     """
+
+    pair_form = "decoupled"
 
     def __init__(
         self,
@@ -56,6 +64,7 @@ class DCL(TemperatureMixin, nn.Module):
         if sigma <= 0:
             raise ValueError(f"sigma must be > 0; got {sigma}")
         self.init_temperature(temperature, learnable_temperature)
+        self.init_pair_options()
         self.weighted = weighted
         self.sigma = sigma
         self.gather = gather
@@ -71,12 +80,23 @@ class DCL(TemperatureMixin, nn.Module):
         pairs = build_view_pairs(z_views, ids, gather=self.gather, objective="DCL")
         if pairs.global_batch < 2:
             raise ValueError("DCL needs at least 2 items in a batch: other items are negatives")
-        if pairs.num_views == 2 and ids_unique(pairs):
+        if len(self.pair_options):
+            same_id = pairs.same_id_mask()
+            table = table_from_pairs(pairs, self.inverse_temperature(),
+                                     same_id & ~pairs.self_mask(), ~same_id)
+            loss, metrics = loss_with_pair_options(self, table)
+        elif pairs.num_views == 2 and ids_unique(pairs):
             loss, metrics = self._two_unique_views(pairs)
         else:
             loss, metrics = self._general(pairs)
         metrics["temperature"] = self.current_temperature()
         return LossOutput(loss, metrics)
+
+    def add_pair_option(self, option: nn.Module) -> None:
+        if self.weighted:
+            raise ValueError(f"{type(option).__name__} cannot combine with DCLW's positive "
+                             "weighting: use the unweighted dcl loss")
+        super().add_pair_option(option)
 
     def _two_unique_views(self, pairs: ViewPairs) -> tuple[Tensor, dict]:
         """Fast path (two views, every item once): each anchor's one positive is known, so the

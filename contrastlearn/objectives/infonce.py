@@ -25,13 +25,18 @@ from contrastlearn.objectives._pairs import (
     ids_unique,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.pair_options import (
+    PairOptionsMixin,
+    loss_with_pair_options,
+    table_from_pairs,
+)
 from contrastlearn.objectives.temperature import MIN_LEARNABLE_TEMPERATURE, TemperatureMixin
 
 __all__ = ["MIN_LEARNABLE_TEMPERATURE", "InfoNCE"]
 
 @OBJECTIVES.register("nt_xent")
 @OBJECTIVES.register("infonce")
-class InfoNCE(TemperatureMixin, nn.Module):
+class InfoNCE(PairOptionsMixin, TemperatureMixin, nn.Module):
     """InfoNCE over any number of views, with id masks and optional queue negatives.
 
     Every one of the V*B local rows is an anchor. Positives P(i): the other rows with the same
@@ -55,8 +60,12 @@ class InfoNCE(TemperatureMixin, nn.Module):
     would have a zero gradient at the bound and leave the parameter stuck there.
 
     Two views with unique ids take a fast path (one cross_entropy, no masks); given `ids` are
-    checked for uniqueness with `torch.unique` (one host sync) to choose it.
+    checked for uniqueness with `torch.unique` (one host sync) to choose it. With pair options
+    attached (`add_pair_option`: hard-negative mixing, false-negative cancellation...) the
+    loss is computed from the options' weighted pair table (`pair_options`).
     """
+
+    pair_form = "infonce"
 
     def __init__(
         self,
@@ -71,6 +80,7 @@ class InfoNCE(TemperatureMixin, nn.Module):
             raise ValueError(f"anchor_views must be >= 1 or None; got {anchor_views}")
         self.anchor_views = anchor_views
         self.init_temperature(temperature, learnable_temperature)
+        self.init_pair_options()
         self.cross_view_only = cross_view_only
         self.gather = gather
 
@@ -90,9 +100,11 @@ class InfoNCE(TemperatureMixin, nn.Module):
             pairs = _keep_anchor_rows(pairs, self.anchor_views)
         scale = self.inverse_temperature()
         bank = None
-        if negatives is not None and negatives.shape[0] > 0:
+        if negatives is not None and negatives.shape[0] > 0 and not len(self.pair_options):
             bank = _BankNegatives.build(pairs, scale, negatives, negative_ids)
-        if pairs.num_views == 2 and self.anchor_views is None and ids_unique(pairs):
+        if len(self.pair_options):
+            loss, metrics = self._with_pair_options(pairs, scale, negatives, negative_ids)
+        elif pairs.num_views == 2 and self.anchor_views is None and ids_unique(pairs):
             loss, metrics = self._two_unique_views(pairs, scale, bank)
         else:
             loss, metrics = self._general(pairs, scale, bank)
@@ -153,6 +165,21 @@ class InfoNCE(TemperatureMixin, nn.Module):
                 "negative_similarity": negative_sum / max(count, 1),
             }
         return loss, metrics
+
+    def _with_pair_options(
+        self, pairs: ViewPairs, scale: Tensor | float, negatives: Tensor | None,
+        negative_ids: Tensor | None,
+    ) -> tuple[Tensor, dict]:
+        """The loss from the pair table the options edit (queue rows are candidates too)."""
+        same_id = pairs.same_id_mask()
+        if self.cross_view_only:
+            other_view = pairs.other_view_mask()
+            positive_mask, negative_mask = same_id & other_view, ~same_id & other_view
+        else:
+            positive_mask, negative_mask = same_id & ~pairs.self_mask(), ~same_id
+        table = table_from_pairs(pairs, scale, positive_mask, negative_mask, negatives,
+                                 negative_ids)
+        return loss_with_pair_options(self, table)
 
     def _general(
         self, pairs: ViewPairs, scale: Tensor | float, bank: _BankNegatives | None

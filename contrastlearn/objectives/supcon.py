@@ -25,6 +25,11 @@ from contrastlearn.objectives._pairs import (
     pair_metrics,
 )
 from contrastlearn.objectives.base import LossOutput
+from contrastlearn.objectives.pair_options import (
+    PairOptionsMixin,
+    loss_with_pair_options,
+    table_from_pairs,
+)
 from contrastlearn.objectives.temperature import TemperatureMixin
 
 MAX_CLASSES_FOR_CLASS_SUMS = 256
@@ -33,7 +38,7 @@ one-hot classes) instead of building (A, M) masks."""
 
 
 @OBJECTIVES.register("supcon")
-class SupCon(TemperatureMixin, nn.Module):
+class SupCon(PairOptionsMixin, TemperatureMixin, nn.Module):
     """SupCon L_out (Khosla et al., 2020, arXiv 2004.11362, eq. 2).
 
     Every local row i of every view is an anchor; A(i) = all other rows; positives P(i) = rows
@@ -45,10 +50,12 @@ class SupCon(TemperatureMixin, nn.Module):
     averaged over the anchors that have at least one positive. One view is allowed (positives
     then come from labels only). `base_temperature` defaults to `temperature` (no rescaling).
     `learnable_temperature=True` learns the temperature as CLIP does (`TemperatureMixin`); the
-    loss is then not rescaled, so `base_temperature` must stay unset.
+    loss is then not rescaled, so `base_temperature` must stay unset. Pair options
+    (`add_pair_option`) edit the weighted pair table instead (`pair_options`).
     """
 
     needs_labels = True
+    pair_form = "supcon"
 
     def __init__(
         self,
@@ -62,6 +69,7 @@ class SupCon(TemperatureMixin, nn.Module):
             raise ValueError("SupCon with learnable_temperature rescales nothing: leave "
                              "base_temperature unset")
         self.init_temperature(temperature, learnable_temperature)
+        self.init_pair_options()
         self.base_temperature = temperature if base_temperature is None else base_temperature
         self.gather = gather
 
@@ -82,6 +90,14 @@ class SupCon(TemperatureMixin, nn.Module):
         global_labels = gather_no_grad(labels) if self.gather and is_distributed() else labels
         anchor_labels = labels.repeat(pairs.num_views)
         candidate_labels = global_labels.repeat(pairs.num_views)
+        if len(self.pair_options):
+            same_class = ((anchor_labels[:, None] == candidate_labels[None, :])
+                          | pairs.same_id_mask())
+            table = table_from_pairs(pairs, self.inverse_temperature(),
+                                     same_class & ~pairs.self_mask(), ~same_class,
+                                     labels=anchor_labels)
+            loss, metrics = loss_with_pair_options(self, table)
+            return LossOutput(self.temperature / self.base_temperature * loss, metrics)
         if ids_unique(pairs):
             classes, candidate_classes = torch.unique(candidate_labels, return_inverse=True)
             if len(classes) <= MAX_CLASSES_FOR_CLASS_SUMS:
