@@ -9,7 +9,10 @@ time the general path (one duplicate id in the batch) and a 4096-key queue of ne
 latter against the same textbook code with the queue's logits concatenated. DCL, DCLW and
 SupCon are timed against textbook versions of the same losses (the papers' formulas in the
 usual concat-and-mask style; pytorch-metric-learning is not installed here) and against InfoNCE
-at the same batch.
+at the same batch. `--options` times every registered method option (METHOD_OPTIONS) on
+InfoNCE against plain InfoNCE at the same batch: pair options edit InfoNCE's weighted pair
+table, feature views change the embeddings before it; "pair table" is the table with no edit,
+the base cost every pair option pays.
 """
 
 from __future__ import annotations
@@ -23,7 +26,32 @@ import torch
 import torch.nn.functional as F
 from result_rows import add_smoke_option
 
+from contrastlearn.augment.feature_views import FeatureView
+from contrastlearn.core.registry import METHOD_OPTIONS
 from contrastlearn.objectives import DCL, DCLW, InfoNCE, SupCon
+from contrastlearn.objectives.pair_options import PairOption, PairTable
+
+
+class UnchangedTable(PairOption):
+    """The pair table with no edit: what every pair option costs before its own work."""
+
+    def forward(self, table: PairTable) -> PairTable:
+        return table
+
+
+def option_cases(z1: torch.Tensor, z2: torch.Tensor, temperature: float
+                 ) -> list[tuple[str, Callable[[], torch.Tensor]]]:
+    """(name, step) of InfoNCE with each registered method option at its defaults."""
+    cases = []
+    for name, option in [("pair table", UnchangedTable())] + [
+            (name, METHOD_OPTIONS.build(name)) for name in METHOD_OPTIONS.names()]:
+        loss = InfoNCE(temperature=temperature)
+        if isinstance(option, PairOption):
+            loss.add_pair_option(option)
+            cases.append((name, lambda loss=loss: loss([z1, z2]).loss))
+        elif isinstance(option, FeatureView):
+            cases.append((name, lambda loss=loss, view=option: loss(view([z1, z2])).loss))
+    return cases
 
 
 def reference_nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -111,6 +139,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--options", action="store_true",
+                        help="also every registered method option on InfoNCE")
     add_smoke_option(parser)
     args = parser.parse_args()
     if args.smoke:
@@ -157,16 +187,19 @@ def main() -> None:
          lambda: reference_supcon(z1, z2, labels, temperature), 9),
         ("2 views, 10 classes", "SupCon (ours)", lambda: supcon([z1, z2], labels=labels).loss, 9),
     ]
+    if args.options or args.smoke:
+        cases += [("2 views, option", name, step, 1)
+                  for name, step in option_cases(z1, z2, temperature)]
     medians = median_times_ms([case[2] for case in cases], [z1, z2], args.warmup, args.repeats)
 
     print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, device cpu, float32")
     print(f"batch {args.batch}, dim {args.dim}, 2 views, temperature {args.temperature}, "
           f"median of {args.repeats} forward+backward after {args.warmup} warmup")
     ours = medians[1]  # InfoNCE, 2 views
-    print(f"{'setting':<26}{'loss':<20}{'ms':>9}{'ratio':>8}{'/ InfoNCE':>11}")
+    print(f"{'setting':<26}{'loss':<38}{'ms':>9}{'ratio':>8}{'/ InfoNCE':>11}")
     for (setting, name, _, baseline), milliseconds in zip(cases, medians):
         ratio = milliseconds / medians[baseline]
-        print(f"{setting:<26}{name:<20}{milliseconds:>9.2f}{ratio:>8.2f}"
+        print(f"{setting:<26}{name:<38}{milliseconds:>9.2f}{ratio:>8.2f}"
               f"{milliseconds / ours:>11.2f}")
     print("ratio: time / time of the reference of the same setting (the duplicate-id case has "
           "no textbook reference and is compared with plain NT-Xent); / InfoNCE: time / time "

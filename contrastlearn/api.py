@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from contrastlearn.augment.curriculum import strength_rebuilder, training_strength
 from contrastlearn.augment.views import Views
 from contrastlearn.config import (
     FEW_LABEL_PROTOCOLS,
@@ -30,16 +31,19 @@ from contrastlearn.core.atomic import atomic_write
 from contrastlearn.core.distributed import gather_no_grad, is_distributed, rank, world_size
 from contrastlearn.core.registry import (
     AUGMENTATIONS,
+    BATCH_SAMPLERS,
     DATASETS,
     ENCODERS,
     EVALUATORS,
     METHOD_OPTIONS,
     METHODS,
     MODALITIES,
+    STRENGTH_SCHEDULES,
     VIEW_GENERATORS,
 )
 from contrastlearn.data.arrays import PAIR_KEYS, ArrayDataset, DataError, DatasetSplits
 from contrastlearn.data.checks import check_run_data
+from contrastlearn.data.inflation import inflated_training_data
 from contrastlearn.data.resolve import (
     IN_MEMORY,
     dataset_modality,
@@ -179,7 +183,8 @@ def build_encoder(recipe: Recipe, splits: DatasetSplits,
 
 def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ...]) -> Method:
     """The recipe's method around `encoder` with its options attached, wrapped with its learned
-    view generator if any (`in_channels` filled in from the data)."""
+    view generator if any (`in_channels` filled in from the data, and what the modality offers
+    view factories: a text `vocab_size` from the encoder)."""
     method = METHODS.build(recipe.method.name, encoder=encoder, **recipe.method.kwargs)
     for option in recipe.method.options:
         method.add_option(METHOD_OPTIONS.build(option.name, **option.kwargs), option.name,
@@ -188,9 +193,18 @@ def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ..
         return method
     factory = VIEW_GENERATORS.get(recipe.learned_views.name)
     kwargs = dict(recipe.learned_views.kwargs)
-    if _accepts(factory, "in_channels"):
-        kwargs.setdefault("in_channels", sample_shape[0])
+    offered = {"in_channels": sample_shape[0], **_view_inputs(recipe, sample_shape, encoder)}
+    for key, value in offered.items():
+        if _accepts(factory, key):
+            kwargs.setdefault(key, value)
     return LearnedViews(method, factory(**kwargs))
+
+
+def _view_inputs(recipe: Recipe, sample_shape: tuple[int, ...],
+                 encoder: nn.Module | None) -> dict[str, Any]:
+    """What the recipe's modality offers view factories and view generators."""
+    view_inputs = get_modality(recipe.data.modality).view_inputs
+    return {} if view_inputs is None else view_inputs(sample_shape, encoder)
 
 
 def build_views(recipe: Recipe, sample_shape: tuple[int, ...],
@@ -203,12 +217,39 @@ def build_views(recipe: Recipe, sample_shape: tuple[int, ...],
     else:
         name, kwargs = recipe.views.name, dict(recipe.views.kwargs)
     factory = AUGMENTATIONS.get(name)
-    view_inputs = get_modality(recipe.data.modality).view_inputs
-    for key, value in ({} if view_inputs is None else view_inputs(sample_shape, encoder)).items():
+    for key, value in _view_inputs(recipe, sample_shape, encoder).items():
         if _accepts(factory, key):
             kwargs.setdefault(key, value)
     views = factory(**kwargs)
-    return views if isinstance(views, Views) else Views([views, views])
+    views = views if isinstance(views, Views) else Views([views, views])
+    rebuild = strength_rebuilder(factory, kwargs)  # so a strength schedule can change them
+    return views if rebuild is None else views.rebuild_with(rebuild)
+
+
+def inflated(recipe: Recipe, train_data: Any, splits: DatasetSplits) -> Any:
+    """The training data with the recipe's generated data (`data.inflation`, AdaInf), or as
+    given; the evaluation `splits` are never changed."""
+    inflation = recipe.data.inflation
+    if inflation is None:
+        return train_data
+    return inflated_training_data(
+        train_data, inflation.generated, real_weight=inflation.real_weight,
+        count=inflation.count, seed=recipe.seed, modality=recipe.data.modality,
+        scale=splits.info.get("input_scale"))
+
+
+def batches_and_strength(recipe: Recipe) -> dict[str, Any]:
+    """The trainer's batch sampler (`train.batch_sampler`) and the views' strength by step
+    (`train.strength_schedule`, scaled by `data.inflation.strength_scale`)."""
+    sampler, schedule = recipe.train.batch_sampler, recipe.train.strength_schedule
+    scale = 1.0 if recipe.data.inflation is None else recipe.data.inflation.strength_scale
+    return {
+        "batch_sampler": (None if sampler is None
+                          else BATCH_SAMPLERS.build(sampler.name, **sampler.kwargs)),
+        "strength_schedule": training_strength(
+            None if schedule is None else STRENGTH_SCHEDULES.build(schedule.name,
+                                                                   **schedule.kwargs), scale),
+    }
 
 
 def _has_labels(data: ArrayDataset | Dataset) -> bool:
@@ -602,6 +643,7 @@ def _pretrain_locked(recipe: Recipe, fabric: Any, run_dir: Path, *, dataset: Any
     if modality.training_data is not None:
         train_data = modality.training_data(
             train_data, modality.parse_options(recipe.data.options))
+    real_train_data, train_data = train_data, inflated(recipe, train_data, splits)
     sample_shape = _sample_shape(train_data)
     check_run_data(train_data, splits, recipe.train.batch_size, needs_test=evaluate_after,
                    limit=recipe.data.limit)
@@ -612,15 +654,15 @@ def _pretrain_locked(recipe: Recipe, fabric: Any, run_dir: Path, *, dataset: Any
     _on_rank_zero(fabric, _write_run_files, run_dir, recipe, splits)
     trainer = Trainer(
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
-        fabric=fabric,
+        fabric=fabric, **batches_and_strength(recipe),
     )
     if recipe.train.knn_monitor and splits.test is not None:
         trainer.epoch_callback = _knn_monitor(splits, trainer.device)
     if resume_from:
         trainer.resume(resume_from)
     elif writer:
-        _best_effort("the augmentation preview", _write_preview, views, train_data, run_dir,
-                     recipe, encoder)
+        _best_effort("the augmentation preview", _write_preview, views, real_train_data,
+                     run_dir, recipe, encoder)
     try:
         summary = trainer.fit(train_data)
     except TrainingDiverged:

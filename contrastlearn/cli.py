@@ -171,11 +171,17 @@ def cmd_augment(args: argparse.Namespace) -> int:
         rows = strength_sweep(recipe, splits, strengths=args.strengths or DEFAULT_STRENGTHS,
                               encoder=encoder, steps=args.steps, out=out, device=args.device,
                               progress=not args.no_progress)
-        print("strength  positive similarity  linear probe top-1")
+        print("strength  positive similarity  linear probe top-1  kappa (sup)  kappa (mean)")
         for row in rows:
             print(f"{row['strength']:8.2f}  {row['positive_similarity']:19.4f}  "
-                  f"{100 * row['linear_probe_top1']:17.2f}%")
+                  f"{100 * row['linear_probe_top1']:17.2f}%  "
+                  f"{row['augmentation_complexity']:11.3f}  "
+                  f"{row['augmentation_complexity_mean']:12.3f}")
         print(f"wrote {out / 'sweep.png'} and {out / 'sweep.json'}")
+        if args.encoder and out.resolve() == (Path(args.encoder) / "sweep").resolve():
+            from contrastlearn.report.html import write_report
+
+            print(f"wrote {write_report(args.encoder)} (with the sweep)")
         return 0
     views = build_views(recipe, sample_shape)
     samples = preview_samples(splits.train, args.num_samples, seed=args.seed)
@@ -282,11 +288,11 @@ def _hanging(label: str, paragraphs: list[str], indent: int, width: int) -> str:
 def cmd_methods(args: argparse.Namespace) -> int:
     """Every method: its paper and what it does, each a whole sentence wrapped to the
     terminal (cut lines mid-sentence read as if the description were wrong)."""
-    from contrastlearn.core.registry import METHODS
+    from contrastlearn.core.registry import METHOD_OPTIONS, METHODS
     from contrastlearn.core.sentences import first_sentence
 
     names = METHODS.names()
-    indent = max(map(len, names)) + 2
+    indent = max(map(len, names + METHOD_OPTIONS.names())) + 2
     width = _terminal_width(indent + 30)
     blocks = []
     for name in names:
@@ -294,6 +300,11 @@ def cmd_methods(args: argparse.Namespace) -> int:
         paper = first_sentence(sys.modules[method.__module__].__doc__ or "")
         blocks.append(_hanging(name, [text for text in (paper, METHODS.describe(name)) if text],
                                indent, width))
+    options = METHOD_OPTIONS.names()
+    if options:
+        blocks.append("options (method.options in a recipe):")
+        blocks += [_hanging(name, [METHOD_OPTIONS.describe(name)], indent, width)
+                   for name in options]
     print("\n\n".join(blocks))
     return 0
 
@@ -428,7 +439,9 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--seed", type=int, default=0)
     aug.add_argument("--set", action="append", metavar="KEY=VALUE", help="recipe override")
     aug.add_argument("--sweep", action="store_true",
-                     help="measure positive similarity and probe accuracy at several strengths")
+                     help="measure positive similarity, probe accuracy and the augmentation "
+                     "complexity kappa at several strengths (--out RUN/sweep with --encoder RUN "
+                     "adds it to RUN's report.html)")
     aug.add_argument("--strengths", type=float, nargs="+", help="default 0 0.25 0.5 0.75 1")
     aug.add_argument("--steps", type=int, default=100,
                      help="training steps per strength (without --encoder)")
@@ -439,7 +452,8 @@ def build_parser() -> argparse.ArgumentParser:
     aug.add_argument("--no-progress", action="store_true")
     aug.set_defaults(handler=cmd_augment)
 
-    commands.add_parser("methods", help="list methods").set_defaults(handler=cmd_methods)
+    commands.add_parser("methods", help="list methods and their options") \
+        .set_defaults(handler=cmd_methods)
     commands.add_parser("datasets", help="list datasets and whether they are installed") \
         .set_defaults(handler=cmd_datasets)
     commands.add_parser("recipes", help="list shipped recipes").set_defaults(handler=cmd_recipes)

@@ -36,6 +36,31 @@ class MethodComponent(Component):
     options: list[Component] = Field(default_factory=list)
 
 
+class InflationConfig(Section):
+    """Data inflation balanced as AdaInf does (Wang, Zhang & Wang 2024, arXiv 2403.12448; see
+    `contrastlearn.data.inflation`): the real training data replicated `real_weight` times plus
+    generated samples, trained with views weakened by `strength_scale`. Generated samples never
+    enter the evaluation splits."""
+
+    generated: str = "mixup"
+    """A file or folder of samples in the training data's format (a .npz with x, a .npy, a
+    folder the modality reads), or `mixup`: convex mixes of two real samples, a seeded
+    stand-in for a generative model (tests and benchmarks)."""
+    count: int | None = Field(None, ge=1)
+    """mixup only: how many samples to make (default: as many as real training samples)."""
+    real_weight: int = Field(10, ge=1)
+    """Copies of the real data (AdaInf's real:generated mixing ratio of about 10:1)."""
+    strength_scale: float = Field(0.5, ge=0.0, le=1.0)
+    """Multiplier of the view policy's strength while inflated (AdaInf: weaker augmentation;
+    1: unchanged)."""
+
+    @model_validator(mode="after")
+    def _count_is_for_mixup(self) -> InflationConfig:
+        if self.count is not None and self.generated != "mixup":
+            raise ValueError("count is for generated: mixup only (a file brings its own samples)")
+        return self
+
+
 class DataConfig(Section):
     dataset: str = "digits"
     modality: str = "image"
@@ -49,6 +74,8 @@ class DataConfig(Section):
     options: dict[str, Any] = Field(default_factory=dict)
     """The modality's own options, checked against its schema (image: image_size; text:
     encoding, columns, label_column, bucket_by_length)."""
+    inflation: InflationConfig | None = None
+    """Train on the real data plus generated data, balanced as AdaInf does; None: real only."""
 
 
 class TrainConfig(Section):
@@ -104,10 +131,24 @@ class TrainConfig(Section):
     steps: int | None = Field(None, ge=1)
     """Train for exactly this many steps instead of `epochs` (the schedule spans them), as
     iteration-based methods like TS2Vec count their budget."""
+    batch_sampler: Component | None = None
+    """Which items share a batch (`contrastlearn.core.registry.BATCH_SAMPLERS`), e.g.
+    `cluster_spread` (G-SimCLR: k-means pseudo-labels, no two of a pseudo-label in a batch),
+    kwargs {clusters: 10, features: raw | encoder}. None: a seeded shuffle."""
+    strength_schedule: Component | None = None
+    """An augmentation-strength curriculum (`STRENGTH_SCHEDULES`: `linear`, `cyclical` after
+    MCCL): a multiplier in [0, 1] of the view policy's strength at every step, for any room's
+    views that take `strength`. Here, not under `views`, because like the learning rate it is a
+    function of the training step that the trainer applies. None: constant strength."""
     sam_rho: float | None = Field(None, gt=0.0)
     """Sharpness-aware minimisation around the optimizer (Foret et al. 2021, arXiv 2010.01412):
     each step's gradient is taken at the weights moved by this radius along the gradient
     (0.05 is SAM's usual value); a second forward and backward per step. None: off."""
+    forgetting_guard: Component | None = None
+    """A penalty keeping an adapted pretrained encoder near its start (`contrastlearn.engine.
+    forgetting`): `l2_init` (weight * ||theta - theta_0||^2, L2-SP) or `distill` (weight *
+    mean(1 - cos) to a frozen copy's embeddings), kwargs {weight: ...}; logged as the metric
+    `forgetting_guard`. None: off."""
 
 
 PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm", "label_fraction", "retrieval",
@@ -259,6 +300,50 @@ def check_components(recipe: Recipe, source: str) -> None:
         _check_component(f"method.options[{index}]", option, METHOD_OPTIONS, source, set())
     if recipe.views is not None:
         _check_component("views", recipe.views, AUGMENTATIONS, source, set())
+    _check_schedule_parts(recipe, source)
+
+
+def _check_schedule_parts(recipe: Recipe, source: str) -> None:
+    """The batch sampler and strength schedule build (so bad values, such as a strength outside
+    [0, 1], are refused at load), and views whose strength must change can change it."""
+    from contrastlearn.core.registry import (
+        AUGMENTATIONS,
+        BATCH_SAMPLERS,
+        METHODS,
+        STRENGTH_SCHEDULES,
+    )
+
+    parts = (("train.batch_sampler", recipe.train.batch_sampler, BATCH_SAMPLERS),
+             ("train.strength_schedule", recipe.train.strength_schedule, STRENGTH_SCHEDULES))
+    for section, component, registry in parts:
+        if component is None:
+            continue
+        _check_component(section, component, registry, source, set())
+        try:
+            registry.build(component.name, **component.kwargs)
+        except (TypeError, ValueError) as error:
+            raise RecipeError(f"invalid recipe in {source}: {section}: {error}") from None
+    inflation = recipe.data.inflation
+    needs = ("train.strength_schedule" if recipe.train.strength_schedule is not None else
+             "data.inflation.strength_scale" if inflation and inflation.strength_scale != 1
+             else None)
+    if needs is None:
+        return
+    def takes_strength(name: str) -> bool:
+        try:
+            return "strength" in inspect.signature(AUGMENTATIONS.get(name)).parameters
+        except (TypeError, ValueError):
+            return False
+
+    views = (recipe.views.name if recipe.views is not None
+             else METHODS.get(recipe.method.name).default_views)
+    if not takes_strength(views):
+        known = ", ".join(name for name in AUGMENTATIONS.names() if takes_strength(name))
+        fallback = "" if needs == "train.strength_schedule" else (
+            "; or set data.inflation.strength_scale: 1")
+        raise RecipeError(f"invalid recipe in {source}: {needs} changes the views' strength, but "
+                          f"the view policy {views!r} has no strength setting; use one that "
+                          f"has: {known}{fallback}")
 
 
 def recipe_from_dict(data: dict[str, Any], source: str = "<dict>") -> Recipe:

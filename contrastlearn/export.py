@@ -36,8 +36,13 @@ def export_encoder(
 
     The folder is written whole beside its place and renamed into it, so a crash never leaves
     weights and a config that do not belong together; an existing export is replaced only
-    with `overwrite`, and never a folder contrastlearn did not make."""
+    with `overwrite`, and never a folder contrastlearn did not make. An encoder with
+    `for_export()` is exported as the plain module that method returns (a LoRA-adapted text
+    encoder: its adapters merged into the weights), so the export rebuilds without them."""
     folder = Path(folder)
+    for_export = getattr(encoder, "for_export", None)
+    if for_export is not None:  # e.g. LoRA adapters folded into plain weights
+        encoder = for_export()
     with staged_folder(folder, overwrite) as stage:
         export_assets = getattr(encoder, "export_assets", None)
         if export_assets is not None:

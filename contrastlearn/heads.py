@@ -110,6 +110,31 @@ class SwAVPrototypes(nn.Module):
         return self.prototypes(F.normalize(z, dim=1))
 
 
+@HEADS.register("multi_projection")
+class MultiProjection(nn.Module):
+    """`num_heads` projection MLPs on the same representation, outputs concatenated into
+    (B, num_heads * out_dim): the heads of AMCL (Wang et al., 2024, arXiv:2310.05615), each
+    giving its own feature space for the `amcl` objective to split again. Each head is a
+    `ProjectionMLP` with the given settings; `out_dim` of this module is the concatenated size.
+    """
+
+    def __init__(self, in_dim: int, num_heads: int = 3, hidden_dim: int = 2048,
+                 out_dim: int = 128, num_layers: int = 2, batch_norm: bool = True) -> None:
+        super().__init__()
+        if int(num_heads) < 1:
+            raise ValueError(f"multi_projection num_heads must be >= 1; got {num_heads}")
+        self.in_dim = int(in_dim)
+        self.num_heads = int(num_heads)
+        self.head_dim = int(out_dim)
+        self.out_dim = self.num_heads * self.head_dim
+        self.heads = nn.ModuleList(
+            ProjectionMLP(in_dim, hidden_dim, out_dim, num_layers, batch_norm)
+            for _ in range(self.num_heads))
+
+    def forward(self, h: Tensor) -> Tensor:
+        return torch.cat([head(h) for head in self.heads], dim=1)
+
+
 @HEADS.register("identity_head")
 class Identity(nn.Module):
     """No head: z = h. For methods or probes that use the representation directly.

@@ -10,7 +10,9 @@ from __future__ import annotations
 import importlib
 from importlib.metadata import entry_points
 
+import contrastlearn.augment.curriculum  # noqa: F401
 import contrastlearn.encoders  # noqa: F401
+import contrastlearn.engine.samplers  # noqa: F401
 import contrastlearn.evaluation  # noqa: F401
 import contrastlearn.heads  # noqa: F401
 import contrastlearn.methods  # noqa: F401

@@ -86,6 +86,13 @@ CASES: dict[str, Case] = {
         printed=(rf"^\| 1 x \d+ \| {NUMBER} \| 1\.00 \|$", rf"^\| 2 x 1 \(ddp\) \| {NUMBER} \|"),
         slow=True),
     "bench_evaluation.py": Case(printed=(rf"^knn\s+{NUMBER}\s", rf"^linear_probe\s+{NUMBER}\s")),
+    "bench_forgetting.py": Case(
+        printed=(rf"^\| MiniLM \(untouched\) \| 0 \| 0 \| {NUMBER} \|",
+                 rf"^\| simcse-lora \| [\d,]+ \| 1 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
+                 rf"{NUMBER} / {NUMBER} \| {NUMBER} / {NUMBER} \| {NUMBER} \|$",
+                 rf"^\| simcse-guard \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
+                 rf"[+-]{NUMBER} \([+-]{NUMBER} to [+-]{NUMBER}\) \|$"),
+        modules=(*MINILM, "gensim"), system_data=(_wordnet,)),
     "bench_fashion_mnist.py": Case(
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER}% \| {NUMBER}% \|$",
                  rf"^\| supervised \(cross-entropy\) \| 1 \| {NUMBER} \|"),
@@ -94,6 +101,9 @@ CASES: dict[str, Case] = {
     "bench_image_views.py": Case(printed=(rf"^8x3x32x32\s+simclr 2 views\s+blur=True\s+{NUMBER}",
                                           rf"^B=8 N=32\s+3\s+{NUMBER}")),
     "bench_loss.py": Case(printed=(rf"^2 views\s+InfoNCE \(ours\)\s+{NUMBER}",)),
+    "bench_options.py": Case(
+        printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER}% \| – \|",),
+        system_data=(_fashion_mnist,)),
     "bench_step_overhead.py": Case(
         printed=(rf"^\| full SimCLR step through the engine \| {NUMBER} \|$",
                  rf"^\| pipeline overhead .* \| {NUMBER}% \|$")),

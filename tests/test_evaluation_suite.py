@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -176,17 +177,39 @@ def test_cli_augment_sweep_trains_and_plots(tmp_path, capsys):
         assert row["linear_probe_top1"] == pytest.approx(probe.value)
     assert (out / "sweep.png").stat().st_size > 1000
     assert (out / "strength-1" / "report.html").is_file()
+    # the augmentation complexity on the raw inputs (kappa^2 at most the sample size, reached
+    # when every view names its input): stronger views forget more of the input
+    assert {row["augmentation_complexity_features"] for row in rows} == {"raw inputs"}
+    assert rows[0]["augmentation_complexity"] <= math.sqrt(rows[0]["num_complexity"]) + 1e-9
+    assert rows[0]["augmentation_complexity"] > rows[1]["augmentation_complexity"]
+    assert rows[0]["augmentation_complexity_mean"] > rows[1]["augmentation_complexity_mean"]
+    assert "kappa (sup)" in capsys.readouterr().out
 
 
 def test_augment_sweep_with_frozen_encoder(run, tmp_path, capsys):
-    out = tmp_path / "frozen"
-    assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),
-                 "--sweep", "--strengths", "0", "0.5", "1", "--encoder", str(run.run_dir)]) == 0
-    rows = json.loads((out / "sweep.json").read_text())
+    out = run.run_dir / "sweep"  # inside the run: its report.html shows the sweep
+    report = run.run_dir / "report.html"
+    before = report.read_bytes()
+    try:
+        assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),
+                     "--sweep", "--strengths", "0", "0.5", "1", "--encoder",
+                     str(run.run_dir)]) == 0
+        rows = json.loads((out / "sweep.json").read_text())
+        page = report.read_text()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+        report.write_bytes(before)
+    assert "<h2>Augmentation strength sweep</h2>" in page and "smaller kappa" in page
     # stronger views: positives drift apart and less class information survives
     assert rows[0]["positive_similarity"] > rows[-1]["positive_similarity"]
     assert rows[0]["linear_probe_top1"] > rows[-1]["linear_probe_top1"]
     assert {row["encoder"] for row in rows} == {"frozen encoder"}
+    # kappa in the frozen encoder's space falls as the views get stronger
+    kappas = [row["augmentation_complexity_mean"] for row in rows]
+    assert kappas[0] > kappas[1] > kappas[2]
+    assert len(rows[0]["augmentation_kernel_eigenvalues"]) == 10
+    printed = capsys.readouterr().out
+    assert "kappa (mean)" in printed and f"{rows[-1]['augmentation_complexity']:11.3f}" in printed
 
 
 def test_table_shows_every_label_fraction(run):

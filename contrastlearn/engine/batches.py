@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -50,9 +51,13 @@ def length_bucketed_order(lengths: Tensor, batch_size: int, seed: int, epoch: in
     return torch.cat([batches[index] for index in shuffled] + remainder)
 
 
-def sample_order(data: ArrayDataset | Dataset, batch_size: int, seed: int, epoch: int) -> Tensor:
-    """The epoch order: length-bucketed when the data has `bucket_lengths`, else a plain
-    seeded permutation."""
+def sample_order(data: ArrayDataset | Dataset, batch_size: int, seed: int, epoch: int,
+                 sampler: Any = None) -> Tensor:
+    """The epoch order: the batch sampler's (`contrastlearn.engine.samplers`, e.g. G-SimCLR's
+    cluster spread) when one is given, else length-bucketed when the data has
+    `bucket_lengths`, else a plain seeded permutation."""
+    if sampler is not None:
+        return sampler.order(len(data), batch_size, seed, epoch)
     lengths = getattr(data, "bucket_lengths", None)
     if lengths is None:
         return epoch_order(len(data), seed, epoch)

@@ -31,6 +31,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from contrastlearn.augment.curriculum import Schedule, check_schedule
 from contrastlearn.augment.views import Views
 from contrastlearn.config import TrainConfig
 from contrastlearn.core.atomic import atomic_write
@@ -51,6 +52,7 @@ from contrastlearn.engine.checkpoint import (
     non_finite_entries,
     save_checkpoint,
 )
+from contrastlearn.engine.forgetting import build_forgetting_guard, check_guard_options
 from contrastlearn.engine.grad_cache import cached_backward
 from contrastlearn.engine.launch import (
     batch_norm_layers,
@@ -220,9 +222,12 @@ class Trainer:
         self, method: Method, views: Views, config: TrainConfig, *, seed: int = 0,
         run_dir: Path | None = None, progress: bool = True,
         epoch_callback: Callable[[Method], dict[str, float]] | None = None,
-        fabric: Any = None,
+        fabric: Any = None, batch_sampler: Any = None,
+        strength_schedule: Schedule | None = None,
     ) -> None:
         self.config = config
+        # which items share a batch (contrastlearn.engine.samplers), the views' strength by step
+        self.batch_sampler, self.strength_schedule = batch_sampler, strength_schedule
         self.seed = seed
         self.views = views
         self.run_dir = Path(run_dir) if run_dir is not None else None
@@ -230,6 +235,7 @@ class Trainer:
         self.progress = progress and self.fabric.is_global_zero
         self.epoch_callback = epoch_callback
         check_sharpness_aware(config)
+        check_guard_options(config)
         check_accumulation(method, config.accumulate_batches)
         if config.sync_batchnorm:
             method = with_sync_batchnorm(method, self.fabric.world_size, self.fabric.device)
@@ -248,6 +254,11 @@ class Trainer:
         self.view_generator.manual_seed(seed + 1 + self.fabric.global_rank)
         self.state = TrainState()
         self.weight_average = WeightAverage(method.encoder) if config.average_weights else None
+        # the guard's reference is taken after setup, once DDP has made every rank's weights equal
+        self.forgetting_guard = build_forgetting_guard(config.forgetting_guard, method.encoder,
+                                                       sharded=self.sharded)
+        if self.forgetting_guard is not None:
+            self.forgetting_guard.to(self.device)
         self.gradient_cache = (gradient_cache_parts(method) if config.gradient_cache_chunk
                                else None)
         self.warnings: list[str] = []
@@ -291,6 +302,10 @@ class Trainer:
             "rng": rng_by_rank,
             "seed": self.seed,
             **({} if average is None else {"weight_average": average}),
+            **({} if self.batch_sampler is None
+               else {"batch_sampler": self.batch_sampler.state_dict()}),
+            **({} if self.forgetting_guard is None
+               else {"forgetting_guard": self.forgetting_guard.state_dict()}),
         }
 
     def save(self) -> None:
@@ -342,6 +357,16 @@ class Trainer:
                 raise ValueError("the checkpoint has no weight average; resume it with "
                                  "train.average_weights: false")
             self.weight_average.load_state_dict(state["weight_average"])
+        if self.batch_sampler is not None:
+            if "batch_sampler" not in state:
+                raise ValueError("the checkpoint has no batch sampler state (pseudo-labels); "
+                                 "resume it without train.batch_sampler")
+            self.batch_sampler.load_state_dict(state["batch_sampler"])
+        if self.forgetting_guard is not None:
+            if "forgetting_guard" not in state:
+                raise ValueError("the checkpoint has no forgetting guard; resume it without "
+                                 "train.forgetting_guard")
+            self.forgetting_guard.load_state_dict(state["forgetting_guard"])
         self._restore_rng(state["rng"])
         if self.fabric.is_global_zero:
             self._truncate_metrics(self.state.step)
@@ -411,6 +436,7 @@ class Trainer:
                                          config.histograms if config.diagnostics else 0),
             started=time.perf_counter())
         self.method.prepare(data, self.device)  # part of the training time
+        self._prepare_batches_and_strength(data, total_steps)
         bar = tqdm(total=last_step, initial=self.state.step, disable=not self.progress,
                    desc="pretrain", unit="step", dynamic_ncols=True)
         self._write_summary({"status": "running", "steps": self.state.step,
@@ -421,6 +447,8 @@ class Trainer:
                 self._run_steps(loop, bar, stop_requested)
         finally:
             bar.close()
+            if self.strength_schedule is not None:
+                self.views.set_strength(1.0)  # evaluation sees the recipe's views
         if self.weight_average is not None:
             self.weight_average.apply()
         if self.sharded:
@@ -445,7 +473,8 @@ class Trainer:
         tokens_seen = 0
         last_save = loop.started
         while self.state.step < loop.last_step:
-            order = sample_order(data, loop.batch_size, self.seed, self.state.epoch)
+            order = sample_order(data, loop.batch_size, self.seed, self.state.epoch,
+                                 self.batch_sampler)
             for batch in iterate_batches(data, order, loop.batch_size, self.state.batch_in_epoch,
                                          config.num_workers, self.seed + self.state.epoch,
                                          shard=(rank, world_size)):
@@ -454,6 +483,8 @@ class Trainer:
                                    config.min_lr_ratio)
                 for group in self.optimizer.param_groups:
                     group["lr"] = lr * group.get("lr_scale", 1.0)
+                if self.strength_schedule is not None:
+                    self.views.set_strength(self.strength_schedule(step, loop.total_steps))
                 output, output_ids, loop.loss_value = self._batch_gradients(batch,
                                                                             loop.micro_batch)
                 if not math.isfinite(loop.loss_value):
@@ -494,6 +525,8 @@ class Trainer:
                               "elapsed_seconds": elapsed}
                     if count_tokens is not None:
                         record["tokens_per_second"] = tokens_seen / max(elapsed, 1e-9)
+                    if self.strength_schedule is not None:
+                        record["augmentation_strength"] = self.views.strength
                     record.update({k: _scalar(v) for k, v in output.metrics.items()})
                     record.update(self._diagnostics(output, output_ids,
                                                     self.state.step in loop.histogram_at, bar))
@@ -518,6 +551,25 @@ class Trainer:
             if due:
                 self.save()
                 last_save = time.perf_counter()
+
+    def _prepare_batches_and_strength(self, data: Any, total_steps: int) -> None:
+        """Before the first step: the batch sampler's pseudo-labels (once per run: a resumed
+        run has them from its checkpoint; rank 0's on every rank), and a strength schedule
+        checked to stay in [0, 1] at every step."""
+        sampler = self.batch_sampler
+        if sampler is not None and not sampler.fitted:
+            if self.sharded and getattr(sampler, "features", None) == "encoder":
+                raise ValueError("train.batch_sampler features: encoder cannot embed with a "
+                                 "sharded (fsdp) encoder; use features: raw")
+            labels = sampler.fit(data, self.method.encoder, self.device, self.seed)
+            if self.fabric.world_size > 1:
+                sampler.load_state_dict({"labels": self.fabric.broadcast(labels, src=0)})
+        if self.strength_schedule is not None:
+            if not self.views.adjustable:
+                raise ValueError("train.strength_schedule needs views that can change strength "
+                                 "(built from a view policy with a `strength` setting, see "
+                                 "Views.rebuild_with)")
+            check_schedule(self.strength_schedule, total_steps, "train.strength_schedule")
 
     def _interrupted(self) -> None:
         """Checkpoint where the step ended, record the stop, and raise TrainingInterrupted."""
@@ -559,7 +611,7 @@ class Trainer:
             else:
                 last = number == len(parts) - 1
                 with self._backward_sync(enabled=not last):
-                    output = self.model(views, labels=labels, ids=ids)
+                    output = self._guarded(self.model(views, labels=labels, ids=ids), views)
                     self.fabric.backward(output.loss / len(parts))
             loss_total += output.loss.detach() / len(parts)
         if self.fabric.world_size > 1:
@@ -569,8 +621,19 @@ class Trainer:
     def _recompute(self) -> None:
         """Forward and backward of the last batch's views again (SAM's second pass)."""
         views, labels, ids = self._last_inputs
-        output = self.model(views, labels=labels, ids=ids)
+        output = self._guarded(self.model(views, labels=labels, ids=ids), views)
         self.fabric.backward(output.loss)
+
+    def _guarded(self, output: LossOutput, views: list) -> LossOutput:
+        """`output` with the forgetting guard's term (train.forgetting_guard) added to its loss
+        and logged as the metric `forgetting_guard`."""
+        if self.forgetting_guard is None:
+            return output
+        with self.fabric.autocast():
+            term = self.forgetting_guard(self.method.encoder, views[0])
+        output.loss = output.loss + term
+        output.metrics["forgetting_guard"] = term.detach()
+        return output
 
     def _backward_sync(self, enabled: bool):
         """Skip DDP's gradient all-reduce on all but the last micro-batch (one process: no-op)."""

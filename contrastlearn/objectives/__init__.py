@@ -5,30 +5,51 @@ from contrastlearn.objectives.alignment_uniformity import (
     alignment,
     uniformity,
 )
+from contrastlearn.objectives.amcl import AMCL
 from contrastlearn.objectives.barlow_twins import BarlowTwins
 from contrastlearn.objectives.base import LossOutput, default_ids, stack_views
+from contrastlearn.objectives.cacr import CACR
 from contrastlearn.objectives.dcl import DCL, DCLW
+from contrastlearn.objectives.feature_negatives import AdversarialNegatives, NegativeInterpolation
+from contrastlearn.objectives.hard_negatives import (
+    ClusterNegatives,
+    DebiasedWeights,
+    FalseNegativeCancellation,
+    HardNegativeMixing,
+)
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
+from contrastlearn.objectives.hydra import Hydra
 from contrastlearn.objectives.infonce import InfoNCE
 from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
 from contrastlearn.objectives.negative_cosine import NegativeCosine
 from contrastlearn.objectives.queue import MemoryQueue
+from contrastlearn.objectives.soft_targets import SoftTargets
 from contrastlearn.objectives.supcon import SupCon
 from contrastlearn.objectives.swav import SwAV, sinkhorn_knopp
 from contrastlearn.objectives.vicreg import VICReg
 from contrastlearn.objectives.whitening import shuffled_group_whitening
 
 __all__ = [
+    "AMCL",
+    "CACR",
     "DCL",
     "DCLW",
+    "AdversarialNegatives",
     "AlignmentUniformity",
     "BarlowTwins",
+    "ClusterNegatives",
+    "DebiasedWeights",
+    "FalseNegativeCancellation",
+    "HardNegativeMixing",
     "HierarchicalContrastive",
+    "Hydra",
     "InfoNCE",
     "LossOutput",
     "MemoryQueue",
     "MultipleNegativesRanking",
+    "NegativeInterpolation",
     "NegativeCosine",
+    "SoftTargets",
     "SupCon",
     "SwAV",
     "VICReg",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,10 @@ TEXT_PREVIEW_NAME = "views.txt"
 TEXT_PREVIEW_LIMIT = 50_000
 """Characters of a text preview shown; a longer one is cut there, and the page says so."""
 EMBEDDINGS_NAME = "embeddings_sample.npz"
+SWEEP_DIR = "sweep"
+SWEEP_NAME = "sweep.json"
+"""An augmentation strength sweep of the run (`contrastlearn augment --sweep --encoder RUN --out
+RUN/sweep`) writes here; the report shows it when it exists."""
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222;
@@ -221,6 +226,49 @@ def _section_results(run_dir: Path) -> str:
     return _table(["protocol", "representation", "metric", "value", "split", "settings"], rows)
 
 
+def _cell(value: object, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else "-"
+
+
+def _section_sweep(run_dir: Path) -> str:
+    """The strength sweep of `sweep/sweep.json`: a table and the plot (with the augmentation
+    complexity panel when the sweep measured it)."""
+    from contrastlearn.report.plots import plot_strength_sweep
+
+    rows = json.loads((run_dir / SWEEP_DIR / SWEEP_NAME).read_text())
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise NotApplicable(f"{SWEEP_DIR}/{SWEEP_NAME} holds no sweep rows")
+    measured = all("augmentation_complexity" in row for row in rows)
+    png = plot_strength_sweep(
+        [r["strength"] for r in rows], [r["positive_similarity"] for r in rows],
+        [r["linear_probe_top1"] for r in rows], run_dir / PLOTS_DIR / "sweep.png",
+        augmentation_complexity=([r["augmentation_complexity"] for r in rows] if measured
+                                 else None),
+        augmentation_complexity_mean=([r.get("augmentation_complexity_mean", math.nan)
+                                       for r in rows] if measured else None))
+    table = _table(
+        ["strength", "positive similarity", "linear probe top-1", "kappa (sup)", "kappa (mean)",
+         "top kernel eigenvalues"],
+        [[_cell(r.get("strength")), _cell(r.get("positive_similarity")),
+          _cell(r.get("linear_probe_top1")), _cell(r.get("augmentation_complexity")),
+          _cell(r.get("augmentation_complexity_mean")),
+          ", ".join(_cell(v, 3) for v in r.get("augmentation_kernel_eigenvalues", [])[:5]) or "-"]
+         for r in rows])
+    features = rows[0].get("augmentation_complexity_features", "")
+    explanation = (
+        "<p>kappa is the augmentation complexity of Zhai et al. (2023, arXiv 2306.00788), "
+        "estimated on a fixed sample of "
+        f"{html.escape(str(rows[0].get('num_complexity', '?')))} inputs "
+        f"({html.escape(str(features))} as features): kappa<sup>2</sup> is the largest "
+        "K(x, x) of the kernel the views induce between inputs, from 1 (views forget their "
+        "input) to the sample size (each view names its input). Stronger augmentation gives a "
+        "smaller kappa, so a linear probe needs fewer labels (smaller estimation error), until "
+        "the views erase what the task needs (larger approximation error): the paper's "
+        "trade-off puts the best strength in between.</p>") if measured else (
+        "<p>This sweep predates the augmentation complexity; rerun it to add kappa.</p>")
+    return explanation + table + _image(png, "augmentation strength sweep")
+
+
 def _section_embedding_map(run_dir: Path, method: str = "tsne") -> str:
     from contrastlearn.report.plots import plot_embedding_map
 
@@ -241,6 +289,7 @@ SECTIONS: list[tuple[str, Callable[[Path], str]]] = [
     ("Evaluation", _section_results),
     ("Training curves", _section_curves),
     ("Augmentation preview", _section_preview),
+    ("Augmentation strength sweep", _section_sweep),
     ("Embedding map", _section_embedding_map),
     ("Data", _section_data),
     ("Recipe", _section_recipe),
@@ -274,6 +323,8 @@ def render_report(run_dir: str | Path, *, embedding_map: str = "tsne") -> str:
     title = run_dir.name
     body = []
     for heading, build in SECTIONS:
+        if build is _section_sweep and not (run_dir / SWEEP_DIR / SWEEP_NAME).is_file():
+            continue  # shown only for a run that has a sweep
         content = _section(heading, build, run_dir, embedding_map)
         body.append(f"<h2>{html.escape(heading)}</h2>\n{content}")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"

@@ -653,46 +653,73 @@ def plot_augmentation_preview(originals: Any, views: Sequence[Any], path: PathLi
 
 def _figure_strength_sweep(strengths: Sequence[float], positive_similarity: Sequence[float],
                            probe_accuracy: Sequence[float], *,
-                           probe_label: str = "linear probe top-1") -> Figure:
-    arrays = [np.asarray(_to_numpy(values), dtype=float).reshape(-1)
-              for values in (strengths, positive_similarity, probe_accuracy)]
+                           probe_label: str = "linear probe top-1",
+                           augmentation_complexity: Sequence[float] | None = None,
+                           augmentation_complexity_mean: Sequence[float] | None = None) -> Figure:
+    series = [strengths, positive_similarity, probe_accuracy]
+    names = ["strengths", "positive_similarity", "probe_accuracy"]
+    for name, values in (("augmentation_complexity", augmentation_complexity),
+                         ("augmentation_complexity_mean", augmentation_complexity_mean)):
+        if values is not None:
+            series.append(values)
+            names.append(name)
+    arrays = [np.asarray(_to_numpy(values), dtype=float).reshape(-1) for values in series]
     lengths = [len(a) for a in arrays]
     if len(set(lengths)) != 1:
-        raise ValueError(
-            "strengths, positive_similarity and probe_accuracy must have the same length, got "
-            f"{lengths[0]}, {lengths[1]} and {lengths[2]}"
-        )
+        got = ", ".join(str(length) for length in lengths[:-1]) + f" and {lengths[-1]}"
+        raise ValueError(f"{', '.join(names[:-1])} and {names[-1]} must have the same length, "
+                         f"got {got}")
     if lengths[0] == 0:
         raise ValueError("a strength sweep needs at least one point")
     order = np.argsort(arrays[0], kind="stable")
-    x, similarity, accuracy = (a[order] for a in arrays)
-    fig = Figure(figsize=(9, 3.6), layout="constrained")
-    left, right = fig.subplots(1, 2, sharex=True)
-    panels = ((left, similarity, "positive-pair cosine similarity", "tab:blue",
+    x, similarity, accuracy, *complexity = (a[order] for a in arrays)
+    fig = Figure(figsize=(13.5 if complexity else 9, 3.6), layout="constrained")
+    axes = fig.subplots(1, 3 if complexity else 2, sharex=True)
+    panels = ((axes[0], similarity, "positive-pair cosine similarity", "tab:blue",
                "views agree more at low strength"),
-              (right, accuracy, probe_label, "tab:orange", "downstream quality"))
+              (axes[1], accuracy, probe_label, "tab:orange", "downstream quality"))
     for ax, values, label, colour, subtitle in panels:
-        finite = np.isfinite(values) & np.isfinite(x)
-        ax.plot(x[finite], values[finite], marker="o", color=colour, linewidth=1.5)
-        ax.set_xlabel("augmentation strength")
+        _sweep_line(ax, x, values, colour)
         ax.set_ylabel(label)
         ax.set_title(f"{label}\n({subtitle})", fontsize=10)
-        ax.grid(True, alpha=0.3)
+    right = axes[1]
     finite = np.isfinite(accuracy) & np.isfinite(x)
     if finite.any():
         best = np.flatnonzero(finite)[np.argmax(accuracy[finite])]
         right.plot(x[best], accuracy[best], marker="*", markersize=14, color="tab:red",
                    linestyle="none", label=f"best: {accuracy[best]:.3g} at {x[best]:.3g}")
         right.legend(fontsize=8, loc="best")
+    if complexity:
+        ax = axes[2]
+        labels = ("kappa (sup)", "kappa (mean)")
+        for values, label, colour in zip(complexity, labels, ("tab:green", "tab:olive")):
+            _sweep_line(ax, x, values, colour, label=label)
+        ax.set_ylabel("augmentation complexity kappa")
+        ax.set_title("augmentation complexity kappa\n(smaller: views forget more of the input)",
+                     fontsize=10)
+        ax.legend(fontsize=8, loc="best")
     fig.suptitle("Augmentation strength sweep", fontsize=12)
     return fig
 
 
+def _sweep_line(ax, x: np.ndarray, values: np.ndarray, colour: str, label: str | None = None):
+    finite = np.isfinite(values) & np.isfinite(x)
+    ax.plot(x[finite], values[finite], marker="o", color=colour, linewidth=1.5, label=label)
+    ax.set_xlabel("augmentation strength")
+    ax.grid(True, alpha=0.3)
+
+
 def plot_strength_sweep(strengths: Sequence[float], positive_similarity: Sequence[float],
                         probe_accuracy: Sequence[float], path: PathLike, *,
-                        probe_label: str = "linear probe top-1") -> bytes:
-    """Positive-pair similarity (left) and probe accuracy (right) against augmentation strength,
-    with markers and the best strength starred. Raises ValueError when lengths differ or are 0.
+                        probe_label: str = "linear probe top-1",
+                        augmentation_complexity: Sequence[float] | None = None,
+                        augmentation_complexity_mean: Sequence[float] | None = None) -> bytes:
+    """Positive-pair similarity (left) and probe accuracy (middle) against augmentation strength,
+    with markers and the best strength starred, and, when given, a third panel with the
+    augmentation complexity kappa (`contrastlearn.evaluation.augmentation_complexity`; its sup
+    and mean forms). Raises ValueError when lengths differ or are 0.
     """
-    return _save(_figure_strength_sweep(strengths, positive_similarity, probe_accuracy,
-                                        probe_label=probe_label), path)
+    return _save(_figure_strength_sweep(
+        strengths, positive_similarity, probe_accuracy, probe_label=probe_label,
+        augmentation_complexity=augmentation_complexity,
+        augmentation_complexity_mean=augmentation_complexity_mean), path)

@@ -13,7 +13,7 @@ import contrastlearn
 from contrastlearn import api
 from contrastlearn.cli import main
 from contrastlearn.config import recipe_from_dict
-from contrastlearn.core.registry import ENCODERS, METHODS
+from contrastlearn.core.registry import ENCODERS, METHOD_OPTIONS, METHODS
 from contrastlearn.core.sentences import first_sentence
 from tests.conftest import tiny_recipe_dict
 
@@ -54,8 +54,15 @@ def test_methods_prints_whole_sentences_wrapped_to_the_terminal(monkeypatch, cap
     assert main(["methods"]) == 0
     printed = capsys.readouterr().out
     assert max(len(line) for line in printed.splitlines()) < 72
-    blocks = {block.split()[0]: " ".join(block.split()[1:]) for block in printed.split("\n\n")}
+    methods_part, options_part = printed.split("\noptions (method.options", 1)
+    blocks = {block.split()[0]: " ".join(block.split()[1:])
+              for block in methods_part.split("\n\n") if block.strip()}
     assert sorted(blocks) == METHODS.names()
+    options = {block.split()[0]: " ".join(block.split()[1:])
+               for block in options_part.split("\n\n")[1:]}
+    assert sorted(options) == METHOD_OPTIONS.names()
+    for name, text in options.items():
+        assert text == METHOD_OPTIONS.describe(name) and text.endswith("."), name
     for name, text in blocks.items():
         method = METHODS.get(name)
         paper = first_sentence(sys.modules[method.__module__].__doc__)

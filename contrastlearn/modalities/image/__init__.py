@@ -1,3 +1,9 @@
 """Images: datasets, batched augmentations and view presets, encoders, the image Modality."""
 
-from contrastlearn.modalities.image import augment, encoders, modality, presets  # noqa: F401
+from contrastlearn.modalities.image import (  # noqa: F401
+    augment,
+    encoders,
+    learned_augmentation,
+    modality,
+    presets,
+)

@@ -6,6 +6,7 @@ from contrastlearn.modalities.text import (  # noqa: F401
     builtin,
     data,
     encoders,
+    learned_augmentation,
     methods,
     modality,
     pipeline,

@@ -19,6 +19,7 @@ Each encoder's `export_assets(folder)` writes what rebuilding it needs besides i
 
 from __future__ import annotations
 
+import copy
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from contrastlearn.core.lora import apply_lora, merge_lora
 from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.text.tokenizer import TextTokenizer
 from contrastlearn.modalities.text.tokens import (
@@ -47,6 +49,10 @@ ASSETS_DIR = "text"
 _DROPOUT_KEYS = ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout",
                  "attention_dropout", "hidden_dropout", "embedding_dropout", "mlp_dropout")
 _WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.safetensors.index.json")
+LORA_DEFAULTS: dict[str, Any] = {"rank": 8, "alpha": 16.0, "targets": ("query", "value"),
+                                 "dropout": 0.0}
+"""`hf_text_encoder(lora=...)` settings not given: those of Hu et al. (2021)'s RoBERTa-base
+scripts, rank 8 and alpha 16 on the attention's query and value projections."""
 
 
 def default_text_model() -> str:
@@ -86,8 +92,9 @@ def check_token_input(batch: Tensor | TokenBatch, vocab_size: int, max_length: i
 def cut_input_embeddings(batch: Tensor | TokenBatch, ids: Tensor, embedding: nn.Module,
                          lookup: Tensor | None = None) -> Tensor:
     """(B, L, width) input embeddings of `ids`: zero at CUT_ID positions, and with the
-    TokenBatch's feature cutoff applied. `lookup` replaces the ids read from the table
-    (a pretrained model's native ids); cut positions read row 0, then are zeroed."""
+    TokenBatch's feature cutoff and token weights applied (the weights of the columns `ids`
+    kept after trimming). `lookup` replaces the ids read from the table (a pretrained model's
+    native ids); cut positions read row 0, then are zeroed."""
     cut = ids == CUT_ID
     table_ids = (ids if lookup is None else lookup).masked_fill(cut, 0)
     embeds = embedding(table_ids).masked_fill(cut[..., None], 0.0)
@@ -95,6 +102,8 @@ def cut_input_embeddings(batch: Tensor | TokenBatch, ids: Tensor, embedding: nn.
         keep = batch.feature_keep(embeds.shape[-1], embeds.dtype)
         if keep is not None:
             embeds = embeds * keep
+        if batch.token_weights is not None:
+            embeds = embeds * batch.token_weights[:, :ids.shape[1], None].to(embeds.dtype)
     return embeds
 
 
@@ -165,6 +174,25 @@ def _set_dropout(config: Any, dropout: float, owner: str) -> None:
         setattr(config, key, float(dropout))
 
 
+def _lora_settings(lora: Any, owner: str) -> dict[str, Any]:
+    """`lora` with its defaults filled in, or a clear error naming the unknown keys."""
+    if not isinstance(lora, dict):
+        raise ValueError(f"{owner} lora must be a mapping such as {{rank: 8, alpha: 16, "
+                         f"targets: [query, value]}}; got {lora!r}")
+    unknown = sorted(set(lora) - set(LORA_DEFAULTS))
+    if unknown:
+        raise ValueError(f"{owner} lora has unknown keys {unknown}; use {list(LORA_DEFAULTS)}")
+    settings = {**LORA_DEFAULTS, **lora}
+    targets = settings["targets"]
+    if isinstance(targets, str):
+        targets = [targets]
+    if not isinstance(targets, (list, tuple)):
+        raise ValueError(f"{owner} lora.targets must be a list of layer-name suffixes such as "
+                         f"[query, value]; got {targets!r}")
+    settings["targets"] = list(targets)
+    return settings
+
+
 @contextmanager
 def loading_progress(enabled: bool) -> Iterator[None]:
     """With `enabled` False, no transformers or huggingface_hub progress bar ("Loading
@@ -199,6 +227,12 @@ class HFTextEncoder(nn.Module):
     `out_dim`. The model's own pooler (BERT's dense + tanh on CLS) is unused and frozen, so
     distributed training does not wait for its gradients; it is kept so exports stay complete.
     `progress=False` hides the transformers progress bar while the weights load.
+
+    With `lora` (keys `rank`, `alpha`, `targets`, `dropout`; defaults 8, 16, ["query",
+    "value"], 0.0: Hu et al. 2021, arXiv 2106.09685, adapt the attention's query and value
+    projections) the pretrained weights are frozen and only low-rank adapters train (see
+    `contrastlearn.core.lora`); `lora_layers` names the adapted layers. Exports fold the
+    adapters into the weights (`for_export`), so an exported encoder is a plain model.
     """
 
     modality = "text"
@@ -206,7 +240,7 @@ class HFTextEncoder(nn.Module):
 
     def __init__(self, model_path: str | Path, pooling: str = "mean", max_length: int = 128,
                  dropout: float | None = None, pretrained: bool = True,
-                 progress: bool = True) -> None:
+                 progress: bool = True, lora: dict[str, Any] | None = None) -> None:
         super().__init__()
         owner = type(self).__name__
         self.pooling = _check_pooling(pooling, owner)
@@ -243,6 +277,8 @@ class HFTextEncoder(nn.Module):
             raise ValueError(f"{owner}: the tokenizer in {str(path)!r} has "
                              f"{self.tokenizer.vocab_size} ids but the model only "
                              f"{self.vocab_size} embeddings")
+        self.lora = None if lora is None else _lora_settings(lora, owner)
+        self.lora_layers = [] if self.lora is None else apply_lora(self.model, **self.lora)
 
     def forward(self, batch: Tensor | TokenBatch) -> Tensor:
         ids = check_token_input(batch, self.vocab_size, self.max_length, type(self).__name__)
@@ -252,9 +288,20 @@ class HFTextEncoder(nn.Module):
         states = self.model(inputs_embeds=embeds, attention_mask=mask.long()).last_hidden_state
         return pool(states, mask, self.pooling)
 
+    def for_export(self) -> HFTextEncoder:
+        """This encoder as a plain model: itself, or with LoRA a copy whose adapters are
+        folded into the weights (the same embeddings up to float rounding)."""
+        if self.lora is None:
+            return self
+        plain = copy.deepcopy(self)
+        merge_lora(plain.model)
+        plain.lora, plain.lora_layers = None, []
+        return plain
+
     def export_assets(self, folder: str | Path) -> dict[str, Any]:
         """Write the model config and tokenizer (not the weights) to `folder`/text; return the
-        registry entry rebuilding this encoder around them (paths relative to `folder`)."""
+        registry entry rebuilding this encoder around them (paths relative to `folder`; a plain
+        encoder, without LoRA: the exported weights are `for_export`'s)."""
         assets = Path(folder) / ASSETS_DIR
         self.model.config.save_pretrained(str(assets))
         self.tokenizer.save(assets)
@@ -266,13 +313,15 @@ class HFTextEncoder(nn.Module):
 @ENCODERS.register("hf_text_encoder")
 def hf_text_encoder(model: str | None = None, pooling: str = "mean", max_length: int = 128,
                     dropout: float | None = None, pretrained: bool = True,
-                    progress: bool = True) -> HFTextEncoder:
+                    progress: bool = True, lora: dict[str, Any] | None = None
+                    ) -> HFTextEncoder:
     """A pretrained Hugging Face text encoder from a local folder (default all-MiniLM-L6-v2),
     mean- or CLS-pooled. `dropout` overrides the model's dropout rates (SimCSE's noise);
     `pretrained=False` builds the architecture from the folder's config with random weights;
-    `progress=False` shows no progress bar while the weights load."""
+    `progress=False` shows no progress bar while the weights load; `lora` (e.g. {rank: 8,
+    alpha: 16, targets: [query, value]}) trains low-rank adapters instead of the weights."""
     return HFTextEncoder(model if model is not None else default_text_model(), pooling,
-                         max_length, dropout, pretrained, progress)
+                         max_length, dropout, pretrained, progress, lora)
 
 
 class TextTransformerEncoder(nn.Module):

@@ -6,6 +6,9 @@ project's own format (safetensors + config, via `contrastlearn.export`) with the
 Transformer then a Pooling module, ``sentence_bert_config.json`` and ``1_Pooling/config.json``.
 `SentenceTransformer(folder)` then gives the embeddings our encoder gives in eval mode.
 
+A LoRA-adapted encoder is written with its adapters merged into the weights (`for_export`),
+in every format, so the folders load as plain models.
+
 The project's own format needs nothing here: `contrastlearn.export.export_encoder` calls the
 text encoders' `export_assets` hook, so the tokenizer (and a pretrained model's config) are
 written next to the weights and `load_encoder` rebuilds the encoder with no training corpus and
@@ -30,13 +33,14 @@ _VERSIONED = (("sentence_transformers", "sentence-transformers"),
 
 
 def _require_hf(encoder: nn.Module, what: str) -> HFTextEncoder:
+    """`encoder` as a plain Hugging Face encoder (LoRA adapters merged into a copy)."""
     if not isinstance(encoder, HFTextEncoder):
         raise TypeError(
             f"{what} only exports Hugging Face encoders (hf_text_encoder); got "
             f"{type(encoder).__name__}. Export it with "
             "contrastlearn.export.export_encoder instead"
         )
-    return encoder
+    return encoder.for_export()
 
 
 def _write_json(path: Path, content: Any) -> None:

@@ -47,11 +47,14 @@ class TextOptions(BaseModel):
 
 
 def text_view_inputs(sample_shape: tuple[int, ...], encoder: Any) -> dict[str, Any]:
-    """Token views need the encoder's tokenizer (special ids, decoding) and its length cap."""
+    """Token views need the encoder's tokenizer (special ids, decoding) and its length cap;
+    learned views (`autotcl_text`) its vocabulary size."""
     tokenizer = getattr(encoder, "tokenizer", None)
     inputs: dict[str, Any] = {} if tokenizer is None else {"tokenizer": tokenizer}
     if getattr(encoder, "max_length", None) is not None:
         inputs["max_length"] = encoder.max_length  # views that lengthen token rows
+    if getattr(encoder, "vocab_size", None) is not None:
+        inputs["vocab_size"] = encoder.vocab_size
     return inputs
 
 

@@ -14,7 +14,10 @@ A batch of sentences is an int64 tensor `ids` of shape (B, L):
 
 Feature cutoff needs the embedding width, which only the encoder knows, so a view that asks for
 it returns a `TokenBatch`: the ids plus a cutoff ratio and a seed from which the encoder draws
-the (B, width) mask. Everything that takes token ids accepts a plain tensor or a `TokenBatch`.
+the (B, width) mask. A learned view (`autotcl_text`) returns a `TokenBatch` with (B, L)
+`token_weights` that scale each token's input embedding (0 cuts it, as CUT_ID does), so its
+generator gets gradients through the encoder. Everything that takes token ids accepts a plain
+tensor or a `TokenBatch`.
 """
 
 from __future__ import annotations
@@ -34,11 +37,19 @@ CUT_ID = -1
 @dataclass(frozen=True, eq=False)
 class TokenBatch:
     """Token ids (B, L) plus an optional feature cutoff: a fraction `feature_cutoff` of the
-    embedding dimensions of each sentence is zeroed, drawn from `feature_seed`."""
+    embedding dimensions of each sentence is zeroed, drawn from `feature_seed`; and optional
+    float `token_weights` (B, L) that multiply each token's input embedding (a learned view's,
+    differentiable)."""
 
     ids: Tensor
     feature_cutoff: float = 0.0
     feature_seed: int = 0
+    token_weights: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        if self.token_weights is not None and self.token_weights.shape != self.ids.shape:
+            raise ValueError(f"TokenBatch token_weights must have the ids' shape "
+                             f"{tuple(self.ids.shape)}; got {tuple(self.token_weights.shape)}")
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -48,9 +59,22 @@ class TokenBatch:
         return self.ids.device
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> TokenBatch:
-        return replace(self, ids=self.ids.to(device, non_blocking=non_blocking))
+        weights = (None if self.token_weights is None
+                   else self.token_weights.to(device, non_blocking=non_blocking))
+        return replace(self, ids=self.ids.to(device, non_blocking=non_blocking),
+                       token_weights=weights)
+
+    def detach(self) -> TokenBatch:
+        """The same batch with its token weights cut from the autograd graph."""
+        if self.token_weights is None:
+            return self
+        return replace(self, token_weights=self.token_weights.detach())
 
     def with_ids(self, ids: Tensor) -> TokenBatch:
+        if self.token_weights is not None:
+            raise ValueError("a TokenBatch with token_weights (a learned view) cannot take new "
+                             "ids: its weights belong to its positions; make learned views "
+                             "after every token view")
         return replace(self, ids=ids)
 
     def feature_keep(self, width: int, dtype: torch.dtype = torch.float32) -> Tensor | None:
