@@ -18,6 +18,7 @@ the base cost every pair option pays.
 from __future__ import annotations
 
 import argparse
+import inspect
 import statistics
 import time
 from collections.abc import Callable
@@ -43,8 +44,13 @@ def option_cases(z1: torch.Tensor, z2: torch.Tensor, temperature: float
                  ) -> list[tuple[str, Callable[[], torch.Tensor]]]:
     """(name, step) of InfoNCE with each registered method option at its defaults."""
     cases = []
+    def build(name: str):  # defaults, with the embedding size where the option takes one
+        factory = METHOD_OPTIONS.get(name)
+        takes_dim = "dim" in inspect.signature(factory).parameters
+        return factory(**({"dim": z1.shape[1]} if takes_dim else {}))
+
     for name, option in [("pair table", UnchangedTable())] + [
-            (name, METHOD_OPTIONS.build(name)) for name in METHOD_OPTIONS.names()]:
+            (name, build(name)) for name in METHOD_OPTIONS.names()]:
         loss = InfoNCE(temperature=temperature)
         if isinstance(option, PairOption):
             loss.add_pair_option(option)

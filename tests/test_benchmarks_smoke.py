@@ -92,7 +92,7 @@ CASES: dict[str, Case] = {
                  rf"{NUMBER} / {NUMBER} \| {NUMBER} / {NUMBER} \| {NUMBER} \|$",
                  rf"^\| simcse-guard \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
                  rf"[+-]{NUMBER} \([+-]{NUMBER} to [+-]{NUMBER}\) \|$"),
-        modules=(*MINILM, "gensim"), system_data=(_wordnet,)),
+        modules=(*MINILM, "gensim"), system_data=(_wordnet,), slow=True),
     "bench_fashion_mnist.py": Case(
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER}% \| {NUMBER}% \|$",
                  rf"^\| supervised \(cross-entropy\) \| 1 \| {NUMBER} \|"),

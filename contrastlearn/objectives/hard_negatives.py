@@ -51,7 +51,7 @@ def _check_int(name: str, value: int, minimum: int, fix: str) -> None:
 
 
 @METHOD_OPTIONS.register("mochi", description="MoCHi: synthetic hard negatives mixed from each "
-                         "anchor's hardest negatives (Kalantidis et al. 2020)")
+                         "anchor's hardest negatives (Kalantidis et al. 2020.")
 class HardNegativeMixing(PairOption):
     """MoCHi (Kalantidis et al. 2020, "Hard Negative Mixing for Contrastive Learning", arXiv
     2010.01028): per anchor q, its current negatives are ranked by logit and the N hardest
@@ -127,7 +127,7 @@ FNC_AGGREGATES = ("max", "mean")
 
 @METHOD_OPTIONS.register("false_negative_cancellation",
                          description="False negative cancellation: the negatives most similar "
-                         "to the anchor's item are dropped or attracted (Huynh et al. 2022)")
+                         "to the anchor's item are dropped or attracted (Huynh et al. 2022.")
 class FalseNegativeCancellation(PairOption):
     """False negative cancellation (Huynh et al. 2022, "Boosting Contrastive Self-Supervised
     Learning with False Negative Cancellation", WACV, arXiv 2011.11765).
@@ -180,20 +180,30 @@ class FalseNegativeCancellation(PairOption):
             return centre @ candidates.T
         rows, columns = mask_entries(support)
         count = support.shape[0]
+        own_rows = table.anchors_are_candidates()  # then anchor a is column a, its own view
+        if own_rows:  # start from the similarity rows: only the other views are looked up
+            others = columns != rows
+            rows, columns = rows[others], columns[others]
         views = torch.bincount(rows, minlength=count)  # support views per anchor
-        slots = int(views.max()) if count else 0
+        slots = int(views.max()) if rows.numel() else 0
         if slots == 0:
+            if own_rows:
+                return table.similarity.detach().clone()
             return candidates.new_full((count, candidates.shape[0]), float("-inf"))
-        # slot m of an anchor: its m-th support view, its last one where it has fewer
+        # slot m of an anchor: its m-th view, else the anchor itself (own rows) or its last
         first = torch.cumsum(views, dim=0) - views
-        last = (first + views - 1).clamp_min(0)
-        order = torch.minimum(first[:, None] + torch.arange(slots, device=rows.device),
-                              last[:, None])
-        slot_columns = columns[order.clamp_max(max(len(columns) - 1, 0))]  # (A, M)
+        order = first[:, None] + torch.arange(slots, device=rows.device)
+        missing = order >= (first + views)[:, None]
+        slot_columns = columns[order.clamp(max=len(columns) - 1)]
+        anchor_rows = torch.arange(count, device=rows.device)[:, None].expand_as(slot_columns)
+        fill = anchor_rows if own_rows else columns[(first + views - 1).clamp_min(0)][:, None]
+        slot_columns = torch.where(missing, fill, slot_columns)
         scores = candidate_cosines(table, slot_columns[:, 0])
+        if own_rows:
+            torch.maximum(scores, table.similarity.detach(), out=scores)
         for slot in range(1, slots):
-            scores = torch.maximum(scores, candidate_cosines(table, slot_columns[:, slot]))
-        if bool((views == 0).any()):
+            torch.maximum(scores, candidate_cosines(table, slot_columns[:, slot]), out=scores)
+        if not own_rows and bool((views == 0).any()):
             scores = scores.masked_fill((views == 0)[:, None], float("-inf"))
         return scores
 
@@ -201,12 +211,15 @@ class FalseNegativeCancellation(PairOption):
         top_k = min(self.top_k, table.similarity.shape[1])
         if top_k == 0:
             return table
-        scores = torch.where(table.current_negatives(), self.item_scores(table), float("-inf"))
+        scores = self.item_scores(table)
+        torch.where(table.current_negatives(), scores, scores.new_tensor(float("-inf")),
+                    out=scores)
         if self.threshold is None:
             false = self._top(scores, top_k, None)
         else:  # where at most top_k negatives pass the threshold, they are the false ones
             false = scores > self.threshold
-            crowded = (false.sum(dim=1) > top_k).nonzero().squeeze(1)
+            above = torch.bincount(mask_entries(false)[0], minlength=false.shape[0])
+            crowded = (above > top_k).nonzero().squeeze(1)
             if crowded.numel():
                 false[crowded] = self._top(scores[crowded], top_k, self.threshold)
         table.drop_negatives(false)
@@ -247,7 +260,7 @@ def _masked_mean_and_std(similarity: Tensor, mask: Tensor) -> tuple[Tensor, Tens
 
 @METHOD_OPTIONS.register("debiased_weights",
                          description="DebCSE-style inverse-propensity weights: hard positives "
-                         "count more, likely false negatives less (Miao et al. 2023)")
+                         "count more, likely false negatives less (Miao et al. 2023.")
 class DebiasedWeights(PairOption):
     """Inverse-propensity pair weights after DebCSE (Miao et al. 2023, "DebCSE: Rethinking
     Unsupervised Contrastive Sentence Embedding Learning in the Debiasing Perspective", arXiv
@@ -282,6 +295,7 @@ class DebiasedWeights(PairOption):
                              "their weights); got nan")
         self.max_weight, self.margin = float(max_weight), float(margin)
 
+    @torch.no_grad()
     def forward(self, table: PairTable) -> PairTable:
         similarity = table.similarity.detach()
         if self.max_weight > 1.0:
@@ -295,7 +309,8 @@ class DebiasedWeights(PairOption):
         if self.margin != math.inf and bool(negatives.any()):
             mean, std = _masked_mean_and_std(similarity, negatives)
             # margin - (s - mean) / std in one pass
-            shifted = torch.addcmul(self.margin + mean / std, similarity, -std.reciprocal())
+            shifted = torch.add(self.margin + mean / std, similarity,
+                                alpha=-float(std.reciprocal()))
             table.add_dense_negative_log_weight(F.logsigmoid(shifted))
         return table
 
@@ -317,7 +332,7 @@ def spherical_kmeans(rows: Tensor, centroids: Tensor, iterations: int) -> Tensor
 
 @METHOD_OPTIONS.register("cluster_negatives",
                          description="MCL: negatives only from the anchor's cluster of the "
-                         "previous training stage (Zhang et al. 2024)")
+                         "previous training stage (Zhang et al. 2024.")
 class ClusterNegatives(PairOption):
     """Cluster-restricted negatives of Multistage Contrastive Learning (MCL; Zhang et al.
     2024, "Learning the Unlearned: Mitigating Feature Suppression in Contrastive Learning",

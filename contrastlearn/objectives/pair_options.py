@@ -26,7 +26,8 @@ cheaper forms as long as the options edit it through its methods: `drop_negative
 `set_positive_weights(rows, columns, weights)` (new weights on the `positive_entries()`),
 `add_dense_negative_log_weight(values)`; `current_negatives()` and `positive_entries()` read
 without building anything. The loss then evaluates each positive pair from an index list and
-the negatives from a mask (one (A, C) pass and one for the gradient). Synthetic negatives are
+the negatives from the mask in one (A, C) buffer (exp(logit - max), kept for the gradient,
+which is that buffer times one factor per anchor). Synthetic negatives are
 (A, K, D) normalised vectors in `extra_negatives`, or, for mixes of two rows the table
 already holds (MoCHi, interpolated negatives), a `MixedNegatives` record appended there: the
 loss scores it from the table's similarities (q . normalise(a n_i + b n_j) = (a q.n_i +
@@ -230,9 +231,11 @@ class PairTable:
         self._positive_weight: Tensor | None = None
         self._positive_entries: tuple[Tensor, Tensor, Tensor] | None = None  # unique
         self._positives: Tensor | None = positive_mask
-        # negative log-weights: dense, or 0 on a mask (-inf elsewhere) plus unique entries
+        # negative log-weights: dense, or on a mask (-inf elsewhere) 0 plus an optional dense
+        # addition plus unique sparse entries
         self._negative_log_weight: Tensor | None = None
         self._negatives: Tensor | None = negative_mask
+        self._negative_added: Tensor | None = None
         self._negative_entries: tuple[Tensor, Tensor, Tensor] | None = None
         if positive_weight is not None:
             self.positive_weight = positive_weight
@@ -276,8 +279,11 @@ class PairTable:
         """(A, C) negative log-weights, -inf where dropped (built on first read)."""
         if self._negative_log_weight is None:
             assert self._negatives is not None
-            dense = torch.zeros_like(self.similarity).masked_fill(~self._negatives,
-                                                                  float("-inf"))
+            if self._negative_added is not None:
+                dense = torch.where(self._negatives, self._negative_added, float("-inf"))
+            else:
+                dense = torch.zeros_like(self.similarity).masked_fill(~self._negatives,
+                                                                      float("-inf"))
             if self._negative_entries is not None:
                 rows, columns, values = self._negative_entries
                 dense = dense.index_put((rows, columns), values.to(dense.dtype),
@@ -288,7 +294,8 @@ class PairTable:
 
     @negative_log_weight.setter
     def negative_log_weight(self, value: Tensor) -> None:
-        self._negative_log_weight, self._negatives, self._negative_entries = value, None, None
+        self._negative_log_weight, self._negatives = value, None
+        self._negative_added = self._negative_entries = None
 
     @property
     def logits(self) -> Tensor:
@@ -303,18 +310,31 @@ class PairTable:
             if self._negative_log_weight is not None:
                 return (logits + self._negative_log_weight).nan_to_num(neginf=lowest)
             assert self._negatives is not None
+            if self._negative_added is not None:
+                logits = logits + self._negative_added
             ranked = torch.where(self._negatives, logits, lowest)
             if self._negative_entries is not None:
                 rows, columns, values = self._negative_entries
                 counted = self._negatives[rows, columns]
                 ranked[rows[counted], columns[counted]] = (logits[rows, columns]
                                                            + values)[counted]
+            if self._negative_added is not None or self._negative_entries is not None:
+                ranked = ranked.nan_to_num(neginf=lowest)  # a log-weight of -inf, added
             return ranked
 
     def similarity_is_of_rows(self) -> bool:
         """Whether `similarity` is still `anchors @ candidates.T`, as `start_table` built it
         (then the loss may score mixes from it)."""
         return self._row_similarity is not None and self.similarity is self._row_similarity
+
+    def anchors_are_candidates(self) -> bool:
+        """Whether the anchors are the candidates themselves (anchor a is column a), so that
+        `similarity` is also the candidates' cosine matrix."""
+        anchors, candidates = self.anchors, self.candidates
+        return (self.similarity_is_of_rows() and anchors.shape == candidates.shape
+                and anchors.dtype == candidates.dtype
+                and anchors.data_ptr() == candidates.data_ptr()
+                and anchors.stride() == candidates.stride())
 
     # ------------------------------------------------------------------ reads without builds
 
@@ -323,6 +343,8 @@ class PairTable:
         if self._negative_log_weight is not None:
             return ~torch.isneginf(self._negative_log_weight)
         assert self._negatives is not None
+        if self._negative_added is not None:
+            return self._negatives & ~torch.isneginf(self._negative_added)
         return self._negatives
 
     def positive_entries(self) -> tuple[Tensor, Tensor, Tensor]:
@@ -421,16 +443,14 @@ class PairTable:
         self._negative_entries = (rows, columns, values)
 
     def add_dense_negative_log_weight(self, values: Tensor) -> None:
-        """`negative_log_weight + values` for an (A, C) tensor of finite values."""
+        """`negative_log_weight + values` for an (A, C) tensor (kept beside the negatives'
+        mask: the loss adds it in the pass that applies the mask)."""
         if self._negative_log_weight is not None:
             self.negative_log_weight = self._negative_log_weight + values
-            return
-        assert self._negatives is not None
-        dense = torch.where(self._negatives, values, float("-inf"))
-        if self._negative_entries is not None:
-            rows, columns, added = self._negative_entries
-            dense = dense.index_put((rows, columns), added.to(dense.dtype), accumulate=True)
-        self.negative_log_weight = dense
+        elif self._negative_added is not None:
+            self._negative_added = self._negative_added + values
+        else:
+            self._negative_added = values
 
     def _stored_positive_entries(self) -> tuple[Tensor, Tensor, Tensor]:
         if self._positive_entries is not None:
@@ -452,13 +472,8 @@ def candidate_cosines(table: PairTable, first: Tensor, second: Tensor | None = N
     with `second=None` the rows `first` against every candidate (`first.shape + (C,)`). Read
     from the table's similarity when the anchors are the candidates themselves."""
     candidates = table.candidates.detach()
-    anchors = table.anchors
-    same_rows = (table.similarity_is_of_rows() and anchors.shape == candidates.shape
-                 and anchors.dtype == candidates.dtype
-                 and anchors.data_ptr() == candidates.data_ptr()
-                 and anchors.stride() == candidates.stride())
     similarity_dtype = table.similarity.dtype
-    if same_rows:
+    if table.anchors_are_candidates():
         gram = table.similarity.detach()
         return gram[first] if second is None else gram[first, second]
     if second is None:
@@ -596,8 +611,9 @@ def _weighted_loss_and_terms(table: PairTable, form: Form) -> tuple[Tensor, _Ter
         row_totals = totals[rows]
         pair_weight = torch.where(row_totals > 0, weights / row_totals, 0.0)
     log_weight = table._negative_log_weight
-    if log_weight is None:
-        negatives, entries = table._negatives, table._negative_entries
+    if log_weight is None:  # the mask, with what is added on it
+        negatives, log_weight, entries = (table._negatives, table._negative_added,
+                                          table._negative_entries)
     else:
         negatives, entries = None, None
     entry_index = entry_values = None
@@ -643,8 +659,9 @@ class _NegativeTerms(torch.autograd.Function):
     metrics; negatives given as a mask only). One pass builds exp(logit - max) and keeps it;
     the gradient of the similarity is that times one factor per row, plus the positives'.
 
-    Negatives come as a mask (log-weight 0 there, -inf elsewhere) with optional sparse
-    log-weights on some entries, or as a dense log-weight tensor."""
+    Negatives come as a mask (log-weight 0 there, -inf elsewhere) with an optional dense
+    addition (`log_weight`) and optional sparse log-weights on some entries, or, without a
+    mask, as a dense log-weight tensor."""
 
     @staticmethod
     def forward(ctx: Any, similarity: Tensor, scale: Tensor | float,
@@ -658,16 +675,19 @@ class _NegativeTerms(torch.autograd.Function):
                 return torch.addcmul(base, values, scale, out=out)
             return torch.add(base, values, alpha=scale, out=out)
 
-        if log_weight is None:
-            assert negatives is not None
+        if negatives is not None:
             shifted = torch.where(negatives, similarity, float("-inf"))
             best_negative = shifted.amax(dim=1)
-            if entry_index is None:  # (s - best) * scale in one pass, in place
+            if log_weight is None and entry_index is None:  # (s - best) * scale, in place
                 largest = best_negative.nan_to_num(neginf=0.0) * scale
                 scaled_add(-largest[:, None], shifted, out=shifted)
             else:
-                shifted.mul_(scale)
-                shifted.index_put_(entry_index, entry_values, accumulate=True)
+                if log_weight is None:
+                    shifted.mul_(scale)
+                else:
+                    scaled_add(log_weight, shifted, out=shifted)
+                if entry_index is not None:
+                    shifted.index_put_(entry_index, entry_values, accumulate=True)
                 largest = shifted.amax(dim=1).nan_to_num(neginf=0.0)
                 shifted.sub_(largest[:, None])
         else:
@@ -717,8 +737,14 @@ def _plain_metrics(table: PairTable, terms: _Terms, positive_mask: Tensor,
     else:
         rows, columns = mask_entries(positive_mask)
         cosines = similarity[rows, columns]
+    dropped = None  # the plain negatives the loss's mask (a subset) left out, if few
+    if terms.negatives is not None and terms.negatives is not negative_mask:
+        dropped = _sparse_flat_entries(negative_mask & ~terms.negatives)
     if terms.negatives is negative_mask:
         best_negative = terms.best_negative
+    elif dropped is not None:
+        best_negative = terms.best_negative.scatter_reduce(
+            0, dropped // width, similarity.reshape(-1)[dropped], "amax")
     else:
         best_negative = torch.where(negative_mask, similarity, float("-inf")).amax(dim=1)
     best_positive = torch.full((count,), float("-inf"), dtype=similarity.dtype,

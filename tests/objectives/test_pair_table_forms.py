@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from contrastlearn.objectives import DCL, InfoNCE, SupCon
+from contrastlearn.objectives import DCL, FalseNegativeCancellation, InfoNCE, SupCon
 from contrastlearn.objectives._pairs import pair_metrics
 from contrastlearn.objectives.pair_options import (
     MixedNegatives,
@@ -97,6 +97,10 @@ class CheapEdits(PairOption):
         table.add_positives(torch.rand(count, width, generator=generator) < 0.05)
         table.add_negative_log_weight(columns[:, :1], torch.full((count, 1), -0.3,
                                                                  dtype=torch.float64))
+        added = torch.randn(count, width, generator=generator, dtype=torch.float64)
+        added[1, 0] = -math.inf
+        table.add_dense_negative_log_weight(added)
+        table.add_dense_negative_log_weight(added.flip(1).clamp_min(0.0))
         return table
 
 
@@ -124,6 +128,10 @@ class DenseEdits(PairOption):
         table.positive_weight = table.positive_weight.masked_fill(promoted, 1.0)
         table.negative_log_weight = table.negative_log_weight.scatter_add(
             1, columns[:, :1], torch.full((count, 1), -0.3, dtype=torch.float64))
+        added = torch.randn(count, width, generator=generator, dtype=torch.float64)
+        added[1, 0] = -math.inf
+        table.negative_log_weight = table.negative_log_weight + added
+        table.negative_log_weight = table.negative_log_weight + added.flip(1).clamp_min(0.0)
         return table
 
 
@@ -142,6 +150,9 @@ def test_cheap_edits_give_the_dense_edits_and_the_loop(make, form):
         tables.append(recorder.table)
     cheap, dense = outputs
     assert tables[0]._negative_entries is not None  # the cheap forms were used
+    assert tables[0]._negative_added is not None and tables[0]._negative_log_weight is None
+    torch.testing.assert_close(tables[0].current_negatives(), tables[1].current_negatives())
+    torch.testing.assert_close(tables[0].negative_logits(), tables[1].negative_logits())
     torch.testing.assert_close(tables[0].positive_weight, tables[1].positive_weight)
     torch.testing.assert_close(tables[0].negative_log_weight, tables[1].negative_log_weight)
     reference = loop_loss(tables[1], tables[1].positive_weight, tables[1].negative_log_weight,
@@ -294,19 +305,21 @@ def test_learned_temperature_gets_the_loops_gradient(dense):
 @pytest.mark.parametrize("case", ["random", "collapsed", "duplicates"])
 @pytest.mark.parametrize("make", [lambda: InfoNCE(0.2), lambda: SupCon(0.2),
                                   lambda: InfoNCE(0.2, cross_view_only=True, anchor_views=1)])
-def test_metrics_are_pair_metrics_of_the_plain_pairs(case, make):
+@pytest.mark.parametrize("edits", [CheapEdits, lambda: FalseNegativeCancellation(
+    top_k=1, threshold=None, strategy="elimination")])  # many, or few dropped negatives
+def test_metrics_are_pair_metrics_of_the_plain_pairs(case, make, edits):
     """pair_metrics (argmax over the candidates, first column on ties) is the reference."""
-    views = random_views(2, batch=6, dim=3, seed=9)
+    views = random_views(2, batch=24, dim=3, seed=9)
     with torch.no_grad():
         if case == "collapsed":  # every cosine 1: ties everywhere
             row = views[0][:1].clone()
             for view in views:
                 view.copy_(row.expand_as(view))
         if case == "duplicates":
-            views[0][3:] = views[0][:3]
-    labels = torch.tensor([0, 1, 0, 1, 2, 2])
+            views[0][12:] = views[0][:12]
+    labels = torch.arange(24) % 5
     loss, recorder = make(), Recorder()
-    loss.add_pair_option(CheapEdits())  # edits do not change the metrics of the plain pairs
+    loss.add_pair_option(edits())  # edits do not change the metrics of the plain pairs
     loss.add_pair_option(recorder)
     output = loss(views, labels=labels)
     table = recorder.table

@@ -127,9 +127,9 @@ def test_unbucketed_batches_follow_the_plain_epoch_order(labelled_csv, tmp_path,
     seen = []
     original = trainer_module.sample_order
 
-    def recording(data, batch_size, seed, epoch):
+    def recording(data, batch_size, seed, epoch, sampler=None):
         seen.append(data.bucket_lengths)
-        return original(data, batch_size, seed, epoch)
+        return original(data, batch_size, seed, epoch, sampler)
 
     monkeypatch.setattr(trainer_module, "sample_order", recording)
     contrastlearn.pretrain("simcse", dataset=labelled_csv, out=tmp_path / "run",
