@@ -7,12 +7,12 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from contrastlearn.config import load_recipe
 from contrastlearn.core.registry import HEADS, METHODS
 from contrastlearn.heads import MultiProjection
 from contrastlearn.objectives import AMCL, InfoNCE
+from tests.objectives.tiny import TinyEncoder
 
 
 def naive_amcl(views, num_heads, temperature, weight, bias, regularization):
@@ -137,16 +137,6 @@ def test_multi_projection_concatenates_independent_heads():
     for index, single in enumerate(head.heads):
         torch.testing.assert_close(z[:, 4 * index:4 * index + 4], single(h))
     assert not torch.allclose(z[:, :4], z[:, 4:8])
-
-
-class TinyEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out_dim = 12
-        self.layer = nn.Linear(6, 12)
-
-    def forward(self, x):
-        return self.layer(x)
 
 
 def test_one_training_step_of_a_composed_method_and_the_recipe():

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from contrastlearn.config import load_recipe
 from contrastlearn.core.registry import METHODS, OBJECTIVES
 from contrastlearn.objectives import CACR
+from tests.objectives.tiny import TinyEncoder
 
 
 def naive_cacr(views, ids, t_pos, t_neg, detach=True):
@@ -94,16 +94,6 @@ def test_bad_inputs_fail_with_one_line():
         CACR()([torch.randn(4, 3)])
     with pytest.raises(ValueError, match=r"ids must have shape \(4,\)"):
         CACR()([torch.randn(4, 3), torch.randn(4, 3)], ids=torch.arange(3))
-
-
-class TinyEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out_dim = 12
-        self.layer = nn.Linear(6, 12)
-
-    def forward(self, x):
-        return self.layer(x)
 
 
 def test_one_training_step_of_a_composed_method_and_the_recipe():

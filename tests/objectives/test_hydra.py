@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from torch import nn
 
 from contrastlearn.config import load_recipe
 from contrastlearn.core.registry import METHODS
 from contrastlearn.objectives import Hydra, InfoNCE
 from contrastlearn.objectives.hydra import seeded_class_matching
+from tests.objectives.tiny import TinyEncoder
 
 
 def naive_hydra(objective, views, labels, partner_of_item, temperature, sparsity_weight):
@@ -126,16 +126,6 @@ def test_bad_inputs_fail_with_one_line():
         Hydra(num_classes=4, dim=5, partners=[0, 1, 2, 3])
     with pytest.raises(ValueError, match="partners must list one class"):
         Hydra(num_classes=4, dim=5, pairing="fixed", partners=[0, 1, 4, 3])
-
-
-class TinyEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out_dim = 12
-        self.layer = nn.Linear(6, 12)
-
-    def forward(self, x):
-        return self.layer(x)
 
 
 def test_one_training_step_of_a_composed_method_and_the_recipe():

@@ -6,11 +6,11 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
 from contrastlearn.config import load_recipe
 from contrastlearn.core.registry import METHOD_OPTIONS, METHODS
 from contrastlearn.objectives import DCL, InfoNCE, SoftTargets, SupCon
+from tests.objectives.tiny import TinyEncoder
 
 
 def naive_soft_loss(views, ids, temperature, softness, neighbours, neighbour_temperature,
@@ -121,16 +121,6 @@ def test_more_neighbours_than_negatives_and_bad_settings():
         SoftTargets(neighbour_temperature=0.0)
     with pytest.raises(ValueError, match="infonce, decoupled losses, not for SupCon"):
         SupCon().add_pair_option(SoftTargets())
-
-
-class TinyEncoder(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.out_dim = 12
-        self.layer = nn.Linear(6, 12)
-
-    def forward(self, x):
-        return self.layer(x)
 
 
 def test_one_training_step_of_a_composed_method_and_the_recipe():
