@@ -454,24 +454,38 @@ def geometry_results(
     the uniformity result's `note` says so."""
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(test), generator=generator)[:max_samples]
-    x = test.x[chosen].to(device)
+    x = test.batch_x(chosen.sort().values).to(device)
     first, second = views(x, torch.Generator(device=x.device).manual_seed(seed))[:2]
-    if not (isinstance(first, Tensor) and isinstance(second, Tensor)):
+    if isinstance(x, Tensor) and not (isinstance(first, Tensor) and isinstance(second, Tensor)):
         return []  # views that carry more than a tensor (text feature cutoff)
-    plain = extract_embeddings(encoder, x, device=device)
+    plain = _embed_batch(encoder, x, device)
     settings = {"num_samples": len(chosen), "representation": "encoder", "normalized": True}
     spread = Result("uniformity", "uniformity", float(uniformity(plain, t=2)), split,
                     {**settings, "t": 2})
-    if torch.equal(first, second):
+    if isinstance(first, Tensor) and torch.equal(first, second):
         spread.settings["note"] = ("alignment left out: both views of each test item are the "
                                    "same input (dropout-only views), so it would be 0")
         return [spread]
-    embed_views = [extract_embeddings(encoder, view, device=device) for view in (first, second)]
+    embed_views = [_embed_batch(encoder, view, device) for view in (first, second)]
     return [
         Result("alignment", "alignment", float(alignment(*embed_views, alpha=2)), split,
                {**settings, "alpha": 2, "views": "; ".join(views.describe())}),
         spread,
     ]
+
+
+def _embed_batch(encoder: nn.Module, batch: Any, device: str | torch.device) -> Tensor:
+    """Embeddings of one batch of inputs: a tensor in chunks, a structured batch (a graph
+    batch, whose samples share one graph) in one pass of the frozen encoder."""
+    if isinstance(batch, Tensor):
+        return extract_embeddings(encoder, batch, device=device)
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        with torch.no_grad():
+            return encoder(batch.to(device)).float().cpu()
+    finally:
+        encoder.train(was_training)
 
 
 def _embed_sharded(encoder: nn.Module, data: ArrayDataset, *, batch_size: int,

@@ -12,10 +12,14 @@ from torch import Tensor, nn
 
 from contrastlearn.core.registry import HEADS
 
+HIDDEN_ACTIVATIONS = {"relu": lambda: nn.ReLU(inplace=True), "elu": nn.ELU}
+"""The activations `ProjectionMLP` puts between its layers."""
+
 
 @HEADS.register("projection_mlp")
 class ProjectionMLP(nn.Module):
-    """Projection MLP with `num_layers` Linear layers: (Linear -> BN -> ReLU) x (n-1) -> Linear.
+    """Projection MLP with `num_layers` Linear layers: (Linear -> BN -> ReLU) x (n-1) -> Linear
+    (`activation="elu"` for ELU instead of ReLU).
 
     Covers the projectors of the common methods:
     - SimCLR (Chen et al., 2020, arXiv:2002.05709), MoCo v2 (Chen et al., 2020,
@@ -25,6 +29,7 @@ class ProjectionMLP(nn.Module):
       arXiv:2105.04906): 3 layers with BN, wide output (e.g. 8192).
     - SimSiam (Chen & He, 2020, arXiv:2011.10566): 3 layers with `last_batch_norm=True`
       (a BatchNorm1d without affine parameters on the output, as in the official code).
+    - GRACE (Zhu et al., 2020, arXiv:2006.04131): 2 layers, `activation="elu"`, no BN.
     """
 
     def __init__(
@@ -35,10 +40,14 @@ class ProjectionMLP(nn.Module):
         num_layers: int = 2,
         batch_norm: bool = True,
         last_batch_norm: bool = False,
+        activation: str = "relu",
     ) -> None:
         super().__init__()
         if int(num_layers) < 1:
             raise ValueError(f"ProjectionMLP num_layers must be >= 1; got {num_layers}")
+        if activation not in HIDDEN_ACTIVATIONS:
+            raise ValueError(f"ProjectionMLP activation must be one of "
+                             f"{', '.join(HIDDEN_ACTIVATIONS)}; got {activation!r}")
         self.in_dim = int(in_dim)
         self.out_dim = int(out_dim)
         layers: list[nn.Module] = []
@@ -47,7 +56,7 @@ class ProjectionMLP(nn.Module):
             layers.append(nn.Linear(previous, int(hidden_dim), bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(int(hidden_dim)))
-            layers.append(nn.ReLU(inplace=True))
+            layers.append(HIDDEN_ACTIVATIONS[activation]())
             previous = int(hidden_dim)
         layers.append(nn.Linear(previous, self.out_dim, bias=not last_batch_norm))
         if last_batch_norm:

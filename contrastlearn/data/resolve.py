@@ -133,8 +133,9 @@ def resolve_dataset(
         if name == IN_MEMORY:
             raise DataError("this run was trained on in-memory data (arrays or a Dataset "
                             "object): pass the data again (dataset=... or --dataset)")
-        if name in DATASETS:
-            return DATASETS.build(name, holdout_fraction=holdout_fraction, seed=seed)
+        if name in DATASETS:  # a built-in takes the recipe options it accepts (a graph's size)
+            return call_with_accepted(DATASETS.get(name), options=reader_options,
+                                      holdout_fraction=holdout_fraction, seed=seed)
         path = Path(name)
         if path.suffix == ".npz":
             arrays = read_npz(path)

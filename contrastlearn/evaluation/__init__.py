@@ -3,15 +3,20 @@
 `Result`, or a list of Results when it measures several metrics (retrieval, clustering, label
 fractions), registered in `contrastlearn.core.registry.EVALUATORS`; they take embeddings, so they
 work for every modality. Importing this package registers them. `similarity_correlation` takes
-embedding pairs instead and is called directly."""
+embedding pairs instead, and the protocols that draw their own splits from one labelled set
+(`node_classification`, `svm_cross_validation`) or score node pairs (`link_prediction`) take
+one set of embeddings; these are called directly."""
 
 from contrastlearn.evaluation.anomaly import anomaly_auroc, knn_anomaly_scores, one_class_anomaly
 from contrastlearn.evaluation.clustering import kmeans_clustering
+from contrastlearn.evaluation.cross_validation import svm_cross_validation
 from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.evaluation.few_label import few_label, sample_labels_per_class
 from contrastlearn.evaluation.knn import knn_classifier, knn_predict, knn_vote
 from contrastlearn.evaluation.label_fraction import label_fraction_curve, sample_label_fraction
 from contrastlearn.evaluation.linear import LinearClassifier, fit_linear_probe, linear_probe
+from contrastlearn.evaluation.link_prediction import link_prediction, sample_non_edges
+from contrastlearn.evaluation.random_splits import node_classification
 from contrastlearn.evaluation.result import Result, load_results, save_results
 from contrastlearn.evaluation.retrieval import retrieval, retrieval_metrics
 from contrastlearn.evaluation.similarity import similarity_correlation
@@ -34,14 +39,18 @@ __all__ = [
     "knn_vote",
     "label_fraction_curve",
     "linear_probe",
+    "link_prediction",
     "load_results",
     "logistic_regression",
+    "node_classification",
     "one_class_anomaly",
     "retrieval",
     "retrieval_metrics",
     "sample_label_fraction",
     "sample_labels_per_class",
+    "sample_non_edges",
     "save_results",
     "similarity_correlation",
     "svm",
+    "svm_cross_validation",
 ]

@@ -17,11 +17,11 @@ from typing import Any
 from contrastlearn.core.atomic import atomic_write
 
 # Metrics that are proportions or probabilities in [0, 1] and read best as percentages:
-# accuracies, Recall@K, MRR, mAP and AUROC. Correlation- and agreement-type scores (nmi, ari,
-# spearman, pearson) are not proportions (ari and the correlations can be negative) and print
-# as plain numbers.
+# accuracies, Recall@K, MRR, mAP, AUROC and average precision. Correlation- and agreement-type
+# scores (nmi, ari, spearman, pearson) are not proportions (ari and the correlations can be
+# negative) and print as plain numbers.
 PERCENT_METRICS = frozenset({"top1", "top5", "accuracy", "balanced_accuracy", "mrr", "map",
-                             "auroc"})
+                             "auroc", "average_precision"})
 """Metrics shown as percentages, together with every ``recall@K``."""
 
 

@@ -122,7 +122,10 @@ class Method(nn.Module):
 
 def encode_views(network: Callable[[Tensor], Tensor], views: Sequence[Tensor]) -> list[Tensor]:
     """Run `network` once per group of consecutive same-shaped views (one big batch is faster
-    than several small ones), and split the result back into views."""
+    than several small ones), and split the result back into views. Views that are not
+    tensors (graph batches) are encoded one at a time."""
+    if not all(isinstance(view, Tensor) for view in views):  # e.g. graph batches: one by one
+        return [network(view) for view in views]
     outputs: list[Tensor] = []
     for _, group in groupby(views, key=lambda view: view.shape):
         group = list(group)

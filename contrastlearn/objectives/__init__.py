@@ -8,6 +8,7 @@ from contrastlearn.objectives.alignment_uniformity import (
 from contrastlearn.objectives.amcl import AMCL
 from contrastlearn.objectives.barlow_twins import BarlowTwins
 from contrastlearn.objectives.base import LossOutput, default_ids, stack_views
+from contrastlearn.objectives.blocked import BlockedInfoNCE
 from contrastlearn.objectives.cacr import CACR
 from contrastlearn.objectives.dcl import DCL, DCLW
 from contrastlearn.objectives.feature_negatives import AdversarialNegatives, NegativeInterpolation
@@ -20,6 +21,7 @@ from contrastlearn.objectives.hard_negatives import (
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive
 from contrastlearn.objectives.hydra import Hydra
 from contrastlearn.objectives.infonce import InfoNCE
+from contrastlearn.objectives.local_global import LocalGlobalBCE
 from contrastlearn.objectives.multiple_negatives import MultipleNegativesRanking
 from contrastlearn.objectives.negative_cosine import NegativeCosine
 from contrastlearn.objectives.queue import MemoryQueue
@@ -37,6 +39,7 @@ __all__ = [
     "AdversarialNegatives",
     "AlignmentUniformity",
     "BarlowTwins",
+    "BlockedInfoNCE",
     "ClusterNegatives",
     "DebiasedWeights",
     "FalseNegativeCancellation",
@@ -44,6 +47,7 @@ __all__ = [
     "HierarchicalContrastive",
     "Hydra",
     "InfoNCE",
+    "LocalGlobalBCE",
     "LossOutput",
     "MemoryQueue",
     "MultipleNegativesRanking",

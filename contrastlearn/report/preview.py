@@ -4,6 +4,7 @@ user can see whether the augmentations are too weak or too strong before spendin
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -17,14 +18,16 @@ __all__ = ["TEXT_PREVIEW_NAME", "preview_samples", "write_decoded_views_preview"
            "write_views_preview"]
 
 
-def preview_samples(data: ArrayDataset | Dataset, num_samples: int = 8, seed: int = 0) -> Tensor:
-    """`num_samples` inputs drawn from `data` without replacement (seeded), stacked."""
+def preview_samples(data: ArrayDataset | Dataset, num_samples: int = 8, seed: int = 0) -> Any:
+    """`num_samples` inputs drawn from `data` without replacement (seeded), stacked; from an
+    `ArrayDataset`, its batch of them as training draws it (`batch_x`: a GraphBatch for
+    graphs)."""
     if len(data) == 0:
         raise DataError("cannot preview views of an empty dataset")
     count = min(int(num_samples), len(data))
     chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:count]
     if isinstance(data, ArrayDataset):
-        return data.x[chosen]
+        return data.batch_x(chosen)
     items = [data[int(index)] for index in chosen]
     return torch.stack([torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item)
                         .float() for item in items])
