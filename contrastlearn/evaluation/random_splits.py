@@ -12,8 +12,9 @@ Protocol, for every train fraction (default 1%, 10%, 80%) and every seed (defaul
    out of them; C is chosen inside the train split, step 3).
 2. Embeddings are L2-normalised per row (as GRACE does; `normalize=False` keeps them raw);
    no further standardisation.
-3. C of scikit-learn's ``LogisticRegression`` (lbfgs, the `logistic_regression` probe) is
-   chosen from `c_grid` by stratified k-fold cross-validation on the train split only (k =
+3. C of an L2 multinomial logistic regression (scikit-learn's objective, fit by torch's
+   full-batch L-BFGS: `softmax_regression`) is chosen from `c_grid` by stratified k-fold
+   cross-validation on the train split only (k =
    `inner_folds`, fewer when the smallest train class is smaller, shuffled with the seed; at
    most `max_search_samples` train samples, a stratified subsample, take part in the search;
    ties go to the smaller C). When some class has a single train sample no fold can hold it
@@ -22,7 +23,10 @@ Protocol, for every train fraction (default 1%, 10%, 80%) and every seed (defaul
    (which equals micro-F1, GRACE's metric, for single-label classes) is measured on the test
    split.
 
-The fractions are reported as mean and sample standard deviation (ddof=1) over the seeds.
+The fractions are reported as mean and sample standard deviation (ddof=1) over the seeds. A
+fraction whose train split exceeds `large_train` samples (80 % of a 100k-node graph) runs on
+the first `large_seeds` seeds only: each of its fits takes a minute on 2 CPU cores, and its
+spread over seeds is tiny; `num_seeds` and `seeds` in the Result say how many ran.
 Test labels may hold classes the train split lacks only when a class has one sample in total;
 such test samples count as errors.
 """
@@ -39,7 +43,6 @@ from torch import Tensor
 
 from contrastlearn.evaluation.label_fraction import sample_label_fraction
 from contrastlearn.evaluation.result import Result, merge_settings
-from contrastlearn.evaluation.sklearn_probes import logistic_regression
 from contrastlearn.evaluation.validation import check_train_embeddings
 
 NODE_FRACTIONS: tuple[float, ...] = (0.01, 0.1, 0.8)
@@ -73,6 +76,39 @@ def _check_seeds(seeds: Iterable[int]) -> list[int]:
     return checked
 
 
+def softmax_regression(train_x: Tensor, train_y: Tensor, test_x: Tensor, test_y: Tensor, *,
+                       C: float, max_iter: int = 200) -> tuple[float, int]:
+    """(test top-1 accuracy, L-BFGS iterations) of an L2-regularised multinomial logistic
+    regression fit with torch's full-batch L-BFGS (strong Wolfe line search) on the minimum of
+    scikit-learn's objective ``C * sum(cross_entropy) + ||W||^2 / 2`` (bias not penalised),
+    written as ``mean(cross_entropy) + ||W||^2 / (2 C n)``. The same model as scikit-learn's
+    lbfgs `LogisticRegression`, in float64 and in a fraction of its time on 100k-node graphs
+    (one matrix product per iteration, no per-class Python work). Test labels whose class
+    never occurs in train count as errors."""
+    classes, train_codes = torch.unique(train_y, return_inverse=True)
+    features = train_x.double()
+    weight = torch.zeros(features.shape[1], len(classes), dtype=torch.float64,
+                         requires_grad=True)
+    bias = torch.zeros(len(classes), dtype=torch.float64, requires_grad=True)
+    penalty = 1.0 / (2.0 * float(C) * len(train_y))
+    optimizer = torch.optim.LBFGS([weight, bias], lr=1.0, max_iter=int(max_iter),
+                                  tolerance_grad=1e-6, tolerance_change=1e-9,
+                                  history_size=20, line_search_fn="strong_wolfe")
+
+    def objective() -> Tensor:
+        optimizer.zero_grad()
+        loss = (F.cross_entropy(features @ weight + bias, train_codes)
+                + penalty * weight.square().sum())
+        loss.backward()
+        return loss
+
+    optimizer.step(objective)
+    iterations = int(optimizer.state[optimizer._params[0]].get("n_iter", 0))
+    with torch.no_grad():
+        predicted = classes[(test_x.double() @ weight + bias).argmax(dim=1)]
+    return float((predicted == test_y).double().mean()), iterations
+
+
 def _search_c(train_x: Tensor, train_y: Tensor, *, c_grid: Sequence[float], inner_folds: int,
               max_search_samples: int, seed: int) -> dict[str, Any]:
     """Step 3 of the protocol: the chosen C and how it was chosen."""
@@ -89,8 +125,8 @@ def _search_c(train_x: Tensor, train_y: Tensor, *, c_grid: Sequence[float], inne
     parts = list(splitter.split(train_x.numpy(), train_y.numpy()))
     scores = []
     for c in c_grid:
-        accuracies = [logistic_regression(train_x[fit], train_y[fit], train_x[held],
-                                          train_y[held], C=c, standardize=False).value
+        accuracies = [softmax_regression(train_x[fit], train_y[fit], train_x[held],
+                                         train_y[held], C=c)[0]
                       for fit, held in parts]
         scores.append(sum(accuracies) / len(accuracies))
     best = max(range(len(c_grid)), key=lambda index: (scores[index], -index))
@@ -102,7 +138,8 @@ def node_classification(
     embeddings: Any, labels: Any, *, fractions: Sequence[float] = NODE_FRACTIONS,
     seeds: Iterable[int] = range(10), c_grid: Sequence[float] = LOGISTIC_C_GRID,
     inner_folds: int = 5, max_search_samples: int = 2000, default_c: float = 1.0,
-    normalize: bool = True, split: str = "test",
+    normalize: bool = True, large_train: int = 20_000, large_seeds: int = 3,
+    split: str = "test",
 ) -> list[Result]:
     """One Result per train fraction: protocol ``"node_classification_<pct>"`` (e.g.
     ``node_classification_10``), metric "top1", the mean over seeds with its std (ddof=1).
@@ -129,7 +166,8 @@ def node_classification(
     results = []
     for fraction in fractions:
         values, per_seed = [], []
-        for seed in seeds:
+        fraction_seeds = seeds if fraction * len(y) <= large_train else seeds[:large_seeds]
+        for seed in fraction_seeds:
             train = sample_label_fraction(y, fraction, seed)
             test = torch.ones(len(y), dtype=torch.bool)
             test[train] = False
@@ -140,20 +178,20 @@ def node_classification(
             search = _search_c(x[train], y[train], c_grid=c_grid, inner_folds=int(inner_folds),
                                max_search_samples=int(max_search_samples), seed=seed)
             chosen = search.pop("C", float(default_c))
-            result = logistic_regression(x[train], y[train], x[test], y[test], C=chosen,
-                                         standardize=False, split=split)
-            values.append(result.value)
-            per_seed.append({"C": chosen, **search, "num_iterations":
-                             result.settings["num_iterations"]})
+            accuracy, iterations = softmax_regression(x[train], y[train], x[test], y[test],
+                                                      C=chosen)
+            values.append(accuracy)
+            per_seed.append({"C": chosen, **search, "num_iterations": iterations})
         mean = sum(values) / len(values)
         std = (math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
                if len(values) > 1 else 0.0)
         results.append(Result(
             protocol=f"node_classification_{fraction_name(fraction)}", metric="top1",
-            value=mean, split=split, std=std, num_seeds=len(seeds),
+            value=mean, split=split, std=std, num_seeds=len(fraction_seeds),
             settings={
-                "protocol": "random_splits", "fraction": fraction, "seeds": seeds,
-                "classifier": "logistic_regression", "solver": "lbfgs", "penalty": "l2",
+                "protocol": "random_splits", "fraction": fraction, "seeds": fraction_seeds,
+                "classifier": "logistic_regression", "solver": "torch lbfgs (float64)",
+                "penalty": "l2",
                 "normalize": "l2" if normalize else "none",
                 "split_rule": "stratified random train fraction (at least 1 per class), "
                               "every other sample is test",
