@@ -323,7 +323,10 @@ def cmd_datasets(args: argparse.Namespace) -> int:
           " groups)"
           "\nA folder of images: --dataset path/to/folder (one sub-folder per class, or flat)"
           "\nTime series: --dataset path/to/X_TRAIN.ts|.arff|.csv (X_TEST beside it is the test"
-          " split; CSV: one series per row, optional label and group columns)")
+          " split; CSV: one series per row, optional label and group columns)"
+          "\nGraphs: --dataset edges.csv|graph.pt|molecules.sdf|folder --set data.modality=graph"
+          " (edge list with optional data.options.node_features/node_labels/node_texts files;"
+          " PyG Data; SDF/SMILES molecules)")
     return 0
 
 

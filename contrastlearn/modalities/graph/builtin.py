@@ -3,8 +3,8 @@
 - `wordnet-graph` (node level): every WordNet 3.0 synset (Miller 1995, CACM 38(11); Debian
   `wordnet-base`) is a node, 117,659 in all; its gloss is the node text, its lexicographer file
   the label (45 classes: noun.animal, verb.motion, ...). Undirected edges join synsets that a
-  hypernym/hyponym (also instance), meronym/holonym (member, substance, part), similar-to or
-  also-see pointer links. Node features: TF-IDF + SVD of the glosses, or MiniLM embeddings
+  hypernym/hyponym (also instance), meronym/holonym (member, substance, part), similar-to,
+  also-see or pertainym pointer links. Node features: TF-IDF + SVD of the glosses, or MiniLM embeddings
   (`text_features`); `text_views` adds re-encoded rewrites of each gloss. The parsed graph and
   the features are cached as .npz files ($CONTRASTLEARN_CACHE/graph, default
   ~/.cache/contrastlearn/graph), keyed by the WordNet files and the options.
@@ -251,7 +251,7 @@ def load_wordnet_graph(
     directory: str | Path = WORDNET_DIR, cache_dir: str | Path | None = None,
 ) -> DatasetSplits:
     """WordNet 3.0 synset graph: 117,659 glosses as nodes, 45 lexicographer classes, hypernym,
-    meronym, similar-to and also-see edges (system package wordnet-base)."""
+    meronym, similar-to, also-see and pertainym edges (system package wordnet-base)."""
     folder = Path(directory)
     graph, key = wordnet_graph_source(folder, part_of_speech, cache_dir)
     feature_key = _cache_key(graph=key, features=features,
