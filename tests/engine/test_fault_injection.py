@@ -121,6 +121,7 @@ def test_killed_while_swapping_an_export_in_resumes_bit_identical(tmp_path, refe
     assert all(torch.equal(resumed[key], expected[key]) for key in expected)
 
 
+@pytest.mark.slow  # 20-30 s: trains through subprocesses; the suite keeps under 8 minutes
 def test_a_full_disk_stops_the_run_cleanly_and_it_resumes_once_there_is_space(
         tmp_path, reference, monkeypatch, capsys):
     import errno

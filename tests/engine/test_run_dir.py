@@ -60,6 +60,7 @@ def test_overwrite_never_deletes_a_folder_the_library_did_not_make(tmp_path, rec
     assert sorted(p.name for p in project.iterdir()) == ["checkpoints", "precious.txt", "src"]
 
 
+@pytest.mark.slow  # 20-30 s: trains through subprocesses; the suite keeps under 8 minutes
 def test_overwrite_refuses_a_run_holding_foreign_files_and_moves_a_clean_one_aside(
         tmp_path, recipe_file, capsys):
     out = tmp_path / "run"

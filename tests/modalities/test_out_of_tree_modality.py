@@ -40,6 +40,7 @@ def knn_of(run: Path) -> float:
                 if r["protocol"] == "knn" and r["settings"]["representation"] == "encoder")
 
 
+@pytest.mark.slow  # 20-30 s: trains through subprocesses; the suite keeps under 8 minutes
 def test_installed_room_trains_through_the_cli_and_learns(site, tmp_path):
     listed = cli(site, "datasets", cwd=tmp_path)
     assert listed.returncode == 0 and "vector-blobs" in listed.stdout
