@@ -454,7 +454,7 @@ def geometry_results(
     the uniformity result's `note` says so."""
     generator = torch.Generator().manual_seed(seed)
     chosen = torch.randperm(len(test), generator=generator)[:max_samples]
-    x = test.batch_x(chosen.sort().values).to(device)
+    x = test.batch_x(chosen).to(device)
     first, second = views(x, torch.Generator(device=x.device).manual_seed(seed))[:2]
     if isinstance(x, Tensor) and not (isinstance(first, Tensor) and isinstance(second, Tensor)):
         return []  # views that carry more than a tensor (text feature cutoff)

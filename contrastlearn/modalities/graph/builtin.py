@@ -4,9 +4,9 @@
   `wordnet-base`) is a node, 117,659 in all; its gloss is the node text, its lexicographer file
   the label (45 classes: noun.animal, verb.motion, ...). Undirected edges join synsets that a
   hypernym/hyponym (also instance), meronym/holonym (member, substance, part), similar-to,
-  also-see or pertainym pointer links. Node features: TF-IDF + SVD of the glosses, or MiniLM embeddings
-  (`text_features`); `text_views` adds re-encoded rewrites of each gloss. The parsed graph and
-  the features are cached as .npz files ($CONTRASTLEARN_CACHE/graph, default
+  also-see or pertainym pointer links. Node features: TF-IDF + SVD of the glosses, or MiniLM
+  embeddings (`text_features`); `text_views` adds re-encoded rewrites of each gloss. The parsed
+  graph and the features are cached as .npz files ($CONTRASTLEARN_CACHE/graph, default
   ~/.cache/contrastlearn/graph), keyed by the WordNet files and the options.
 - `karate` (node level): Zachary's karate club (Zachary 1977, J. Anthropol. Res. 33(4)), 34
   members and 78 friendships from networkx, labelled by the 4 communities of PyG's
