@@ -17,6 +17,7 @@ _LAZY = {
     "pretrain": "contrastlearn.api",
     "evaluate": "contrastlearn.api",
     "embed": "contrastlearn.api",
+    "recommend": "contrastlearn.api",
     "RunResult": "contrastlearn.api",
     "load_encoder": "contrastlearn.export",
     "export_encoder": "contrastlearn.export",

@@ -431,12 +431,14 @@ def evaluate(
                                  "several run directories")
             encoder.balance(lambda module: embed_data(module, splits.train,
                                                       batch_size=batch_size, device=device)[0])
-        results = evaluate_splits(
-            encoder, splits,
-            protocols=protocols or (recipe.eval.protocols if recipe is not None
-                                    else get_modality(modality).protocols),
-            labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,
-            device=device, batch_size=batch_size, strict=strict)
+        results = []
+        if splits.test is not None or not _has_extra_protocols(splits):
+            results = evaluate_splits(
+                encoder, splits,
+                protocols=protocols or (recipe.eval.protocols if recipe is not None
+                                        else get_modality(modality).protocols),
+                labels_per_class=labels_per_class, seeds=seeds, raw_baseline=raw_baseline,
+                device=device, batch_size=batch_size, strict=strict)
         results += extra_results(encoder, splits, device=device, batch_size=batch_size)
     if save and run_dir is not None:
         save_results(results, run_dir / "results.json")
@@ -536,6 +538,28 @@ def evaluate_splits(
 def _flattened(x: Tensor) -> tuple[Tensor, str]:
     """The default raw-input baseline: each sample's values as one vector."""
     return x.flatten(1), "flattened"
+
+
+def _has_extra_protocols(splits: DatasetSplits) -> bool:
+    """Whether the dataset ships its own evaluation (`splits.extras` that can `evaluate` an
+    encoder), which then stands in for the train/test protocols when there is no test split
+    (recommendation data: full-sort ranking)."""
+    return any(callable(getattr(extra, "evaluate", None)) for extra in splits.extras.values())
+
+
+def recommend(run: str | Path, user: str, *, k: int = 10,
+              device: str | torch.device = "cpu") -> list[dict[str, Any]]:
+    """The `k` best items for `user` (a raw user id of the run's data) that the user has not
+    interacted with, from a recommendation run: `[{rank, item, title, score}]`."""
+    run_dir = Path(run)
+    recipe = load_recipe(run_dir / "recipe.yaml")
+    splits = load_run_data(recipe)
+    recommender = splits.extras.get("recommender")
+    if recommender is None:
+        raise DataError(f"{run_dir} is a {recipe.data.modality} run; recommend needs a "
+                        "recommendation run (data.modality: recsys)")
+    encoder = load_encoder(run_dir, device=device)
+    return recommender.top_items(encoder, user, k=k, device=device)
 
 
 def extra_results(encoder: nn.Module, splits: DatasetSplits, *, device: str | torch.device,

@@ -210,6 +210,16 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_recommend(args: argparse.Namespace) -> int:
+    from contrastlearn.api import recommend
+
+    rows = recommend(args.run_dir, args.user, k=args.k)
+    print(f"top {len(rows)} items for user {args.user} (items they have not interacted with):")
+    for row in rows:
+        print(f"{row['rank']:>4}. {row['item']:<12} {row['score']:9.4f}  {row['title']}".rstrip())
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     """Write a run's encoder elsewhere: an ONNX graph or the project's safetensors export for
     any run, a sentence-transformers or transformers folder for a text run."""
@@ -409,6 +419,12 @@ def build_parser() -> argparse.ArgumentParser:
     em.add_argument("--encoding", help="text encoding of a text input file (default: the run's "
                     "data.options.encoding, else utf-8), e.g. latin-1")
     em.set_defaults(handler=cmd_embed)
+
+    rec = commands.add_parser("recommend", help="a user's top items from a recommendation run")
+    rec.add_argument("run_dir")
+    rec.add_argument("--user", required=True, help="a user id as it appears in the data")
+    rec.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    rec.set_defaults(handler=cmd_recommend)
 
     ex = commands.add_parser(
         "export", help="write a run's encoder as an ONNX graph or safetensors (any run), or as "

@@ -21,7 +21,8 @@ from contrastlearn.core.registry import MODALITIES
 from contrastlearn.data.modality import Modality
 
 ENTRY_POINT_GROUP = "contrastlearn.modalities"
-BUILTIN_ROOMS = {"image": "image", "timeseries": "timeseries", "text": "text", "graph": "graph"}
+BUILTIN_ROOMS = {"image": "image", "timeseries": "timeseries", "text": "text", "graph": "graph",
+                 "recsys": "recsys"}
 """Built-in room name -> the pip extra that installs its dependencies."""
 
 

@@ -1,0 +1,9 @@
+"""The recommendation room: user-item interaction logs, graph and sequential recommenders,
+and full-sort ranking evaluation."""
+
+from contrastlearn.modalities.recsys import (  # noqa: F401
+    builtin,
+    encoders,
+    methods,
+    modality,
+)
