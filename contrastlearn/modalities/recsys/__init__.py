@@ -3,6 +3,7 @@ and full-sort ranking evaluation."""
 
 from contrastlearn.modalities.recsys import (  # noqa: F401
     builtin,
+    dccf_encoder,
     encoders,
     methods,
     modality,

@@ -54,12 +54,12 @@ def _ml100k_available() -> tuple[bool, str]:
 @DATASETS.register("ml-100k", modality="recsys")
 def load_ml100k(holdout_fraction: float = 0.2, seed: int = 0,
                 rating_threshold: float | None = None, split: str = "ratio",
-                ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                split_seed: int | None = None, ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
                 max_length: int | None = None, duplicates: str = "error") -> DatasetSplits:
     """MovieLens-100K: 943 users, 1,682 movies, 100,000 timestamped ratings, with titles."""
     table = read_interactions(ml100k_file())["x"]
     options: dict[str, Any] = {"rating_threshold": rating_threshold, "split": split,
-                               "ratios": ratios, "max_length": max_length,
+                               "split_seed": split_seed, "ratios": ratios, "max_length": max_length,
                                "duplicates": duplicates}
     splits = recsys_splits(table, name="ml-100k", holdout_fraction=holdout_fraction, seed=seed,
                            **options)

@@ -32,7 +32,8 @@ from contrastlearn.modalities.recsys.protocols import RankingProtocols
 from contrastlearn.modalities.recsys.recommend import Recommender
 
 MODALITY = "recsys"
-SPLIT_OPTIONS = ("rating_threshold", "split", "ratios", "max_length", "duplicates")
+SPLIT_OPTIONS = ("rating_threshold", "split", "split_seed", "ratios", "max_length",
+                 "duplicates")
 """The `RecsysOptions` fields the splitter takes (the others are the readers')."""
 
 
@@ -185,8 +186,10 @@ def recsys_splits(x: Any, *, name: str = "interactions", holdout_fraction: float
         parts = _time_parts(interactions.users, interactions.timestamps, len(user_ids))
         test_split = "leave_last_out"
     else:
-        parts = _ratio_parts(interactions.users, len(user_ids), settings.ratios, seed)
-        test_split = f"ratio_{'_'.join(f'{share:g}' for share in settings.ratios)}_seed{seed}"
+        split_seed = seed if settings.split_seed is None else settings.split_seed
+        parts = _ratio_parts(interactions.users, len(user_ids), settings.ratios, split_seed)
+        test_split = (f"ratio_{'_'.join(f'{share:g}' for share in settings.ratios)}"
+                      f"_seed{split_seed}")
     train = interactions.subset(parts == 0)
     valid, cold_valid_users, cold_valid_items = _without_cold(interactions.subset(parts == 1),
                                                               train)
@@ -216,15 +219,16 @@ def recsys_splits(x: Any, *, name: str = "interactions", holdout_fraction: float
 def read_interaction_file(
     path: Any, columns: tuple[str, ...] | None = None, delimiter: str | None = None,
     item_titles: str | None = None, rating_threshold: float | None = None,
-    split: str | None = None, ratios: tuple[float, float, float] | None = None,
-    max_length: int | None = None, duplicates: str | None = None,
+    split: str | None = None, split_seed: int | None = None,
+    ratios: tuple[float, float, float] | None = None, max_length: int | None = None,
+    duplicates: str | None = None,
 ) -> dict[str, Any]:
     """An interaction file (.csv, .tsv, RecBole .inter) read for `recsys_splits`: its table
     and the recipe's split options (`call_with_accepted` passes the ones set)."""
     arrays = read_interactions(path, columns=columns, delimiter=delimiter,
                                item_titles=item_titles)
-    given = {"rating_threshold": rating_threshold, "split": split, "ratios": ratios,
-             "max_length": max_length, "duplicates": duplicates}
+    given = {"rating_threshold": rating_threshold, "split": split, "split_seed": split_seed,
+             "ratios": ratios, "max_length": max_length, "duplicates": duplicates}
     arrays.update({key: value for key, value in given.items() if value is not None})
     return arrays
 

@@ -20,6 +20,9 @@ class RecsysOptions(BaseModel):
     validation and test (RecBole's RS split grouped by user); "time": leave-last-out by
     timestamp, each user's last interaction the test item and the one before it the
     validation item (sequential recommendation; needs timestamps)."""
+    split_seed: int | None = None
+    """Seed of the "ratio" split's shuffle; None: the recipe's seed (set it to compare model
+    seeds on one split)."""
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
     """Train, validation and test shares of each user's interactions ("ratio" split)."""
     max_length: int | None = Field(None, ge=1)

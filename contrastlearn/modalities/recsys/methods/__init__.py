@@ -1,3 +1,3 @@
 """Recommendation methods: LightGCN with BPR, and the contrastive methods built on it."""
 
-from contrastlearn.modalities.recsys.methods import common, lightgcn  # noqa: F401
+from contrastlearn.modalities.recsys.methods import common, dccf, lightgcn  # noqa: F401
