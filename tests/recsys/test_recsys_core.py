@@ -152,3 +152,19 @@ def test_lightgcn_bpr_learns_and_refuses_other_encoders():
 
 class _Plain(torch.nn.Module):
     out_dim = 4
+
+
+def test_symmetric_product_matches_dense_in_value_and_gradient():
+    from contrastlearn.modalities.recsys.graph_ops import as_csr, symmetric_product
+
+    graph = random_graph(6, 5, 3)
+    matrix = normalized_adjacency(graph)
+    dense = matrix.to_dense()
+    x = torch.randn(11, 4, requires_grad=True)
+    weights = torch.randn(11, 4)
+    (symmetric_product(as_csr(matrix), x) * weights).sum().backward()
+    gradient = x.grad.clone()
+    x.grad = None
+    (dense @ x * weights).sum().backward()
+    assert torch.allclose(gradient, x.grad, atol=1e-6)
+    assert torch.allclose(symmetric_product(as_csr(matrix), x), dense @ x, atol=1e-6)

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 
 from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.recsys.encoders import LayerHook, LightGCN
+from contrastlearn.modalities.recsys.graph_ops import as_csr, symmetric_product
 
 
 def intent_aware(nodes: Tensor, prototypes: Tensor) -> Tensor:
@@ -75,13 +76,22 @@ class _EdgePropagation(torch.autograd.Function):
         return None, grad_weights, grad_nodes
 
 
+def edge_list(adjacency: Tensor) -> Tensor:
+    """(2, nnz) row and column of every stored entry of a sparse COO or CSR matrix, sorted
+    by row then column."""
+    if adjacency.layout == torch.sparse_csr:
+        rows = torch.repeat_interleave(
+            torch.arange(adjacency.shape[0], device=adjacency.device),
+            adjacency.crow_indices().diff())
+        return torch.stack([rows, adjacency.col_indices()])
+    return adjacency.coalesce().indices()
+
+
 def adaptive_propagation(similarity_nodes: Tensor, adjacency: Tensor, nodes: Tensor) -> Tensor:
     """(N, D) `nodes` propagated over the learned graph: the edges of `adjacency` (sparse
-    COO, (N, N)) weighted by `adaptive_edge_weights(similarity_nodes, ...)`; differentiable
-    in `similarity_nodes` and `nodes`."""
-    if not adjacency.is_coalesced():
-        adjacency = adjacency.coalesce()
-    edges = adjacency.indices()
+    COO or CSR, (N, N)) weighted by `adaptive_edge_weights(similarity_nodes, ...)`;
+    differentiable in `similarity_nodes` and `nodes`."""
+    edges = edge_list(adjacency)
     weights = adaptive_edge_weights(similarity_nodes, edges[0], edges[1])
     return _EdgePropagation.apply(edges, weights.to(nodes.dtype), nodes)
 
@@ -132,13 +142,13 @@ class DCCFEncoder(LightGCN):
         `hook(layer, E_l)` edits each layer's output (l >= 1)."""
         if adjacency is None:
             adjacency = self.adjacency()
-        per_layer = (list(adjacency) if isinstance(adjacency, Sequence)
-                     else [adjacency] * self.layers)
+        per_layer = ([as_csr(matrix) for matrix in adjacency]
+                     if isinstance(adjacency, Sequence) else [as_csr(adjacency)] * self.layers)
         current = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         result = DCCFPropagation([current], [], [], [], [])
         for layer in range(self.layers):
             graph = per_layer[layer]
-            propagated = torch.sparse.mm(graph, current)
+            propagated = symmetric_product(graph, current)
             intents = self.intent_representations(current)
             graph_augmented = adaptive_propagation(propagated, graph, current)
             intent_augmented = adaptive_propagation(intents, graph, current)

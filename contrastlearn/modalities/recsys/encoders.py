@@ -18,7 +18,11 @@ from torch import Tensor, nn
 
 from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.recsys.batch import RecBatch
-from contrastlearn.modalities.recsys.graph_ops import normalized_adjacency
+from contrastlearn.modalities.recsys.graph_ops import (
+    as_csr,
+    normalized_adjacency,
+    symmetric_product,
+)
 from contrastlearn.modalities.recsys.interactions import Interactions
 
 LayerHook = Callable[[int, Tensor], Tensor]
@@ -62,26 +66,30 @@ class LightGCN(nn.Module):
         return Interactions(self.edge_users, self.edge_items, self.num_users, self.num_items)
 
     def adjacency(self) -> Tensor:
-        """The normalised adjacency of the stored graph (built once per graph and device)."""
+        """The normalised adjacency of the stored graph, in CSR layout (built once per graph
+        and device)."""
         key = (self.edge_users._version, self.edge_users.data_ptr(), len(self.edge_users),
                self.edge_users.device)
         if self._adjacency is None or self._adjacency[0] != key:
-            self._adjacency = (key, normalized_adjacency(self.graph, self.edge_users.device))
+            self._adjacency = (key, as_csr(normalized_adjacency(self.graph,
+                                                                self.edge_users.device)))
         return self._adjacency[1]
 
     def layer_outputs(self, adjacency: Tensor | Sequence[Tensor] | None = None,
                       hook: LayerHook | None = None) -> list[Tensor]:
         """[E_0, E_1, ..., E_layers], each (U + I, D): the embeddings and each propagation.
         `adjacency` replaces the stored graph's (one matrix, or one per layer: SGL's random
-        walk); `hook(layer, E_l)` edits each propagated layer (l >= 1)."""
+        walk); it must be symmetric, as every normalised bipartite adjacency is
+        (`normalized_adjacency`: the backward reuses it untransposed). `hook(layer, E_l)` edits
+        each propagated layer (l >= 1)."""
         if adjacency is None:
             adjacency = self.adjacency()
-        per_layer = (list(adjacency) if isinstance(adjacency, Sequence)
-                     else [adjacency] * self.layers)
+        per_layer = ([as_csr(matrix) for matrix in adjacency]
+                     if isinstance(adjacency, Sequence) else [as_csr(adjacency)] * self.layers)
         current = torch.cat([self.user_embedding.weight, self.item_embedding.weight])
         outputs = [current]
         for layer in range(self.layers):
-            current = torch.sparse.mm(per_layer[layer], current)
+            current = symmetric_product(per_layer[layer], current)
             if hook is not None:
                 current = hook(layer + 1, current)
             outputs.append(current)

@@ -10,6 +10,7 @@ same index space, so train, validation and test can be compared id for id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import torch
 from torch import Tensor
@@ -54,9 +55,14 @@ class Interactions:
         """(E,) `user * num_items + item`, one int64 per interaction (for set look-ups)."""
         return self.users * self.num_items + self.items
 
+    @cached_property
+    def sorted_keys(self) -> Tensor:
+        """`keys()` sorted (computed once: negative sampling looks pairs up every step)."""
+        return torch.sort(self.keys()).values
+
     def contains(self, users: Tensor, items: Tensor) -> Tensor:
         """Boolean tensor shaped like `users`: whether each (user, item) pair is in here."""
-        known = torch.sort(self.keys().to(users.device)).values
+        known = self.sorted_keys.to(users.device)
         query = users * self.num_items + items
         if known.numel() == 0:
             return torch.zeros_like(query, dtype=torch.bool)
