@@ -110,11 +110,12 @@ class Modality:
 def call_with_accepted(function: Callable[..., Any], *args: Any,
                        options: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
     """`function(*args, **kwargs, **options)` with only the `options` it accepts that are set
-    (not None): readers take the recipe options they understand and ignore the rest."""
+    (not None) and that `kwargs` do not already give: readers take the recipe options they
+    understand and ignore the rest."""
     try:
         accepted = inspect.signature(function).parameters
     except (TypeError, ValueError):
         accepted = {}
     given = {key: value for key, value in (options or {}).items()
-             if value is not None and key in accepted}
+             if value is not None and key in accepted and key not in kwargs}
     return function(*args, **kwargs, **given)

@@ -152,21 +152,26 @@ def resolve_dataset(
             raise _not_a_dataset(name, path, modality)
         return _splitter(modality)(**arrays, name=path.stem,
                                    holdout_fraction=holdout_fraction, seed=seed)
+    # in-memory data: the splitter takes the recipe options it names (a recsys split's kind)
+    split_options = {key: value for key, value in (reader_options or {}).items()
+                     if key not in ("x", "y", "x_test", "y_test")}
     if isinstance(spec, dict):
-        return _splitter(modality)(**spec, name="arrays", holdout_fraction=holdout_fraction,
-                                   seed=seed)
+        return call_with_accepted(_splitter(modality), options=split_options, **spec,
+                                  name="arrays", holdout_fraction=holdout_fraction, seed=seed)
     if isinstance(spec, tuple) and len(spec) in (2, 4):
         keys = ("x", "y", "x_test", "y_test")[: len(spec)]
-        return _splitter(modality)(**dict(zip(keys, spec)), name="arrays",
-                                   holdout_fraction=holdout_fraction, seed=seed)
+        return call_with_accepted(_splitter(modality), options=split_options,
+                                  **dict(zip(keys, spec)), name="arrays",
+                                  holdout_fraction=holdout_fraction, seed=seed)
     if isinstance(spec, (np.ndarray, torch.Tensor)):
-        return _splitter(modality)(spec, name="arrays", holdout_fraction=holdout_fraction,
-                                   seed=seed)
+        return call_with_accepted(_splitter(modality), spec, options=split_options,
+                                  name="arrays", holdout_fraction=holdout_fraction, seed=seed)
     if isinstance(spec, Dataset):
         return _dataset_splits(spec, get_modality(modality).name, holdout_fraction, seed)
     if get_modality(modality).accepts_objects:  # e.g. text: a list of strings, a TextDataset
-        return _splitter(modality)(spec, name=type(spec).__name__,
-                                   holdout_fraction=holdout_fraction, seed=seed)
+        return call_with_accepted(_splitter(modality), spec, options=split_options,
+                                  name=type(spec).__name__, holdout_fraction=holdout_fraction,
+                                  seed=seed)
     raise DataError(f"cannot use {type(spec).__name__} as a dataset")
 
 

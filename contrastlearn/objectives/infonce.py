@@ -106,6 +106,9 @@ class InfoNCE(PairOptionsMixin, TemperatureMixin, nn.Module):
             loss, metrics = self._with_pair_options(pairs, scale, negatives, negative_ids)
         elif pairs.num_views == 2 and self.anchor_views is None and ids_unique(pairs):
             loss, metrics = self._two_unique_views(pairs, scale, bank)
+        elif (pairs.num_views == 2 and self.anchor_views == 1 and self.cross_view_only
+              and bank is None and ids_unique(pairs)):
+            loss, metrics = self._first_view_anchors(pairs, scale)
         else:
             loss, metrics = self._general(pairs, scale, bank)
         temperature = 1.0 / scale
@@ -163,6 +166,30 @@ class InfoNCE(PairOptionsMixin, TemperatureMixin, nn.Module):
                 "contrastive_accuracy": (logits.detach()[rows, targets] >= best).float().mean(),
                 "positive_similarity": positive.mean(),
                 "negative_similarity": negative_sum / max(count, 1),
+            }
+        return loss, metrics
+
+    def _first_view_anchors(self, pairs: ViewPairs, scale: Tensor | float
+                            ) -> tuple[Tensor, dict]:
+        """Fast path (two views, every item once, only view 0's rows anchors, cross-view
+        only): each anchor against the rows of view 1, its own row the target; one
+        cross_entropy (the one-directional InfoNCE of SGL and SimGCL, arXiv 2010.10783)."""
+        keys = pairs.candidates[pairs.global_batch:]
+        similarity = pairs.anchors @ keys.T
+        if similarity.dtype in (torch.float16, torch.bfloat16):
+            similarity = similarity.float()
+        targets = pairs.anchor_columns
+        logits = similarity * scale
+        loss = F.cross_entropy(logits, targets)
+        with torch.no_grad():
+            rows = torch.arange(len(targets), device=targets.device)
+            positive = similarity.detach()[rows, targets]
+            count = max(similarity.numel() - len(targets), 1)
+            metrics = {
+                "contrastive_accuracy": (logits.detach()[rows, targets]
+                                         >= logits.detach().amax(dim=1)).float().mean(),
+                "positive_similarity": positive.mean(),
+                "negative_similarity": (similarity.detach().sum() - positive.sum()) / count,
             }
         return loss, metrics
 

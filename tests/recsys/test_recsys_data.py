@@ -144,3 +144,12 @@ def test_ml100k_builtin():
     assert splits.info["num_interactions"] == 100_000
     vocabulary = splits.extras["recommender"].vocabulary
     assert vocabulary.describe_item(vocabulary.item_index("1")) == "1  Toy Story"
+
+
+def test_in_memory_rows_take_the_recipe_options():
+    from contrastlearn.data.resolve import resolve_dataset
+
+    rows = table_rows(num_users=6, per_user=6, num_items=6)
+    splits = resolve_dataset(rows, modality="recsys",
+                             reader_options={"split": "time", "max_length": 3})
+    assert splits.info["split"] == "time" and splits.train.max_length == 3

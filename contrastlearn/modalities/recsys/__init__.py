@@ -7,4 +7,6 @@ from contrastlearn.modalities.recsys import (  # noqa: F401
     encoders,
     methods,
     modality,
+    sequence_encoder,
+    sequence_views,
 )

@@ -29,6 +29,9 @@ from contrastlearn.modalities.recsys.interactions import Interactions
 
 PAD = -1
 """The padding item of `RecBatch.sequences` (left padding)."""
+MASK = -2
+"""The masked item of item mask (CL4SRec's [mask] token): sequence encoders give it a learned
+embedding of its own; it is never a target or a recommendable item."""
 
 
 @dataclass(frozen=True, eq=False)

@@ -32,9 +32,6 @@ from contrastlearn.modalities.recsys.protocols import RankingProtocols
 from contrastlearn.modalities.recsys.recommend import Recommender
 
 MODALITY = "recsys"
-SPLIT_OPTIONS = ("rating_threshold", "split", "split_seed", "ratios", "max_length",
-                 "duplicates")
-"""The `RecsysOptions` fields the splitter takes (the others are the readers')."""
 
 
 def _as_table(x: Any) -> InteractionTable:
@@ -148,12 +145,17 @@ def _without_cold(part: Interactions, train: Interactions) -> tuple[Interactions
 
 
 def recsys_splits(x: Any, *, name: str = "interactions", holdout_fraction: float = 0.2,
-                  seed: int = 0, **options: Any) -> DatasetSplits:
+                  seed: int = 0, rating_threshold: float | None = None, split: str = "ratio",
+                  split_seed: int | None = None,
+                  ratios: tuple[float, float, float] = (0.8, 0.1, 0.1),
+                  max_length: int | None = None, duplicates: str = "error") -> DatasetSplits:
     """Train samples, and validation/test interactions in `extras` with the ranking
-    protocols (see the module docstring). `options` are `RecsysOptions` fields;
-    `holdout_fraction` is not used: `ratios` decides the split."""
-    settings = RecsysOptions.model_validate(
-        {key: value for key, value in options.items() if key in SPLIT_OPTIONS})
+    protocols and the recommender (see the module docstring). The keyword options are the
+    `RecsysOptions` fields of the same names; `holdout_fraction` is not used: `ratios`
+    decides the split."""
+    settings = RecsysOptions(rating_threshold=rating_threshold, split=split,
+                             split_seed=split_seed, ratios=ratios, max_length=max_length,
+                             duplicates=duplicates)
     table = _as_table(x)
     if len(table.users) == 0:
         raise DataError(f"{table.source} has no interactions")
