@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from contrastlearn.core.registry import ENCODERS
 from contrastlearn.modalities.recsys.batch import MASK, PAD, RecBatch
+from contrastlearn.modalities.recsys.fast_dropout import FastDropout
 from contrastlearn.modalities.recsys.sequence_views import SEQUENCE_FIX
 
 INIT_STD = 0.02
@@ -58,10 +59,12 @@ class SASRec(nn.Module):
         self.item_embedding = nn.Embedding(num_items + 2, dim, padding_idx=self.padding_row)
         self.position_embedding = nn.Embedding(max_length, dim)
         self.input_norm = nn.LayerNorm(dim, eps=LAYER_NORM_EPS)
-        self.input_dropout = nn.Dropout(dropout)
+        self.input_dropout = FastDropout(dropout)
         block = nn.TransformerEncoderLayer(
             dim, heads, dim_feedforward=4 * dim, dropout=dropout, activation="gelu",
             layer_norm_eps=LAYER_NORM_EPS, batch_first=True)
+        for name in ("dropout", "dropout1", "dropout2"):  # the feed-forward and residual ones
+            setattr(block, name, FastDropout(dropout))
         self.blocks = nn.TransformerEncoder(block, layers, enable_nested_tensor=False)
         self._initialise()
 
