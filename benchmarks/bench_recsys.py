@@ -155,7 +155,7 @@ def main() -> None:
             table.setdefault(recipe, []).append(row)
             if seed == args.seeds[0]:
                 table.setdefault("most popular", []).append(
-                    {"epochs": "–", **metrics_of(run.results, "popularity")})
+                    {"epochs": "–", **metrics_of(run.results, "most popular")})
     if args.recbole or args.recbole_only:
         split_dir = export_split("lightgcn", {"data.options.split_seed": 0},
                                  Path(args.runs) / "recbole-split")

@@ -17,10 +17,12 @@ from contrastlearn.evaluation.label_fraction import label_fraction_curve, sample
 from contrastlearn.evaluation.linear import LinearClassifier, fit_linear_probe, linear_probe
 from contrastlearn.evaluation.link_prediction import link_prediction, sample_non_edges
 from contrastlearn.evaluation.random_splits import node_classification
+from contrastlearn.evaluation.ranking import ranking_metrics
 from contrastlearn.evaluation.result import Result, load_results, save_results
 from contrastlearn.evaluation.retrieval import retrieval, retrieval_metrics
 from contrastlearn.evaluation.similarity import similarity_correlation
 from contrastlearn.evaluation.sklearn_probes import logistic_regression, svm
+from contrastlearn.evaluation.topk import chunked_top_k
 from contrastlearn.evaluation.validation import check_embeddings, encode_labels
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "Result",
     "anomaly_auroc",
     "check_embeddings",
+    "chunked_top_k",
     "encode_labels",
     "extract_embeddings",
     "few_label",
@@ -44,6 +47,7 @@ __all__ = [
     "logistic_regression",
     "node_classification",
     "one_class_anomaly",
+    "ranking_metrics",
     "retrieval",
     "retrieval_metrics",
     "sample_label_fraction",

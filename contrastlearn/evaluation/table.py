@@ -97,23 +97,35 @@ def _metric_cell(result: Result | None) -> str:
     return result.formatted_value()
 
 
+def _baseline_label(representation: str) -> str:
+    """Column header of a baseline representation ("raw" is the raw input)."""
+    return "raw input" if representation == "raw" else representation
+
+
 def _metrics_table(results: Sequence[Result], encoder_label: str) -> list[str]:
-    """Scores that are not top-1 accuracies (similarity, retrieval, clustering, ...): one row
-    per metric, the encoder's value next to the raw baseline's when there is one."""
-    rows: dict[tuple[str, str], dict[str, Result]] = {}
-    for result in results:
-        key = (_metric_name(result), _evaluated_on(result))
-        rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
-    has_raw = any("raw" in cells for cells in rows.values())
-    has_size = any(on for _, on in rows)
-    header = ["metric", encoder_label, *(["raw input"] if has_raw else []),
-              *(["evaluated on"] if has_size else [])]
-    lines = [[name, _metric_cell(cells.get("encoder")),
-              *([_metric_cell(cells.get("raw"))] if has_raw else []),
-              *([on or "-"] if has_size else [])]
-             for (name, on), cells in rows.items()]
-    protocols = ", ".join(dict.fromkeys(result.protocol for result in results))
-    return [f"{protocols} scores on split {results[0].split!r}", *_columns(header, lines)]
+    """Scores that are not top-1 accuracies (similarity, retrieval, clustering, ranking, ...):
+    one table per split, one row per metric, the encoder's value next to each baseline's
+    (the raw input, most-popular ranking) when there is one."""
+    lines_out: list[str] = []
+    for split in dict.fromkeys(result.split for result in results):
+        chosen = [result for result in results if result.split == split]
+        rows: dict[tuple[str, str], dict[str, Result]] = {}
+        for result in chosen:
+            key = (_metric_name(result), _evaluated_on(result))
+            rows.setdefault(key, {})[result.settings.get("representation", "encoder")] = result
+        baselines = list(dict.fromkeys(name for cells in rows.values() for name in cells
+                                       if name != "encoder"))
+        has_size = any(on for _, on in rows)
+        header = ["metric", encoder_label, *map(_baseline_label, baselines),
+                  *(["evaluated on"] if has_size else [])]
+        lines = [[name, _metric_cell(cells.get("encoder")),
+                  *[_metric_cell(cells.get(baseline)) for baseline in baselines],
+                  *([on or "-"] if has_size else [])]
+                 for (name, on), cells in rows.items()]
+        protocols = ", ".join(dict.fromkeys(result.protocol for result in chosen))
+        lines_out += ([""] if lines_out else []) + [
+            f"{protocols} scores on split {split!r}", *_columns(header, lines)]
+    return lines_out
 
 
 def _is_line(result: Result) -> bool:

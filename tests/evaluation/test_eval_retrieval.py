@@ -1,12 +1,17 @@
+import importlib
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import average_precision_score
 
 from contrastlearn.core.registry import EVALUATORS
 from contrastlearn.evaluation import retrieval, retrieval_metrics
+
+retrieval_module = importlib.import_module("contrastlearn.evaluation.retrieval")
 
 
 def by_metric(results):
@@ -184,3 +189,90 @@ def test_bad_settings_and_inputs():
         retrieval_metrics(query_x, gallery_x, query_ids, gallery_ids, chunk_size=0)
     with pytest.raises(ValueError, match=r"retrieval: test labels has length 29.*queries"):
         retrieval_metrics(query_x, gallery_x, query_ids[:-1], gallery_ids)
+
+
+def sorting_rank_statistics(similarity, positive):
+    """The previous implementation, kept as the reference: sort each row with its order, then
+    rank = number of items with similarity >= the item's (searchsorted on the sorted row)."""
+    sorted_similarity, order = similarity.sort(dim=1, descending=True)
+    sorted_positive = positive.gather(1, order)
+    ascending = -sorted_similarity
+    rank = torch.searchsorted(ascending, ascending, right=True)
+    positives_at_or_above = sorted_positive.cumsum(dim=1).gather(1, rank - 1)
+    precision = positives_at_or_above.double() / rank.double()
+    average_precision = (precision * sorted_positive).sum(dim=1) / sorted_positive.sum(dim=1)
+    first_rank = rank.masked_fill(~sorted_positive, similarity.shape[1] + 1).min(dim=1).values
+    return first_rank, average_precision
+
+
+def sorting_reference_metrics(query_x, gallery_x, query_ids, gallery_ids, exclude_self,
+                              chunk_size):
+    """The previous retrieval_metrics (every query has a positive). The similarities of a
+    chunk of rows are computed together, as there: BLAS rounds a one-row product differently,
+    which moves exact ties."""
+    query_x, gallery_x = torch.as_tensor(query_x).float(), torch.as_tensor(gallery_x).float()
+    query_ids, gallery_ids = torch.as_tensor(query_ids), torch.as_tensor(gallery_ids)
+    gallery_unit = F.normalize(gallery_x, dim=1)
+    similarity = torch.cat([F.normalize(rows, dim=1) @ gallery_unit.T
+                            for rows in query_x.split(chunk_size or len(query_x))])
+    positive = query_ids[:, None] == gallery_ids[None, :]
+    if exclude_self:
+        similarity.fill_diagonal_(-torch.inf)
+        positive.fill_diagonal_(False)
+    first_rank, average_precision = sorting_rank_statistics(similarity, positive)
+    return ([float((first_rank <= k).double().mean()) for k in (1, 5, 10)]
+            + [float((1.0 / first_rank.double()).mean()), float(average_precision.mean())])
+
+
+@pytest.mark.parametrize("with_workers", [True, False])
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_rank_statistics_equal_the_sorting_reference_under_heavy_ties(with_workers,
+                                                                      exclude_self):
+    rng = np.random.default_rng(7)
+    num_rows, width = 37, 400
+    gallery_ids = np.sort(rng.integers(0, 5, size=width))
+    query_ids = rng.choice(gallery_ids, size=num_rows)
+    # Few distinct values (steps of 1/8 in [-1, 1]): ties everywhere, among positives too,
+    # and both zeros, which compare equal.
+    values = rng.integers(-8, 9, size=(num_rows, width)) / 8.0
+    values[rng.random((num_rows, width)) < 0.05] = -0.0
+    similarity = torch.from_numpy(values).float()
+    positive = torch.from_numpy(query_ids[:, None] == gallery_ids[None, :])
+    starts = torch.from_numpy(np.searchsorted(gallery_ids, query_ids))
+    ends = torch.from_numpy(np.searchsorted(gallery_ids, query_ids, side="right"))
+    self_columns = None
+    if exclude_self:
+        self_columns = starts + torch.from_numpy(rng.integers(0, 10**6, size=num_rows)) % (
+            ends - starts)
+        reference_similarity = similarity.clone()
+        reference_similarity[torch.arange(num_rows), self_columns] = -torch.inf
+        positive[torch.arange(num_rows), self_columns] = False
+    else:
+        reference_similarity = similarity
+    expected_first, expected_ap = sorting_rank_statistics(reference_similarity, positive)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        first_rank, average_precision = retrieval_module._rank_statistics(
+            similarity.clone(), starts, ends, self_columns, positive.sum(dim=1),
+            pool if with_workers else None)
+    assert torch.equal(first_rank, expected_first)
+    assert torch.allclose(average_precision, expected_ap, rtol=0, atol=1e-12)
+    assert (expected_ap < 1).all()  # not trivially perfect
+
+
+@pytest.mark.parametrize("exclude_self", [False, True])
+def test_metrics_equal_the_sorting_reference(exclude_self):
+    rng = np.random.default_rng(11)
+    prototypes = rng.normal(size=(6, 5))
+    gallery_x = np.round(prototypes[rng.integers(0, 6, size=300)]
+                         + 0.3 * rng.normal(size=(300, 5)), 1)  # rounded: many exact ties
+    gallery_ids = rng.integers(0, 7, size=300)
+    query_x, query_ids = (gallery_x, gallery_ids) if exclude_self else (
+        np.round(rng.normal(size=(80, 5)), 1), rng.integers(0, 7, size=80))
+    for chunk_size in (None, 1, 13):
+        expected = sorting_reference_metrics(query_x, gallery_x, query_ids, gallery_ids,
+                                             exclude_self, chunk_size)
+        results = retrieval_metrics(query_x, gallery_x, query_ids, gallery_ids,
+                                    exclude_self=exclude_self, chunk_size=chunk_size)
+        values = [r.value for r in results]
+        assert values[:3] == expected[:3]
+        assert values[3:] == pytest.approx(expected[3:], abs=1e-12)

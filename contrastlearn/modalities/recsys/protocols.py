@@ -10,7 +10,7 @@ coverage and popularity of the top K for K in {10, 20, 50}
 (`contrastlearn.evaluation.ranking_metrics`). Sequence encoders read each user's last
 `max_length` known items in time order. The same metrics for most-popular ranking (every
 user gets the items with the most train interactions) are the baseline a trained
-recommender must beat ("popularity" representation).
+recommender must beat ("most popular" representation).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor, nn
 
-from contrastlearn.evaluation import Result
+from contrastlearn.evaluation import Result, ranking_metrics
 from contrastlearn.modalities.recsys.datasets import histories
 from contrastlearn.modalities.recsys.interactions import Interactions
 
@@ -104,7 +104,7 @@ class RankingProtocols:
                         results += self._metrics(
                             torch.ones(len(users), 1, dtype=torch.float64),
                             popularity[:, None], users, truth, known, name, device,
-                            "popularity")
+                            "most popular")
         finally:
             encoder.train(was_training)
         return results
@@ -112,14 +112,14 @@ class RankingProtocols:
     def _metrics(self, vectors: Tensor, items: Tensor, users: Tensor, truth: Interactions,
                  known: Interactions, split: str, device: str | torch.device,
                  representation: str) -> list[Result]:
-        from contrastlearn.evaluation.ranking import ranking_metrics  # TEMP until it lands
-
+        # a catalogue smaller than a K ranks everything: that K is left out
+        ks = [k for k in self.ks if k <= self.train.num_items] or [self.train.num_items]
         made = ranking_metrics(vectors.to(device), items.to(device), rows_of(truth, users),
-                               rows_of(known, users), ks=self.ks,
+                               rows_of(known, users), ks=ks,
                                popularity=self.train.item_popularity(), split=split,
                                device=device)
         for result in made:
             result.settings["representation"] = representation
-            if representation == "popularity":
+            if representation == "most popular":
                 result.settings["raw_features"] = "most popular items (train interactions)"
         return made

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from contrastlearn.data.arrays import DataError
+from contrastlearn.evaluation import chunked_top_k
 from contrastlearn.modalities.recsys.interactions import Vocabulary
 from contrastlearn.modalities.recsys.protocols import (
     RankingProtocols,
@@ -33,8 +34,6 @@ class Recommender:
                   device: str | torch.device = "cpu") -> list[dict]:
         """[{rank, item, title, score}] of the `k` best items `user_id` has not interacted
         with; DataErrors for an unknown user or one with no training history."""
-        from contrastlearn.evaluation.topk import chunked_top_k
-
         if k < 1:
             raise DataError(f"k must be >= 1; got {k}")
         user = self.vocabulary.user_index(user_id)
