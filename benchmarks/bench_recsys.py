@@ -51,11 +51,12 @@ RECBOLE_PYTHON = Path("/work/venvs/recbole/bin/python")
 SPLIT_NAME = "ml-100k-split"
 
 
-def metrics_of(results, representation: str = "encoder", split: str = "test") -> dict:
-    """recall@K / ndcg@K of one run's full-sort results."""
+def metrics_of(results, representation: str = "encoder", validation: bool = False) -> dict:
+    """recall@K / ndcg@K / coverage@K of one run's full-sort results on the test split (named
+    after the split, e.g. ratio_0.8_0.1_0.1_seed0), or on the validation split."""
     chosen = {}
     for result in results:
-        if (result.protocol == "full_sort" and result.split == split
+        if (result.protocol == "full_sort" and (result.split == "valid") == validation
                 and result.settings.get("representation") == representation
                 and result.metric.split("@")[0] in ("recall", "ndcg", "coverage")):
             chosen[result.metric] = result.value
@@ -151,7 +152,8 @@ def main() -> None:
                 "recipe": recipe, "seed": seed, "overrides": overrides, "epochs": epochs,
                 "steps": run.training.steps, "train_seconds": run.training.seconds,
                 "seconds_per_epoch": run.training.seconds / epochs,
-                "final_loss": run.training.final_loss, **metrics_of(run.results)})
+                "final_loss": run.training.final_loss, **metrics_of(run.results),
+                "valid": metrics_of(run.results, validation=True)})
             table.setdefault(recipe, []).append(row)
             if seed == args.seeds[0]:
                 table.setdefault("most popular", []).append(

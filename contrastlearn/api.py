@@ -547,13 +547,14 @@ def _has_extra_protocols(splits: DatasetSplits) -> bool:
     return any(callable(getattr(extra, "evaluate", None)) for extra in splits.extras.values())
 
 
-def recommend(run: str | Path, user: str, *, k: int = 10,
+def recommend(run: str | Path, user: str, *, k: int = 10, dataset: Any = None,
               device: str | torch.device = "cpu") -> list[dict[str, Any]]:
     """The `k` best items for `user` (a raw user id of the run's data) that the user has not
-    interacted with, from a recommendation run: `[{rank, item, title, score}]`."""
+    interacted with, from a recommendation run: `[{rank, item, title, score}]`. `dataset`:
+    the run's data again when it was trained on in-memory data (default: the recipe's)."""
     run_dir = Path(run)
     recipe = load_recipe(run_dir / "recipe.yaml")
-    splits = load_run_data(recipe)
+    splits = load_run_data(recipe, dataset)
     recommender = splits.extras.get("recommender")
     if recommender is None:
         raise DataError(f"{run_dir} is a {recipe.data.modality} run; recommend needs a "

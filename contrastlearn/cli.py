@@ -213,7 +213,7 @@ def cmd_embed(args: argparse.Namespace) -> int:
 def cmd_recommend(args: argparse.Namespace) -> int:
     from contrastlearn.api import recommend
 
-    rows = recommend(args.run_dir, args.user, k=args.k)
+    rows = recommend(args.run_dir, args.user, k=args.k, dataset=args.dataset)
     print(f"top {len(rows)} items for user {args.user} (items they have not interacted with):")
     for row in rows:
         print(f"{row['rank']:>4}. {row['item']:<12} {row['score']:9.4f}  {row['title']}".rstrip())
@@ -424,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     rec.add_argument("run_dir")
     rec.add_argument("--user", required=True, help="a user id as it appears in the data")
     rec.add_argument("--k", type=int, default=10, help="how many items (default 10)")
+    rec.add_argument("--dataset", help="the run's interaction file again, for a run trained on "
+                                       "in-memory data (default: the recipe's dataset)")
     rec.set_defaults(handler=cmd_recommend)
 
     ex = commands.add_parser(

@@ -57,6 +57,12 @@ def _wordnet() -> tuple[bool, str]:
     return wordnet_available(), WORDNET_INSTALL
 
 
+def _ml100k() -> tuple[bool, str]:
+    from contrastlearn.modalities.recsys.builtin import _ml100k_available
+
+    return _ml100k_available()
+
+
 def _result_files(*names: str) -> str | None:
     missing = [name for name in names if not (RESULTS / name).is_file()]
     return f"result files missing: {missing}" if missing else None
@@ -120,6 +126,14 @@ CASES: dict[str, Case] = {
     "bench_options.py": Case(
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER}% \| – \|",),
         system_data=(_fashion_mnist,)),
+    "bench_recsys.py": Case(
+        printed=(rf"^\| lightgcn \| 1 \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER} \| "
+                 rf"{NUMBER} ± {NUMBER} \|", rf"^\| most popular \| 1 \| – \| – \| {NUMBER}"),
+        system_data=(_ml100k,)),
+    # runs in the separate RecBole venv (benchmarks/recbole_venv.sh): skipped where RecBole's
+    # own dependencies are not installed
+    "recbole_side_by_side.py": Case(args=("--help",), printed=(r"--split-dir",),
+                                    modules=("recbole", "colorlog", "texttable")),
     "bench_step_overhead.py": Case(
         printed=(rf"^\| full SimCLR step through the engine \| {NUMBER} \|$",
                  rf"^\| pipeline overhead .* \| {NUMBER}% \|$")),

@@ -68,10 +68,8 @@ def test_lightgcn_learns_and_recommends(tmp_path):
     assert trained > before + 0.2 and trained > popular + 0.2
     assert run.results[0].settings["num_items"] == GROUPS * ITEMS_PER_GROUP
 
-    # in-memory data: recommend through the splits (the CLI, which re-reads a run's recipe
-    # data, is tested on a shipped dataset below)
-    recommender = splits.extras["recommender"]
-    top = recommender.top_items(run.encoder, "0", k=5)
+    # in-memory data: recommend is given the rows again
+    top = contrastlearn.recommend(run.run_dir, "0", k=5, dataset=rows)
     group_items = {str(item) for item in range(ITEMS_PER_GROUP)}
     assert sum(row["item"] in group_items for row in top) >= 4
     known = set(splits.extras["ranking"].train.items[splits.extras["ranking"].train.users == 0]

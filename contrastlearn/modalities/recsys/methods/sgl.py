@@ -1,7 +1,7 @@
 """SGL (Wu et al. 2021, "Self-supervised Graph Learning for Recommendation", arXiv 2010.10783):
 LightGCN + BPR on the training graph, plus an InfoNCE between two views of every node that the
 same LightGCN gives on two perturbed graphs (node dropout, edge dropout or random walk: the
-`sgl_views` policy of `contrastlearn.modalities.recsys.graph_views`).
+room's `sgl_views` policy, in `graph_views`).
 
 The contrastive term (paper eq. 10) is, for the batch's distinct users and, separately, its
 distinct positive items, the one-directional in-batch InfoNCE of view 1 against view 2 on
