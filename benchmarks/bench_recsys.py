@@ -102,6 +102,28 @@ def summarise(rows: list[dict], label: str) -> None:
           f"{cell('ndcg@10')} |", flush=True)
 
 
+def select(recipe: str, args: argparse.Namespace, settings: dict, out: Path) -> dict:
+    """`--select`: the value of one recipe key with the best validation NDCG@20 after
+    `--select-epochs` epochs (seed 0, split seed 0); the test split is not looked at."""
+    key, _, values = args.select.partition("=")
+    best, best_score = None, -1.0
+    for text in values.split(","):
+        value = json.loads(text)
+        overrides = {**settings, key: value, "seed": 0, "train.epochs": args.select_epochs}
+        if recipe not in SEQUENTIAL_RECIPES:
+            overrides["data.options.split_seed"] = 0
+        run = contrastlearn.pretrain(recipe, out=Path(args.runs) / f"{recipe}-select",
+                                     overwrite=True, overrides=overrides, progress=False)
+        score = metrics_of(run.results, validation=True)["ndcg@20"]
+        keep_row(out, {"benchmark": "recsys", "row": "selection", "recipe": recipe,
+                       "attempt": args.attempt, "overrides": overrides, "split": "valid",
+                       "ndcg@20": score})
+        if score > best_score:
+            best, best_score = value, score
+    print(f"{recipe}: {key} = {best} (validation NDCG@20 {best_score:.4f})", flush=True)
+    return {key: best}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--recipes", nargs="*", default=None)
@@ -110,6 +132,12 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--epochs", type=int, default=None, help="train.epochs of every recipe")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", dest="settings")
+    parser.add_argument("--select", default=None, metavar="KEY=V1,V2,...",
+                        help="choose KEY per recipe on the validation split first: one seed-0 "
+                             "run of --select-epochs per value, the best validation NDCG@20 "
+                             "wins (ties: the first value), then every seed runs with it")
+    parser.add_argument("--select-epochs", type=int, default=20)
+    parser.add_argument("--attempt", type=int, default=1)
     parser.add_argument("--recbole", action="store_true", help="also run RecBole's models")
     parser.add_argument("--recbole-only", action="store_true")
     parser.add_argument("--recbole-models", nargs="*",
@@ -138,8 +166,11 @@ def main() -> None:
           f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.2f}", flush=True)
     table: dict[str, list[dict]] = {}
     for recipe in [] if args.recbole_only else recipes:
+        chosen = {}
+        if args.select:
+            chosen = select(recipe, args, settings, out)
         for seed in args.seeds:
-            overrides = {**settings, "seed": seed}
+            overrides = {**settings, **chosen, "seed": seed}
             if recipe not in SEQUENTIAL_RECIPES:
                 overrides["data.options.split_seed"] = 0
             if args.epochs is not None:
@@ -149,7 +180,8 @@ def main() -> None:
             epochs = run.recipe.train.epochs
             row = keep_row(out, {
                 "benchmark": "recsys", "library": "contrastlearn", "dataset": "ml-100k",
-                "recipe": recipe, "seed": seed, "overrides": overrides, "epochs": epochs,
+                "recipe": recipe, "attempt": args.attempt, "seed": seed,
+                "overrides": overrides, "epochs": epochs,
                 "steps": run.training.steps, "train_seconds": run.training.seconds,
                 "seconds_per_epoch": run.training.seconds / epochs,
                 "final_loss": run.training.final_loss, **metrics_of(run.results),

@@ -26,7 +26,7 @@ PIP=("$VENV/bin/python" -m pip install --quiet)
 "${PIP[@]}" "torch==2.13.0"
 "${PIP[@]}" "numpy<2" "pandas<2.3" "scipy<1.12" "setuptools<70" \
     "tqdm" "colorlog==4.7.2" "colorama==0.4.4" "scikit-learn" "pyyaml" \
-    "tensorboard" "texttable"
+    "tensorboard" "texttable" "faiss-cpu"
 "${PIP[@]}" --no-deps "recbole==1.2.1"
 
 # CPU build only (the configured index serves torch-2.13.0+cpu), and RecBole's training path
@@ -39,7 +39,9 @@ from recbole.utils import get_model, get_trainer  # noqa: F401
 
 if torch.version.cuda is not None:
     raise SystemExit(f"got a CUDA torch build ({torch.__version__}); install the +cpu wheel")
-for name in ("LightGCN", "SGL"):
+import faiss  # noqa: F401  (NCL's k-means)
+
+for name in ("LightGCN", "SGL", "NCL"):
     get_model(name)
 print("torch", torch.__version__, "recbole", recbole.__version__, "numpy", numpy.__version__,
       "pandas", pandas.__version__, "scipy", scipy.__version__)
