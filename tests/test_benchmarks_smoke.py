@@ -118,14 +118,14 @@ CASES: dict[str, Case] = {
     "bench_fashion_mnist.py": Case(
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER}% \| {NUMBER}% \|$",
                  rf"^\| supervised \(cross-entropy\) \| 1 \| {NUMBER} \|"),
-        system_data=(_fashion_mnist,)),
+        system_data=(_fashion_mnist,), slow=True),
     "bench_grad_cache.py": Case(printed=(rf"^\| 16 \| {NUMBER} \| {NUMBER} \|",)),
     "bench_image_views.py": Case(printed=(rf"^8x3x32x32\s+simclr 2 views\s+blur=True\s+{NUMBER}",
                                           rf"^B=8 N=32\s+3\s+{NUMBER}")),
     "bench_loss.py": Case(printed=(rf"^2 views\s+InfoNCE \(ours\)\s+{NUMBER}",)),
     "bench_options.py": Case(
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER}% \| – \|",),
-        system_data=(_fashion_mnist,)),
+        system_data=(_fashion_mnist,), slow=True),
     "bench_recsys.py": Case(
         printed=(rf"^\| lightgcn \| 1 \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER} \| "
                  rf"{NUMBER} ± {NUMBER} \|", rf"^\| most popular \| 1 \| – \| – \| {NUMBER}"),
@@ -140,13 +140,13 @@ CASES: dict[str, Case] = {
     "bench_text_scratch.py": Case(
         printed=(rf"^\| TF-IDF .* \| {NUMBER} \|",
                  r"^\| from-scratch Transformer, SimCSE .* \| 2 \|"),
-        modules=TEXT, system_data=(_wordnet,)),
+        modules=TEXT, system_data=(_wordnet,), slow=True),
     "bench_text_throughput.py": Case(
         printed=(rf"^\| 0 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \|$",),
         modules=(*MINILM, "datasets", "accelerate"), system_data=(_wordnet,)),
     "bench_text_wordnet.py": Case(
         printed=(rf"^\| MiniLM zero-shot \| {NUMBER} \|", rf"^\| MiniLM simcse \| {NUMBER} \|"),
-        modules=MINILM, system_data=(_wordnet,)),
+        modules=MINILM, system_data=(_wordnet,), slow=True),
     "bench_timeseries.py": Case(printed=(rf"^\| UnitTest \| {NUMBER} ± {NUMBER} \|",),
                                 modules=("aeon",)),
     "bench_ts2vec_reference.py": Case(

@@ -107,7 +107,8 @@ def _killed_then_resumed(tmp_path: Path, recipe: Path, where: str,
     return load_encoder(out).state_dict()
 
 
-@pytest.mark.parametrize("where", ["checkpoint", "export"])
+@pytest.mark.parametrize("where", [
+    "checkpoint", pytest.param("export", marks=pytest.mark.slow)])  # the same kill, later
 def test_killed_while_writing_resumes_bit_identical(tmp_path, reference, where):
     recipe, expected = reference
     resumed = _killed_then_resumed(tmp_path, recipe, where)

@@ -58,6 +58,7 @@ def sharded_text_runs(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.mark.slow  # two processes; the DDP equivalence test stays in the default suite
 def test_sharded_processes_train_what_one_process_with_the_whole_batch_trains(
         sharded_text_runs):
     folder = sharded_text_runs

@@ -134,6 +134,7 @@ def test_a_second_writer_is_refused_with_the_pid_of_the_first(tmp_path, recipe_f
     assert len(steps) == len(set(steps))  # nothing written twice
 
 
+@pytest.mark.slow  # two racing runs
 def test_two_fresh_runs_into_one_new_folder_one_wins(tmp_path, recipe_file):
     out = tmp_path / "run"
     runs = [_contrastlearn(*_tiny_run(recipe_file, out), wait=False) for _ in range(2)]

@@ -84,6 +84,7 @@ def test_graph_run_resumes_bit_identically(tmp_path):
         assert torch.equal(value, expected[key]), key
 
 
+@pytest.mark.slow  # a full CLI run; the node-level CLI path stays
 def test_graph_level_run_from_the_command_line(tmp_path, capsys):
     """Train GraphCL on generated molecules-like graphs from a .pt file, then evaluate and
     embed it with the CLI."""

@@ -160,6 +160,7 @@ def test_ts2vec_crops_across_two_views():
         overlapping_crops(x, torch.Generator(), 2, other[:1])
 
 
+@pytest.mark.slow  # a full recipe run
 def test_registered_and_learns_end_to_end(tmp_path, noisy_waves_file):
     assert "autotcl" in VIEW_GENERATORS
     path = str(noisy_waves_file)

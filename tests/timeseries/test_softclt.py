@@ -163,6 +163,7 @@ def test_softclt_step_uses_the_soft_targets():
     assert all(g is not None and torch.isfinite(g).all() for g in grads)
 
 
+@pytest.mark.slow  # a full recipe run; SoftCLT's loss and views are tested fast
 def test_softclt_recipe_end_to_end_and_resume(tmp_path, noisy_waves_file):
     path = str(noisy_waves_file)
     overrides = {"train.steps": 60, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,

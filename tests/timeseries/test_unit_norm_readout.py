@@ -61,6 +61,7 @@ def test_a_non_boolean_unit_norm_is_refused(bad):
         TS2VecEncoder(unit_norm=bad)
 
 
+@pytest.mark.slow  # a full recipe run
 def test_the_unit_recipe_trains_as_ts2vec_recon_and_reads_out_unit_embeddings(
         tmp_path, noisy_waves_file):
     path = str(noisy_waves_file)
