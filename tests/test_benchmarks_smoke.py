@@ -136,7 +136,7 @@ CASES: dict[str, Case] = {
                                     modules=("recbole", "colorlog", "texttable")),
     "bench_step_overhead.py": Case(
         printed=(rf"^\| full SimCLR step through the engine \| {NUMBER} \|$",
-                 rf"^\| pipeline overhead .* \| {NUMBER}% \|$")),
+                 rf"^\| pipeline overhead .* \| {NUMBER}% \|$"), slow=True),
     "bench_text_scratch.py": Case(
         printed=(rf"^\| TF-IDF .* \| {NUMBER} \|",
                  r"^\| from-scratch Transformer, SimCSE .* \| 2 \|"),
@@ -154,11 +154,12 @@ CASES: dict[str, Case] = {
     "gpu_check_text.py": Case(printed=(r"^all GPU checks passed$",), modules=TEXT),
     "timeseries_cross_dataset.py": Case(
         printed=(rf"^\| UnitTest \| {NUMBER} ± {NUMBER} \| {NUMBER} ± {NUMBER} \|",
-                 r"^highest mean \(ties to the earlier candidate\): ts2vec"), modules=("aeon",)),
+                 r"^highest mean \(ties to the earlier candidate\): ts2vec"), modules=("aeon",),
+        slow=True),
     "timeseries_ensemble.py": Case(printed=(rf"^\| UnitTest \| {NUMBER} ± {NUMBER} \|",),
                                    modules=("aeon",)),
     "timeseries_readout.py": Case(printed=(r'^\{"candidate": "ts2vec-pyramid", .*"svm_accuracy"',),
-                                  modules=("aeon",)),
+                                  modules=("aeon",), slow=True),
     "timeseries_select_by_cv.py": Case(
         args=("--cv", *(str(RESULTS / name) for name in SELECTION),
               "--test", *(str(RESULTS / name) for name in SELECTION_TEST)),

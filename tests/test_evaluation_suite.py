@@ -162,6 +162,7 @@ def test_cli_augment_preview(tmp_path, capsys):
     assert high - low > 100
 
 
+@pytest.mark.slow  # a strength sweep of runs
 def test_cli_augment_sweep_trains_and_plots(tmp_path, capsys):
     out = tmp_path / "sweep"
     assert main(["augment", "--recipe", str(_recipe_file(tmp_path)), "--out", str(out),

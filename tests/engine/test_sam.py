@@ -44,6 +44,7 @@ def test_batchnorm_statistics_count_the_batch_once():
     assert layer.momentum == 0.1
 
 
+@pytest.mark.slow  # three runs
 def test_a_sam_run_resumes_exactly_and_differs_from_plain_training(tmp_path):
     recipe = recipe_from_dict(tiny_recipe_dict())
     settings = {"train.sam_rho": 0.05, "train.max_steps": 6, "train.checkpoint_every_steps": 3}

@@ -76,6 +76,7 @@ def test_ts_tcc_sizes_its_heads_by_the_timestamp_width():
     assert torch.isfinite(output.loss)
 
 
+@pytest.mark.slow  # a full recipe run
 def test_pyramid_recipe_trains_the_ts2vec_weights_and_exports_its_readout(tmp_path,
                                                                           waves_file):
     overrides = {"train.steps": 6, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 16,

@@ -90,6 +90,7 @@ def _noisy_waves(count: int = 150, seed: int = 0):
     return x + 0.7 * generator.normal(size=x.shape), labels
 
 
+@pytest.mark.slow  # a full fit in a Pipeline
 def test_inside_a_pipeline_training_beats_the_untrained_encoder(tmp_path):
     x, y = _noisy_waves()
     encoder = contrastlearn.TimeSeriesEncoder(

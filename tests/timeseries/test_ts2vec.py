@@ -173,6 +173,7 @@ def test_ts2vec_recipe_learns_end_to_end_and_resumes(tmp_path, noisy_waves_file,
     assert_resumes_exactly(run, recipe, path, overrides, tmp_path, stop_at=30)
 
 
+@pytest.mark.slow  # a full recipe run
 def test_instance_contrast_recipe_learns_on_series(tmp_path, noisy_waves_file):
     path = str(noisy_waves_file)
     overrides = {"train.steps": 60, "encoder.kwargs.depth": 2, "encoder.kwargs.out_dim": 32,

@@ -102,6 +102,7 @@ def test_errors_name_the_problem():
         TSTCC(flat)
 
 
+@pytest.mark.slow  # a full recipe run
 def test_ts_tcc_recipe_learns_end_to_end(tmp_path, noisy_waves_file):
     path = str(noisy_waves_file)
     overrides = {"train.steps": 60, "train.lr": 1e-3, "encoder.kwargs.depth": 2,
