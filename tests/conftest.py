@@ -34,3 +34,15 @@ def tiny_recipe_dict(method: str = "simclr", **method_kwargs) -> dict:
 @pytest.fixture
 def tiny_recipe():
     return recipe_from_dict(tiny_recipe_dict())
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from threads; one thread keeps their tests fast on a busy
+    machine (modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -16,14 +16,7 @@ FACTORIES = {"gcn": gcn, "gin": gin, "gat": gat}
 FEATURES = 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs gain nothing from threads, and on a busy machine each threaded op waits for
-    a descheduled worker (40x slower here); one thread keeps these tests fast anywhere."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def ring(num_nodes: int, seed: int = 0, features: int = FEATURES):

@@ -19,12 +19,7 @@ SMALL = {"train.batch_size": 160, "encoder.kwargs.hidden_dim": 32,
          "method.kwargs.proj_hidden": 32, "eval.protocols": [], "data.holdout_fraction": 0.2}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def planted_blocks() -> dict:

@@ -20,14 +20,7 @@ from contrastlearn.modalities.graph.methods.graphmae import scaled_cosine_error
 FEATURES = 5
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs gain nothing from threads, and on a busy machine each threaded op waits for
-    a descheduled worker (40x slower here); one thread keeps these tests fast anywhere."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_graph(num_nodes: int, num_edges: int, seed: int, features: int = FEATURES):

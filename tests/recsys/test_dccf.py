@@ -22,14 +22,7 @@ from contrastlearn.modalities.recsys.graph_ops import normalized_adjacency
 from contrastlearn.modalities.recsys.interactions import Interactions
 from contrastlearn.modalities.recsys.methods.dccf import DCCF, intent_contrastive_loss
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny graphs gain nothing from threads; one thread keeps the tests fast on a busy box."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_graph(num_users: int = 6, num_items: int = 8, count: int = 20,

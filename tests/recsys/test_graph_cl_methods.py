@@ -31,13 +31,7 @@ from contrastlearn.modalities.recsys.methods.simgcl import SimGCL
 from contrastlearn.modalities.recsys.methods.xsimgcl import XSimGCL
 from contrastlearn.modalities.recsys.sampling import uniform_negatives
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- a tiny graph and a dense, loop-written LightGCN --------------------------------------------

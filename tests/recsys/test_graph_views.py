@@ -17,13 +17,7 @@ from contrastlearn.modalities.recsys.graph_views import (
 )
 from contrastlearn.modalities.recsys.interactions import Interactions
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_graph(num_users: int = 30, num_items: int = 40, count: int = 400,
