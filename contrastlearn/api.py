@@ -55,6 +55,7 @@ from contrastlearn.data.resolve import (
     samples_for_encoder,
     to_samples,
 )
+from contrastlearn.engine.class_incremental import ClassIncremental, stage_monitor
 from contrastlearn.engine.launch import launch_fabric
 from contrastlearn.engine.run_dir import checkpoint_of, default_run_dir, open_run_dir
 from contrastlearn.engine.trainer import Trainer, TrainingDiverged, TrainSummary
@@ -607,6 +608,23 @@ def _knn_monitor(splits: DatasetSplits, device: torch.device):
     return monitor
 
 
+def _epoch_monitors(recipe: Recipe, splits: DatasetSplits, trainer: Trainer):
+    """What the trainer measures at the end of epochs: kNN top-1 (`train.knn_monitor`) and a
+    class-incremental sampler's per-stage accuracies; None when nothing is asked."""
+    monitors = []
+    if recipe.train.knn_monitor and splits.test is not None:
+        monitors.append(_knn_monitor(splits, trainer.device))
+    if isinstance(trainer.batch_sampler, ClassIncremental):
+        monitors.append(stage_monitor(
+            trainer.batch_sampler, splits, recipe.seed, lambda: trainer.state.epoch,
+            trainer.device, lambda encoder, data: embed_data(encoder, data,
+                                                             device=trainer.device)[0]))
+    if not monitors:
+        return None
+    return lambda encoder: {key: value for monitor in monitors
+                            for key, value in monitor(encoder).items()}
+
+
 def pretrain(
     recipe: Recipe | str | Path | None = None, *, dataset: Any = None,
     encoder: nn.Module | None = None, out: str | Path | None = None,
@@ -695,8 +713,7 @@ def _pretrain_locked(recipe: Recipe, fabric: Any, run_dir: Path, *, dataset: Any
         method, views, recipe.train, seed=recipe.seed, run_dir=run_dir, progress=progress,
         fabric=fabric, **batches_and_strength(recipe),
     )
-    if recipe.train.knn_monitor and splits.test is not None:
-        trainer.epoch_callback = _knn_monitor(splits, trainer.device)
+    trainer.epoch_callback = _epoch_monitors(recipe, splits, trainer)
     if resume_from:
         trainer.resume(resume_from)
     elif writer:

@@ -707,9 +707,11 @@ class Trainer:
         if self.epoch_callback is None:
             return
         self.model.eval()
-        record = {"step": self.state.step, "epoch": self.state.epoch,
-                  **self.epoch_callback(self.method.encoder)}
+        measured = self.epoch_callback(self.method.encoder)
         self.model.train()
+        if not measured:  # a monitor that measures only some epochs (the end of a stage)
+            return
+        record = {"step": self.state.step, "epoch": self.state.epoch, **measured}
         history.append(record)
         self._log(record)
 

@@ -10,12 +10,14 @@ one set of embeddings; these are called directly."""
 from contrastlearn.evaluation.anomaly import anomaly_auroc, knn_anomaly_scores, one_class_anomaly
 from contrastlearn.evaluation.clustering import kmeans_clustering
 from contrastlearn.evaluation.cross_validation import svm_cross_validation
+from contrastlearn.evaluation.dtw import pairwise_dtw
 from contrastlearn.evaluation.features import extract_embeddings
 from contrastlearn.evaluation.few_label import few_label, sample_labels_per_class
 from contrastlearn.evaluation.knn import knn_classifier, knn_predict, knn_vote
 from contrastlearn.evaluation.label_fraction import label_fraction_curve, sample_label_fraction
 from contrastlearn.evaluation.linear import LinearClassifier, fit_linear_probe, linear_probe
 from contrastlearn.evaluation.link_prediction import link_prediction, sample_non_edges
+from contrastlearn.evaluation.query_by_example import map_from_scores, query_by_example
 from contrastlearn.evaluation.random_splits import node_classification
 from contrastlearn.evaluation.ranking import ranking_metrics
 from contrastlearn.evaluation.result import Result, load_results, save_results
@@ -45,8 +47,11 @@ __all__ = [
     "link_prediction",
     "load_results",
     "logistic_regression",
+    "map_from_scores",
     "node_classification",
     "one_class_anomaly",
+    "pairwise_dtw",
+    "query_by_example",
     "ranking_metrics",
     "retrieval",
     "retrieval_metrics",

@@ -507,10 +507,19 @@ def _render_timeseries(ax: Axes, array: np.ndarray, max_channels: int = 8) -> No
 
 
 def _render_audio(ax: Axes, array: np.ndarray) -> None:
-    """(T,) or (1, T) waveform as a log-magnitude spectrogram (several channels are averaged)."""
+    """(T,) or (C, T) waveform as a log-magnitude spectrogram (several channels are
+    averaged), or (1, mels, frames) log-mel features (a view that ends in the feature domain)
+    as they are."""
     import torch
 
     a = np.asarray(array, dtype=np.float32)
+    if a.ndim == 3:
+        ax.imshow(a.mean(axis=0), origin="lower", aspect="auto", cmap="magma",
+                  interpolation="nearest")
+        ax.set_xlabel("frame", fontsize=7)
+        ax.set_ylabel("mel band (log-mel view)", fontsize=7)
+        ax.tick_params(labelsize=6)
+        return
     if a.ndim == 2:
         a = a.mean(axis=0)
     if a.ndim != 1:
@@ -537,10 +546,15 @@ def _share_ylim(axes: Sequence[Axes]) -> None:
 
 
 def _share_clim(axes: Sequence[Axes]) -> None:
-    """One colour range (dB) per row, so gain changes are visible."""
-    limits = np.array([ax.images[0].get_clim() for ax in axes if ax.images])
-    if len(limits):
-        for ax in axes:
+    """One colour range per row and kind of picture (dB spectrogram, log-mel), so gain
+    changes are visible."""
+    kinds: dict[int, list[Axes]] = {}  # by picture height: frequency bins or mel bands
+    for ax in axes:
+        if ax.images:
+            kinds.setdefault(ax.images[0].get_array().shape[0], []).append(ax)
+    for group in kinds.values():
+        limits = np.array([ax.images[0].get_clim() for ax in group])
+        for ax in group:
             for image in ax.images:
                 image.set_clim(limits[:, 0].min(), limits[:, 1].max())
 

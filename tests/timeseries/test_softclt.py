@@ -14,7 +14,7 @@ from sklearn.preprocessing import MinMaxScaler
 
 import contrastlearn
 from contrastlearn.data.arrays import ArrayDataset, DataError
-from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
+from contrastlearn.evaluation.dtw import pairwise_dtw
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from contrastlearn.modalities.timeseries.methods.softclt import (
     SoftCLT,

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from contrastlearn.core.registry import METHODS
 from contrastlearn.data.arrays import ArrayDataset, DataError
-from contrastlearn.modalities.timeseries.dtw import pairwise_dtw
+from contrastlearn.evaluation.dtw import pairwise_dtw
 from contrastlearn.modalities.timeseries.methods.ts2vec import TS2Vec
 from contrastlearn.objectives.hierarchical import HierarchicalContrastive, soft_instance_weights
 

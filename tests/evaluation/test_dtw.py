@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from contrastlearn.modalities.timeseries.dtw import pairwise_dtw, series_lengths
+from contrastlearn.evaluation.dtw import pairwise_dtw, series_lengths
 
 
 def textbook_dtw(a: torch.Tensor, b: torch.Tensor) -> float:
