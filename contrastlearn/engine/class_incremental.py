@@ -8,8 +8,9 @@ a batch. The classes are shuffled (seeded) and dealt into `stages`; stage s last
 `epochs_per_stage` epochs (the last stage also takes any epochs left over). In stage s a batch
 holds items of stage s's classes and, from stage 1 on, `replay_fraction` of it from the memory:
 `memory_per_class` items of every class of an earlier stage (a seeded random choice, the
-rehearsal buffer). An epoch is as many draws as there are training items (the trainer's step
-count does not change), cycling through the stage's items in fresh seeded permutations.
+rehearsal buffer); `replay_fraction: 0` is plain sequential training, the forgetting
+baseline. An epoch is as many draws as there are training items (the trainer's step count
+does not change), cycling through the stage's items in fresh seeded permutations.
 Everything is a function of (labels, seed, epoch), so resume is exact.
 
 `stage_monitor` is the matching protocol: after each stage, kNN accuracy on the held-out items
@@ -55,8 +56,8 @@ class ClassIncremental:
         if int(epochs_per_stage) < 1 or int(memory_per_class) < 1:
             raise ValueError("class_incremental epochs_per_stage and memory_per_class must be "
                              f">= 1, got {epochs_per_stage}, {memory_per_class}")
-        if not 0 < replay_fraction < 1:
-            raise ValueError(f"class_incremental replay_fraction must be in (0, 1), got "
+        if not 0 <= replay_fraction < 1:
+            raise ValueError(f"class_incremental replay_fraction must be in [0, 1), got "
                              f"{replay_fraction}")
         self.stages, self.epochs_per_stage = int(stages), int(epochs_per_stage)
         self.memory_per_class, self.replay_fraction = int(memory_per_class), float(replay_fraction)
@@ -123,6 +124,7 @@ class ClassIncremental:
         memory = self.memory(seed, current_stage)
         generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch + ORDER_SALT)
         replay = round(self.replay_fraction * batch_size) if len(memory) else 0
+        replay = min(replay, batch_size - 1)
         num_batches = num_samples // batch_size
         fresh = _cycled(current, num_batches * (batch_size - replay), generator)
         replayed = _cycled(memory, num_batches * replay, generator)

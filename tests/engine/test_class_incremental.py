@@ -54,6 +54,8 @@ def test_bad_settings_and_data():
         ClassIncremental(stages=1)
     with pytest.raises(ValueError, match="replay_fraction"):
         ClassIncremental(replay_fraction=1.0)
+    with pytest.raises(ValueError, match="replay_fraction"):
+        ClassIncremental(replay_fraction=-0.1)
     with pytest.raises(DataError, match="needs labelled"):
         ClassIncremental().fit(ArrayDataset(torch.randn(5, 2)), None, "cpu", 0)
     with pytest.raises(DataError, match="lower stages"):
@@ -80,3 +82,10 @@ def test_stage_monitor_reports_at_stage_ends_only():
     assert set(record) == {"stage", "first_stage_knn_top1", "old_classes_knn_top1",
                            "seen_classes_knn_top1"}
     assert record["seen_classes_knn_top1"] > 0.8  # separable clusters
+
+
+def test_no_replay_is_plain_sequential_training():
+    sampler = fitted(replay_fraction=0.0)
+    stage = sampler.stage_of_classes(0)
+    order = sampler.order(200, 16, 0, 9)
+    assert bool((stage[LABELS[order]] == 4).all())
