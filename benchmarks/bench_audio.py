@@ -36,6 +36,8 @@ from contrastlearn.evaluation import sample_labels_per_class
 
 METHODS = ("kws-simclr", "kws-cab", "kws-supcon", "kws-moco", "kws-byol")
 """kws-moco and kws-byol are kws-simclr with the method swapped (see `method_overrides`)."""
+VARIANTS = ("kws-cab-audio-views",)
+"""kws-cab with the full audio view stack instead of speed and volume changes."""
 FEW_SHOT_SEEDS = (0, 1, 2, 3, 4)
 
 
@@ -48,6 +50,8 @@ def method_overrides(name: str) -> tuple[str, dict]:
     if name == "kws-byol":
         return "kws-simclr", {"method.name": "byol", "method.kwargs": {
             "projection_dim": 128, "hidden_dim": 512, "predictor_hidden_dim": 512}}
+    if name == "kws-cab-audio-views":
+        return "kws-cab", {"views.name": "audio_views"}
     return name, {}
 
 
@@ -151,7 +155,8 @@ def run_continual(args, out: Path, runs: Path) -> None:
         stages = [record for record in run.training.history if "stage" in record]
         keep_row(out, {"method": "kws-continual" if replay else "sequential, no replay",
                        "replay_fraction": replay,
-                       "per_stage_old_knn": [round(100 * r.get("old_classes_knn_top1", 0), 2)
+                       "per_stage_old_knn": [round(100 * r["old_classes_knn_top1"], 2)
+                                             if "old_classes_knn_top1" in r else None
                                              for r in stages],
                        "per_stage_first_knn": [round(100 * r["first_stage_knn_top1"], 2)
                                                for r in stages],
@@ -160,7 +165,8 @@ def run_continual(args, out: Path, runs: Path) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=list(METHODS),
+                        choices=METHODS + VARIANTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=None, help="default: the recipe's")
     parser.add_argument("--supervised-epochs", type=int, default=10)

@@ -617,7 +617,7 @@ def _epoch_monitors(recipe: Recipe, splits: DatasetSplits, trainer: Trainer):
     if isinstance(trainer.batch_sampler, ClassIncremental):
         monitors.append(stage_monitor(
             trainer.batch_sampler, splits, recipe.seed, lambda: trainer.state.epoch,
-            trainer.device, lambda encoder, data: embed_data(encoder, data,
+            recipe.train.epochs, trainer.device, lambda encoder, data: embed_data(encoder, data,
                                                              device=trainer.device)[0]))
     if not monitors:
         return None

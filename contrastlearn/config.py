@@ -152,7 +152,7 @@ class TrainConfig(Section):
 
 
 PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm", "label_fraction", "retrieval",
-             "clustering", "anomaly")
+             "clustering", "anomaly", "query_by_example")
 """Evaluation protocols on labelled train and test embeddings (see `contrastlearn.evaluation`)."""
 FEW_LABEL_PROTOCOLS = ("linear_probe", "knn", "logistic_regression", "svm")
 """Classifiers that are also run with n labels per class."""

@@ -143,27 +143,33 @@ class ClassIncremental:
 
 
 def stage_monitor(sampler: ClassIncremental, splits: DatasetSplits, seed: int,
-                  epochs_done: Callable[[], int], device: Any,
+                  epochs_done: Callable[[], int], total_epochs: int, device: Any,
                   embed: Callable[[nn.Module, ArrayDataset], Tensor]
                   ) -> Callable[[nn.Module], dict[str, float]]:
-    """An end-of-epoch callback that, at the end of each stage, measures kNN top-1 on the
-    held-out items of the first stage's classes, of earlier stages' classes and of all seen
-    classes (memory bank: the training items of the seen classes). `embed(encoder, data)`
-    gives (N, D) embeddings."""
+    """An end-of-epoch callback that, at the end of each stage (and of the run), measures kNN
+    top-1 on the held-out items of the first stage's classes, of earlier stages' classes and
+    of all seen classes (memory bank: the training items of the seen classes). Classes the
+    sampler never saw (left out by `data.limit`, or only in the test split) belong to no
+    stage. `embed(encoder, data)` gives (N, D) embeddings."""
     from contrastlearn.evaluation.knn import knn_classifier
 
     if splits.test is None or splits.test.y is None or splits.train.y is None:
-        raise DataError("class_incremental's stage report needs labelled train and test splits")
+        raise DataError("class_incremental's stage report needs labelled train and test "
+                        "splits: give a test split (x_test, or a holdout) or drop "
+                        "train.batch_sampler")
+
+    def stages_of(labels: Tensor) -> Tensor:
+        known = sampler.stage_of_classes(seed)
+        table = torch.cat([known, known.new_tensor([-1])])
+        stage = table[torch.where(labels < len(known), labels, len(known))]
+        return stage.masked_fill(stage < 0, sampler.stages)  # no stage: never "seen"
 
     def monitor(encoder: nn.Module) -> dict[str, float]:
         done = epochs_done()
-        if done % sampler.epochs_per_stage:
-            return {}
         stage_now = sampler.stage_of_epoch(done - 1)
-        stage = sampler.stage_of_classes(seed)
-        train_stage = stage[splits.train.y]
-        test_stage = stage[splits.test.y.clamp(max=len(stage) - 1)]
-        test_stage[splits.test.y >= len(stage)] = sampler.stages  # classes train never had
+        if done < total_epochs and sampler.stage_of_epoch(done) == stage_now:
+            return {}  # the stage goes on
+        train_stage, test_stage = stages_of(splits.train.y), stages_of(splits.test.y)
         bank = torch.nonzero(train_stage <= stage_now).flatten()
         train_embeddings = embed(encoder, splits.train.subset(bank))
         test_embeddings = embed(encoder, splits.test)

@@ -99,11 +99,14 @@ METRIC_LABELS: dict[str, tuple[str, str]] = {
     "alignment": ("alignment term (objective)", "E‖z₁ − z₂‖²"),
     "uniformity": ("uniformity term (objective)", "log E exp(−2‖zᵢ − zⱼ‖²)"),
     "knn_monitor_top1": ("k-NN monitor top-1", "accuracy"),
+    "first_stage_knn_top1": ("k-NN top-1, first stage's classes", "accuracy"),
+    "old_classes_knn_top1": ("k-NN top-1, earlier stages' classes", "accuracy"),
+    "seen_classes_knn_top1": ("k-NN top-1, classes seen so far", "accuracy"),
     "invariance": ("invariance term", "loss term"),
     "variance": ("variance term", "loss term"),
     "covariance": ("covariance term", "loss term"),
 }
-_SKIPPED_KEYS = frozenset({"step", "epoch", "elapsed_seconds"})
+_SKIPPED_KEYS = frozenset({"step", "epoch", "elapsed_seconds", "stage"})
 
 
 def _scalar_series(records: Sequence[Mapping[str, Any]]) -> dict[str, tuple[list, list]]:

@@ -81,3 +81,16 @@ def test_supcon_learns_keywords_of_unseen_voices(espeak, tmp_path):
                                  progress=False)
     assert_learned(run.result("knn").value, untrained_score("kws-supcon", "knn",
                                                             overrides=overrides))
+
+
+def test_kws_continual_logs_old_keyword_accuracy_after_each_stage(espeak, tmp_path):
+    overrides = {**TINY, "train.epochs": 2, "eval.protocols": ["knn"], "eval.labels_per_class": [],
+                 "train.batch_sampler.kwargs.stages": 2,
+                 "train.batch_sampler.kwargs.epochs_per_stage": 1}
+    run = contrastlearn.pretrain("kws-continual", overrides=overrides, out=tmp_path / "run",
+                                 progress=False)
+    stages = [record for record in run.training.history if "stage" in record]
+    assert [record["stage"] for record in stages] == [0.0, 1.0]
+    assert "old_classes_knn_top1" in stages[1] and "old_classes_knn_top1" not in stages[0]
+    logged = (tmp_path / "run" / "metrics.jsonl").read_text()
+    assert logged.count("first_stage_knn_top1") == 2

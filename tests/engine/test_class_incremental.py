@@ -73,7 +73,7 @@ def test_stage_monitor_reports_at_stage_ends_only():
         ArrayDataset(centres[test_labels] + torch.randn(40, 8, generator=generator),
                      test_labels), "image")
     epochs = {"done": 1}
-    monitor = stage_monitor(sampler, splits, 0, lambda: epochs["done"], "cpu",
+    monitor = stage_monitor(sampler, splits, 0, lambda: epochs["done"], 11, "cpu",
                             lambda encoder, data: data.x)
     assert monitor(None) == {}
     epochs["done"] = 4  # end of stage 1
@@ -82,6 +82,10 @@ def test_stage_monitor_reports_at_stage_ends_only():
     assert set(record) == {"stage", "first_stage_knn_top1", "old_classes_knn_top1",
                            "seen_classes_knn_top1"}
     assert record["seen_classes_knn_top1"] > 0.8  # separable clusters
+    epochs["done"] = 10  # the last stage goes on: epochs 8, 9, 10 train stage 4
+    assert monitor(None) == {}
+    epochs["done"] = 11  # the end of the run
+    assert monitor(None)["stage"] == 4.0
 
 
 def test_no_replay_is_plain_sequential_training():
@@ -89,3 +93,14 @@ def test_no_replay_is_plain_sequential_training():
     stage = sampler.stage_of_classes(0)
     order = sampler.order(200, 16, 0, 9)
     assert bool((stage[LABELS[order]] == 4).all())
+
+
+def test_stage_monitor_ignores_classes_the_sampler_never_saw():
+    sampler = ClassIncremental(stages=2, epochs_per_stage=1)
+    sampler.fit(ArrayDataset(torch.randn(40, 2), torch.arange(4).repeat(10)), None, "cpu", 0)
+    train_labels = torch.arange(6).repeat(10)  # classes 4 and 5: not in the sampler's data
+    splits = DatasetSplits(ArrayDataset(torch.randn(60, 3), train_labels),
+                           ArrayDataset(torch.randn(12, 3), torch.arange(6).repeat(2)), "image")
+    monitor = stage_monitor(sampler, splits, 0, lambda: 1, 2, "cpu", lambda e, data: data.x)
+    record = monitor(None)
+    assert record["stage"] == 0.0 and "seen_classes_knn_top1" in record

@@ -26,6 +26,7 @@ from contrastlearn.data.arrays import (
     check_real_numbers,
     stratified_holdout,
 )
+from contrastlearn.modalities.audio.protocols import QueryByExampleProtocol
 
 SAMPLE_RATE = 16_000
 """Default sample rate (Hz) of the room: Speech Commands' and most keyword sets'."""
@@ -130,8 +131,6 @@ def audio_splits(
     (speakers) are held out when given, else a stratified random part. The test split also
     gets a query-by-example protocol (`splits.extras["query_by_example"]`, at most
     `qbe_per_class` clips per word, with its MFCC + DTW baseline)."""
-    from contrastlearn.modalities.audio.protocols import QueryByExampleProtocol
-
     notes = list(notes)
     waveforms = to_waveforms(x, f"{name}: x", notes)
     labels = as_labels(y, len(waveforms), f"{name}: y")

@@ -5,8 +5,9 @@ Both read either (B, 1, T) waveforms, turned into log-mel features by their `.fr
 feature domain, e.g. SpecAugment). The log-mel is then normalised per clip: zero mean and unit
 variance over time in every mel bin (`normalize_utterance`), rather than by a BatchNorm at the
 input. A gain change of the waveform (the volume views) shifts the log-mel of every bin by the
-same constant, which the per-clip mean removes, so the representation is gain-invariant by
-construction; a fixed microphone response is removed the same way; and the statistics are each
+same constant, which the per-clip mean removes, so a clip without padding is represented the
+same at any volume (zero-padded frames stay at the log floor, so a padded clip is only nearly
+so); a fixed microphone response is removed the same way; and the statistics are each
 clip's own, identical in training and evaluation and independent of the rest of the batch.
 
 Both share one contract: `features(x)` (the normalised log-mel, (B, 1, M, F)), `bottleneck(x)`

@@ -156,10 +156,11 @@ class LogMel(nn.Module):
             spectrum = torch.stft(
                 x.reshape(-1, x.shape[-1]).to(dtype), n_fft=self.n_fft,
                 hop_length=self.hop_length, win_length=self.win_length,
-                window=self.window.to(dtype), center=True, pad_mode="constant",
+                window=self.window.to(x.device, dtype), center=True, pad_mode="constant",
                 return_complex=True)  # (B, n_fft // 2 + 1, frames)
             power = spectrum.real.square() + spectrum.imag.square()
-            mel = torch.matmul(power.transpose(1, 2), self.filterbank.to(dtype))  # (B, F, M)
+            filterbank = self.filterbank.to(x.device, dtype)
+            mel = torch.matmul(power.transpose(1, 2), filterbank)  # (B, F, M)
             return torch.log(mel + self.floor).transpose(1, 2).unsqueeze(1)
 
 

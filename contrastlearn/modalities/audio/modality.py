@@ -13,6 +13,7 @@ from contrastlearn.core.registry import MODALITIES
 from contrastlearn.data.arrays import DatasetSplits
 from contrastlearn.data.modality import Modality
 from contrastlearn.modalities.audio.data import audio_splits, to_waveforms
+from contrastlearn.modalities.audio.features import MFCC
 from contrastlearn.modalities.audio.files import AUDIO_SUFFIXES, read_audio_file
 from contrastlearn.modalities.audio.folders import audio_folder_splits
 from contrastlearn.modalities.audio.options import AudioOptions
@@ -46,12 +47,11 @@ def audio_view_inputs(sample_shape: tuple[int, ...], encoder: Any) -> dict[str, 
 
 def mfcc_features(waveforms: Tensor) -> tuple[Tensor, str]:
     """The raw baseline of audio: 13 MFCC per 10-ms frame at 16 kHz, flattened."""
-    from contrastlearn.modalities.audio.features import MFCC
-
-    with torch.no_grad():
-        features = MFCC()(waveforms.float())
-    return features.flatten(1), f"MFCC ({features.shape[-2]} x {features.shape[-1]} frames), " \
-                                "flattened"
+    transform = MFCC()
+    with torch.no_grad():  # in chunks: one STFT of every clip at once is gigabytes
+        features = torch.cat([transform(chunk.float()) for chunk in waveforms.split(512)])
+    note = f"MFCC ({features.shape[-2]} x {features.shape[-1]} frames), flattened"
+    return features.flatten(1), note
 
 
 AUDIO = MODALITIES.register("audio")(Modality(

@@ -17,14 +17,13 @@ from contrastlearn.evaluation.query_by_example import (
     stratified_subset,
 )
 from contrastlearn.evaluation.result import Result
+from contrastlearn.modalities.audio.features import MFCC
 
 
 def mfcc_frames(waveforms: Tensor, lengths: Tensor, sample_rate: int) -> Tensor:
     """(N, 13, frames) MFCC of each clip, normalised per clip to zero mean and unit variance
     over its valid frames (cepstral mean and variance normalisation); frames past a clip's
     end are NaN, which `pairwise_dtw` reads as padding."""
-    from contrastlearn.modalities.audio.features import MFCC
-
     transform = MFCC(sample_rate=sample_rate)
     with torch.no_grad():
         coefficients = transform(waveforms).squeeze(1)  # (N, 13, frames)

@@ -27,7 +27,7 @@ from contrastlearn.methods.base import Method
 from contrastlearn.objectives import InfoNCE
 from contrastlearn.objectives.base import LossOutput
 
-REQUIRED_ENCODER_PARTS = ("features", "bottleneck", "pool", "bottleneck_channels")
+REQUIRED_ENCODER_PARTS = ("features", "body", "bottleneck", "pool", "bottleneck_channels")
 
 
 def require_bottleneck(encoder: nn.Module, method: str) -> None:
@@ -100,9 +100,9 @@ class CABKWS(Method):
 
     def _encode_group(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Projections (N, D) and the reconstruction MSE of a batch of same-shaped views."""
-        with torch.no_grad():
-            target = self.encoder.features(x)
-        maps = self.encoder.bottleneck(x)
+        features = self.encoder.features(x)  # no parameters: the target needs no grad
+        maps = self.encoder.body(features)
+        target = features.detach()
         reconstruction = self.decoder(maps, tuple(target.shape[-2:]))
         return self.projector(self.encoder.pool(maps)), F.mse_loss(reconstruction, target)
 
