@@ -36,8 +36,10 @@ from contrastlearn.evaluation import sample_labels_per_class
 
 METHODS = ("kws-simclr", "kws-cab", "kws-supcon", "kws-moco", "kws-byol")
 """kws-moco and kws-byol are kws-simclr with the method swapped (see `method_overrides`)."""
-VARIANTS = ("kws-cab-audio-views",)
-"""kws-cab with the full audio view stack instead of speed and volume changes."""
+VARIANTS = ("kws-cab-audio-views", "kws-cab-untrained", "kws-simclr-untrained")
+"""kws-cab with the full audio view stack instead of speed and volume changes; the recipes'
+encoders before training (one epoch at lr 1e-12: the weights stay where they started and the
+batch-norm statistics are measured on the training clips)."""
 FEW_SHOT_SEEDS = (0, 1, 2, 3, 4)
 
 
@@ -52,6 +54,9 @@ def method_overrides(name: str) -> tuple[str, dict]:
             "projection_dim": 128, "hidden_dim": 512, "predictor_hidden_dim": 512}}
     if name == "kws-cab-audio-views":
         return "kws-cab", {"views.name": "audio_views"}
+    if name.endswith("-untrained"):
+        return name.removesuffix("-untrained"), {"train.epochs": 1, "train.lr": 1e-12,
+                                                 "train.warmup_epochs": 0}
     return name, {}
 
 
