@@ -37,6 +37,17 @@ def tiny_recipe():
 
 
 @pytest.fixture
+def no_report(monkeypatch):
+    """`pretrain` writes no report.html and no views picture: seconds of plotting per run
+    that tests of training do not look at (tests/report and the rooms' own tests cover
+    both). Modules opt in with `pytestmark = pytest.mark.usefixtures("no_report")`."""
+    from contrastlearn import api
+
+    monkeypatch.setattr(api, "write_report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(api, "_write_preview", lambda *args, **kwargs: None)
+
+
+@pytest.fixture
 def one_thread():
     """Tiny models gain nothing from threads; one thread keeps their tests fast on a busy
     machine (modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`)."""

@@ -19,6 +19,8 @@ from contrastlearn.export import load_encoder
 from contrastlearn.modalities.timeseries.encoders import TS2VecEncoder
 from tests.conftest import tiny_recipe_dict
 
+pytestmark = pytest.mark.usefixtures("no_report")
+
 
 def test_ensemble_encoder_concatenates_members():
     first = TS2VecEncoder(in_channels=1, hidden_dim=4, out_dim=3, depth=1)

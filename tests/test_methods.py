@@ -7,6 +7,8 @@ import contrastlearn
 from contrastlearn.config import recipe_from_dict
 from tests.conftest import tiny_recipe_dict
 
+pytestmark = pytest.mark.usefixtures("no_report")
+
 METHOD_KWARGS = {
     "simclr": {"hidden_dim": 32},
     "moco_v2": {"hidden_dim": 32, "queue_size": 128},

@@ -50,11 +50,11 @@ class Plain(nn.Module):
 def test_a_module_that_records_no_modality_must_be_told():
     x, y = series()
     with pytest.raises(DataError, match=r"cannot tell which kind of data Plain reads: pass "
-                                        r"modality=\.\.\. \(one of graph, image, recsys, "
+                                        r"modality=\.\.\. \(one of audio, graph, image, recsys, "
                                         r"text, timeseries"):
         contrastlearn.evaluate(Plain(), (x, y))
     results = contrastlearn.evaluate(Plain(), (x, y), modality="timeseries", protocols=["knn"],
                                      labels_per_class=[])
     assert results[0].protocol == "knn"
-    with pytest.raises(DataError, match="unknown modality 'audio'"):
-        contrastlearn.embed(Plain(), x, modality="audio")
+    with pytest.raises(DataError, match="unknown modality 'video'"):
+        contrastlearn.embed(Plain(), x, modality="video")

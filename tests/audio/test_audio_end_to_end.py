@@ -26,17 +26,12 @@ def espeak():
 
 
 @pytest.fixture
-def no_report(monkeypatch):
-    """Seconds of plotting the room's tests do not need (tests/report covers the report)."""
+def no_html_report(monkeypatch):
+    """No report.html (tests/report covers it); the views picture is still drawn."""
     monkeypatch.setattr(api, "write_report", lambda *args, **kwargs: None)
 
 
-@pytest.fixture
-def no_preview(monkeypatch):
-    monkeypatch.setattr(api, "_write_preview", lambda *args, **kwargs: None)
-
-
-def test_kws_cab_on_spoken_words_reports_every_protocol(espeak, no_report, tmp_path):
+def test_kws_cab_on_spoken_words_reports_every_protocol(espeak, no_html_report, tmp_path):
     run = contrastlearn.pretrain("kws-cab", overrides={**TINY, "train.steps": 2},
                                  out=tmp_path / "run", progress=False)
     found = {(r.protocol, r.settings.get("representation")) for r in run.results}
@@ -69,7 +64,7 @@ def write_clips(folder, rng):
             soundfile.write(folder / word / f"s{speaker}.wav", clip, rate)
 
 
-def test_a_folder_of_wav_clips_is_read_and_never_changed(no_report, no_preview, tmp_path):
+def test_a_folder_of_wav_clips_is_read_and_never_changed(no_report, tmp_path):
     folder = tmp_path / "clips"
     write_clips(folder, np.random.default_rng(0))
     before = {path: path.stat().st_mtime_ns for path in folder.rglob("*")}
@@ -86,7 +81,7 @@ def test_a_folder_of_wav_clips_is_read_and_never_changed(no_report, no_preview, 
 
 
 @pytest.mark.slow
-def test_supcon_learns_keywords_of_unseen_voices(espeak, no_report, no_preview, tmp_path):
+def test_supcon_learns_keywords_of_unseen_voices(espeak, no_report, tmp_path):
     overrides = {**TINY, "data.options.voices": 8, "train.steps": 100,
                  "train.batch_size": 32, "eval.labels_per_class": []}
     run = contrastlearn.pretrain("kws-supcon", overrides=overrides, out=tmp_path / "run",
@@ -95,8 +90,7 @@ def test_supcon_learns_keywords_of_unseen_voices(espeak, no_report, no_preview, 
                                                             overrides=overrides))
 
 
-def test_kws_continual_logs_old_keyword_accuracy_after_each_stage(espeak, no_report,
-                                                                  no_preview, tmp_path):
+def test_kws_continual_logs_old_keyword_accuracy_after_each_stage(espeak, no_report, tmp_path):
     overrides = {**TINY, "train.epochs": 2, "eval.protocols": ["knn"], "eval.labels_per_class": [],
                  "train.batch_sampler.kwargs.stages": 2,
                  "train.batch_sampler.kwargs.epochs_per_stage": 1}

@@ -10,6 +10,8 @@ import contrastlearn
 from contrastlearn.config import recipe_from_dict
 from contrastlearn.engine.trainer import Trainer
 
+pytestmark = pytest.mark.usefixtures("no_report")
+
 TEXTS = [f"{animal} {verb} the {place}" for animal in ("cat", "dog", "bird", "cow")
          for verb in ("sees", "leaves") for place in ("barn", "field", "house")]
 

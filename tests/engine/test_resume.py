@@ -8,6 +8,8 @@ from contrastlearn.config import recipe_from_dict
 from contrastlearn.engine.checkpoint import load_checkpoint
 from tests.conftest import tiny_recipe_dict
 
+pytestmark = pytest.mark.usefixtures("no_report")
+
 
 @pytest.mark.parametrize("method", [
     "simclr", "moco_v2",

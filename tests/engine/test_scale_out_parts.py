@@ -17,6 +17,8 @@ from contrastlearn.engine.launch import check_global_batch, with_sync_batchnorm
 from tests.conftest import tiny_recipe_dict
 from tests.engine.gloo import job_results
 
+pytestmark = pytest.mark.usefixtures("no_report")
+
 
 def test_rank_shares_partition_every_global_batch_in_order():
     data = ArrayDataset(torch.arange(40.0)[:, None], torch.arange(40) % 3)

@@ -4,12 +4,15 @@ what a run with `train.average_weights` exports."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
 import contrastlearn
 from contrastlearn.engine.averaging import WeightAverage
 from contrastlearn.engine.checkpoint import load_checkpoint
+
+pytestmark = pytest.mark.usefixtures("no_report")
 
 
 def test_running_mean_matches_the_mean_of_the_steps():

@@ -4,6 +4,7 @@ most-popular ranking on data whose structure only personalisation can find."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 import contrastlearn
@@ -12,6 +13,8 @@ from contrastlearn.cli import main
 from contrastlearn.config import recipe_from_dict
 from contrastlearn.modalities.recsys.builtin import _ml100k_available
 from tests.conftest import require_system_data
+
+pytestmark = pytest.mark.usefixtures("no_report")
 
 GROUPS, USERS_PER_GROUP, ITEMS_PER_GROUP, PER_USER = 4, 30, 20, 12
 
