@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from contrastlearn import api
+
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 DOCS = ROOT / "docs"
@@ -101,6 +103,10 @@ def test_python_snippet_runs(snippet: tuple[Path, int, str], tmp_path: Path,
         return
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # estimators' temporary run dirs
+    # the snippets' runs skip the HTML report and views picture (seconds of plotting each,
+    # tested in tests/report); the code a reader copies is unchanged
+    monkeypatch.setattr(api, "write_report", lambda *args, **kwargs: None)
+    monkeypatch.setattr(api, "_write_preview", lambda *args, **kwargs: None)
     code = compile(body, f"{_snippet_id(snippet)}", "exec")
     exec(code, {"__name__": "__docs_snippet__"})  # noqa: S102 - our own documentation
 

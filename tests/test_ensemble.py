@@ -96,8 +96,11 @@ def two_runs(tmp_path_factory):
         recipe.update(seed=seed)
         recipe["train"]["epochs"] = 1
         recipe["eval"] = {"protocols": ["knn"], "labels_per_class": []}
-        run = contrastlearn.pretrain(contrastlearn.config.recipe_from_dict(recipe),
-                                     out=folder / f"seed{seed}", progress=False)
+        with pytest.MonkeyPatch.context() as patch:  # no report: seconds of plotting
+            patch.setattr(contrastlearn.api, "write_report", lambda *args, **kwargs: None)
+            patch.setattr(contrastlearn.api, "_write_preview", lambda *args, **kwargs: None)
+            run = contrastlearn.pretrain(contrastlearn.config.recipe_from_dict(recipe),
+                                         out=folder / f"seed{seed}", progress=False)
         runs.append(run.run_dir)
     return runs
 
