@@ -26,7 +26,6 @@ from result_rows import add_smoke_option, keep_row, smoke_folder
 from torch import Tensor, nn
 
 from contrastlearn.modalities.audio.augment import (
-    SAMPLE_RATE,
     AdditiveNoise,
     BackgroundNoise,
     BandPass,
@@ -41,7 +40,7 @@ from contrastlearn.modalities.audio.augment import (
     ToLogMel,
     audio_views,
 )
-from contrastlearn.modalities.audio.features import LogMel
+from contrastlearn.modalities.audio.features import SAMPLE_RATE, LogMel
 
 
 def speech_like(batch: int, seconds: float, generator: torch.Generator) -> Tensor:

@@ -26,8 +26,8 @@ from torch import Tensor, nn
 from contrastlearn.augment.base import Augmentation, Compose, RandomApply, uniform
 from contrastlearn.augment.views import Views
 from contrastlearn.core.registry import AUGMENTATIONS
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 NOISE_EXPONENTS = {"white": 0.0, "pink": 1.0, "brown": 2.0}
 """Power spectral density of each noise colour falls as 1 / f**exponent (0, -3, -6 dB/octave)."""
 MIN_RT60 = 1e-3
@@ -336,9 +336,14 @@ class BackgroundNoise(AudioAugmentation):
                              "clips: a tensor (N, T_bg), a list of 1-d tensors or a folder of "
                              ".wav files")
         lengths = torch.tensor([c.numel() for c in clips])
-        self._clips = torch.cat([c.float() for c in clips])
-        self._lengths = lengths
-        self._starts = lengths.cumsum(0) - lengths
+        self._bank = (torch.cat([c.float() for c in clips]), lengths, lengths.cumsum(0) - lengths)
+
+    def _bank_on(self, device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        """(clips, lengths, starts) on `device`, moved there once and kept (the bank can be
+        tens of MB: no copy per batch)."""
+        if self._bank[0].device != device:
+            self._bank = tuple(part.to(device) for part in self._bank)
+        return self._bank
 
     @property
     def is_identity(self) -> bool:
@@ -348,18 +353,20 @@ class BackgroundNoise(AudioAugmentation):
         """(B,) SNRs in dB, (B,) clip indices, (B,) crop offsets in samples."""
         batch, length = x.shape[0], x.shape[-1]
         snr = uniform(generator, batch, *self.snr_db, x.device).to(x.dtype)
-        clip = torch.randint(len(self._lengths), (batch,), generator=generator, device=x.device)
-        lengths = self._lengths.to(x.device)[clip]
+        _, bank_lengths, _ = self._bank_on(x.device)
+        clip = torch.randint(len(bank_lengths), (batch,), generator=generator, device=x.device)
+        lengths = bank_lengths[clip]
         room = torch.where(lengths >= length, lengths - length + 1, lengths)
         offsets = (torch.rand(batch, generator=generator, device=x.device) * room).long()
         return snr, clip, torch.minimum(offsets, room - 1)
 
     def transform(self, x: Tensor, parameters: tuple[Tensor, Tensor, Tensor]) -> Tensor:
         snr, clip, offsets = parameters
-        lengths = self._lengths.to(x.device)[clip][:, None]
+        bank, bank_lengths, starts = self._bank_on(x.device)
+        lengths = bank_lengths[clip][:, None]
         steps = offsets[:, None] + torch.arange(x.shape[-1], device=x.device)[None, :]
-        index = self._starts.to(x.device)[clip][:, None] + steps % lengths
-        noise = self._clips.to(device=x.device, dtype=x.dtype)[index]
+        index = starts[clip][:, None] + steps % lengths
+        noise = bank[index].to(x.dtype)
         return mix_at_snr(x, noise[:, None], snr)
 
 

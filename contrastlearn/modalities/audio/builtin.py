@@ -8,6 +8,7 @@ from __future__ import annotations
 from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits
 from contrastlearn.modalities.audio.data import audio_splits
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 from contrastlearn.modalities.audio.spoken_words import (
     DEFAULT_VOICES,
     load_spoken_words_arrays,
@@ -30,12 +31,12 @@ def chosen_voices(voices: int | list[str] | None) -> list[str] | None:
 @DATASETS.register("spoken-words", modality="audio")
 def load_spoken_words(holdout_fraction: float = 0.2, seed: int = 0,
                       words: list[str] | None = None, voices: int | list[str] | None = None,
-                      qbe_per_class: int | None = 10, sample_rate: int = 16_000,
+                      qbe_per_class: int | None = 10, sample_rate: int = SAMPLE_RATE,
                       clip_seconds: float = 1.0) -> DatasetSplits:
     """35 keywords x 48 espeak-ng voices x 3 of 9 speed/pitch settings (5,040 1-s clips at
     16 kHz); test = whole voices held out. `words`, `voices` (names, or how many of the
     default ones) build a smaller set."""
-    if (sample_rate, clip_seconds) != (16_000, 1.0):
+    if (sample_rate, clip_seconds) != (SAMPLE_RATE, 1.0):
         raise DataError("spoken-words is made at 16 kHz in 1-s clips; drop data.options."
                         "sample_rate and clip_seconds (they apply to folders of your clips)")
     arrays = load_spoken_words_arrays(words=words, voices=chosen_voices(voices))

@@ -26,10 +26,9 @@ from contrastlearn.data.arrays import (
     check_real_numbers,
     stratified_holdout,
 )
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 from contrastlearn.modalities.audio.protocols import QueryByExampleProtocol
 
-SAMPLE_RATE = 16_000
-"""Default sample rate (Hz) of the room: Speech Commands' and most keyword sets'."""
 MIN_RMS = 1e-4
 """A clip whose root-mean-square amplitude is below this is silent (about -80 dBFS)."""
 

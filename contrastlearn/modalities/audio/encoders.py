@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from contrastlearn.core.registry import ENCODERS
-from contrastlearn.modalities.audio.features import LogMel, normalize_utterance
+from contrastlearn.modalities.audio.features import SAMPLE_RATE, LogMel, normalize_utterance
 
 
 def _conv_block(in_channels: int, out_channels: int, kernel_size: tuple[int, int] = (3, 3),
@@ -98,7 +98,7 @@ class AudioCNN(_LogMelEncoder):
     same size as `cab_kws`. The bottleneck maps are the last block's output."""
 
     def __init__(
-        self, sample_rate: int = 16000, n_mels: int = 40, width: int = 32,
+        self, sample_rate: int = SAMPLE_RATE, n_mels: int = 40, width: int = 32,
         multipliers: Sequence[int] = (1, 2, 2, 4), out_dim: int | None = None,
     ) -> None:
         super().__init__()
@@ -152,7 +152,7 @@ class CABKWSEncoder(_LogMelEncoder):
     """
 
     def __init__(
-        self, sample_rate: int = 16000, n_mels: int = 40, width: int = 32,
+        self, sample_rate: int = SAMPLE_RATE, n_mels: int = 40, width: int = 32,
         bottleneck_channels: int | None = None, dilations: Sequence[int] = (1, 2, 4, 8),
         out_dim: int | None = None,
     ) -> None:

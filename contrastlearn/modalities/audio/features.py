@@ -19,6 +19,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+SAMPLE_RATE = 16_000
+"""The room's default sample rate (Hz): Speech Commands' and most keyword sets'."""
+
 
 def hz_to_mel(frequencies: Tensor) -> Tensor:
     """HTK mel scale: 2595 log10(1 + f / 700)."""
@@ -111,9 +114,9 @@ class LogMel(nn.Module):
     """
 
     def __init__(
-        self, sample_rate: int = 16000, n_fft: int | None = None, win_length: int | None = None,
-        hop_length: int | None = None, n_mels: int = 40, f_min: float = 20.0,
-        f_max: float | None = None, floor: float = 1e-6,
+        self, sample_rate: int = SAMPLE_RATE, n_fft: int | None = None,
+        win_length: int | None = None, hop_length: int | None = None, n_mels: int = 40,
+        f_min: float = 20.0, f_max: float | None = None, floor: float = 1e-6,
     ) -> None:
         super().__init__()
         self.sample_rate = int(sample_rate)

@@ -27,7 +27,6 @@ file headers suffice. Nothing is ever written into the folder.
 
 from __future__ import annotations
 
-import csv
 import functools
 import math
 import re
@@ -40,8 +39,9 @@ import soundfile
 import torch
 
 from contrastlearn.data.arrays import DataError
+from contrastlearn.data.csv_rows import csv_rows
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 
-DEFAULT_SAMPLE_RATE = 16_000
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 ANALYSIS_WINDOW = 400
 """Samples of one analysis frame (25 ms at 16 kHz): a shorter clip has no spectrogram frame."""
@@ -60,7 +60,7 @@ REEXPORT_ALL = "re-export them as 16-bit PCM WAV or FLAC"
 
 
 def read_audio_file(path: str | Path, *,
-                    sample_rate: int = DEFAULT_SAMPLE_RATE) -> tuple[np.ndarray, list[str]]:
+                    sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, list[str]]:
     """One audio file as a mono float32 waveform (samples,) at `sample_rate`, and notes on
     what was changed (channels downmixed, rate resampled)."""
     path = Path(path)
@@ -75,7 +75,7 @@ def read_audio_file(path: str | Path, *,
     return waveform, notes
 
 
-def read_audio_folder(path: str | Path, *, sample_rate: int = DEFAULT_SAMPLE_RATE,
+def read_audio_folder(path: str | Path, *, sample_rate: int = SAMPLE_RATE,
                       clip_seconds: float = 1.0, labels_file: str | Path | None = None,
                       min_rms: float = 1e-4, skip_silent: bool = False) -> dict[str, Any]:
     """The clips of a folder (layouts in the module docstring) as fixed-length arrays:
@@ -207,7 +207,8 @@ def _speech_commands_speakers(files: list[str]) -> tuple[list[str] | None, list[
 
 def _csv_layout(folder: Path, csv_path: Path
                 ) -> tuple[list[str], list[str] | None, list[str] | None, list[str]]:
-    rows = _csv_rows(csv_path)
+    rows = csv_rows(csv_path, "is empty; write a header (file,label[,group]) and one row per "
+                    "audio file")
     header = [cell.strip().lower() for cell in rows[0][1]]
     file_column = _column(header, FILE_COLUMNS, csv_path, required=True)
     label_column = _column(header, LABEL_COLUMNS, csv_path)
@@ -246,20 +247,6 @@ def _csv_layout(folder: Path, csv_path: Path
     notes = [_listing(unlisted, f"not in {csv_path.name} and left out")] if unlisted else []
     return (files, labels if label_column is not None else None,
             groups if group_column is not None else None, notes)
-
-
-def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            rows = [(reader.line_num, cells) for cells in reader
-                    if any(cell.strip() for cell in cells)]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"cannot read {str(path)!r} as a CSV text file: {error}") from None
-    if not rows:
-        raise DataError(f"{str(path)!r} is empty; write a header (file,label[,group]) and one "
-                        "row per audio file")
-    return rows
 
 
 def _column(header: list[str], names: Sequence[str], path: Path,

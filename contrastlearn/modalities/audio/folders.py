@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from contrastlearn.data.arrays import DatasetSplits
-from contrastlearn.modalities.audio.data import MIN_RMS, SAMPLE_RATE, audio_splits
+from contrastlearn.modalities.audio.data import MIN_RMS, audio_splits
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 from contrastlearn.modalities.audio.files import read_audio_folder
 
 

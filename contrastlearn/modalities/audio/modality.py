@@ -13,7 +13,7 @@ from contrastlearn.core.registry import MODALITIES
 from contrastlearn.data.arrays import DatasetSplits
 from contrastlearn.data.modality import Modality
 from contrastlearn.modalities.audio.data import audio_splits, to_waveforms
-from contrastlearn.modalities.audio.features import MFCC
+from contrastlearn.modalities.audio.features import MFCC, SAMPLE_RATE
 from contrastlearn.modalities.audio.files import AUDIO_SUFFIXES, read_audio_file
 from contrastlearn.modalities.audio.folders import audio_folder_splits
 from contrastlearn.modalities.audio.options import AudioOptions
@@ -25,7 +25,7 @@ def audio_samples(inputs: Any, scale: float | None = None) -> Tensor:
     return to_waveforms(inputs, "audio samples")
 
 
-def read_clip_file(path: Path, sample_rate: int = 16_000) -> dict[str, Any]:
+def read_clip_file(path: Path, sample_rate: int = SAMPLE_RATE) -> dict[str, Any]:
     """One WAV/FLAC/OGG file as a batch of one clip (to embed it: `contrastlearn embed RUN
     clip.wav`), mono at `sample_rate`."""
     waveform, _ = read_audio_file(path, sample_rate=sample_rate)
@@ -34,7 +34,7 @@ def read_clip_file(path: Path, sample_rate: int = 16_000) -> dict[str, Any]:
 
 def audio_encoder_inputs(splits: DatasetSplits) -> dict[str, Any]:
     """The encoder's front end reads clips at the data's sample rate."""
-    return {"sample_rate": int(splits.info.get("sample_rate", 16_000))}
+    return {"sample_rate": int(splits.info.get("sample_rate", SAMPLE_RATE))}
 
 
 def audio_view_inputs(sample_shape: tuple[int, ...], encoder: Any) -> dict[str, Any]:

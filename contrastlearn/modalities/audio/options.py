@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from contrastlearn.modalities.audio.data import MIN_RMS, SAMPLE_RATE
+from contrastlearn.modalities.audio.data import MIN_RMS
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 
 
 class AudioOptions(BaseModel):

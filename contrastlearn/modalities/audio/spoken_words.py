@@ -41,6 +41,7 @@ import torch
 
 from contrastlearn.core.atomic import atomic_write
 from contrastlearn.data.arrays import DataError
+from contrastlearn.modalities.audio.features import SAMPLE_RATE
 from contrastlearn.modalities.audio.files import resampler
 
 logger = logging.getLogger(__name__)
@@ -49,7 +50,6 @@ ESPEAK = "espeak-ng"
 ESPEAK_INSTALL = "apt-get install espeak-ng"
 CACHE_ENV = "CONTRASTLEARN_CACHE"
 CACHE_FORMAT = "contrastlearn-spoken-words-v1"
-SAMPLE_RATE = 16_000
 CLIP_SAMPLES = 16_000
 KEYWORDS = (
     "backward", "bed", "bird", "cat", "dog", "down", "eight", "five", "follow", "forward", "four",

@@ -30,13 +30,13 @@ CSV files hold one univariate series per row:
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from contrastlearn.data.arrays import DataError, regression_target_reason
+from contrastlearn.data.csv_rows import csv_rows
 from contrastlearn.modalities.timeseries.data import AEON_INSTALL
 
 SUFFIXES = (".ts", ".arff", ".csv")
@@ -110,7 +110,7 @@ def read_csv_series(path: Path) -> dict[str, Any]:
     """Series of a CSV file (one per row, see the module's conventions) as a list of rows,
     which the modality's loader NaN-pads to one length, with raw `y` and `groups` when the
     header names those columns."""
-    rows = _csv_rows(path)
+    rows = csv_rows(path, "holds no series: the file is empty")
     header = _header(rows[0][1])
     if header is not None:
         rows = rows[1:]
@@ -128,21 +128,6 @@ def read_csv_series(path: Path) -> dict[str, Any]:
         arrays["groups"] = np.array([_cell(cells, group_column, header, path, line)
                                      for line, cells in rows])
     return arrays
-
-
-def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
-    """(line number, cells) of every non-blank row; undecodable or malformed text is a
-    DataError. `utf-8-sig` drops the byte-order mark spreadsheet programs write."""
-    try:
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            reader = csv.reader(file)
-            rows = [(reader.line_num, cells) for cells in reader
-                    if any(cell.strip() for cell in cells)]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"cannot read {str(path)!r} as a CSV text file: {error}") from None
-    if not rows:
-        raise DataError(f"{str(path)!r} holds no series: the file is empty")
-    return rows
 
 
 def _is_number(cell: str) -> bool:
