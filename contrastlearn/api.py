@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import math
 import warnings
@@ -16,7 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from contrastlearn.augment.curriculum import strength_rebuilder, training_strength
+from contrastlearn.augment.curriculum import build_view_policy, training_strength
 from contrastlearn.augment.views import Views
 from contrastlearn.config import (
     FEW_LABEL_PROTOCOLS,
@@ -46,12 +45,14 @@ from contrastlearn.data.checks import check_run_data
 from contrastlearn.data.inflation import inflated_training_data
 from contrastlearn.data.resolve import (
     IN_MEMORY,
+    accepts,
     dataset_modality,
-    encoder_inputs,
+    filled_encoder_kwargs,
     get_modality,
     options_of,
     prepare_for_encoder,
     resolve_dataset,
+    sample_shape_of,
     samples_for_encoder,
     to_samples,
 )
@@ -142,20 +143,6 @@ def _sampled(data: Any, limit: int, seed: int) -> Any:
     return data.subset(order[:limit].sort().values)
 
 
-def _sample_shape(data: ArrayDataset | Dataset) -> tuple[int, ...]:
-    if isinstance(data, ArrayDataset):
-        return tuple(data.x.shape[1:])
-    item = data[0]
-    return tuple(torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item).shape)
-
-
-def _accepts(factory, name: str) -> bool:
-    try:
-        return name in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        return False
-
-
 def build_encoder(recipe: Recipe, splits: DatasetSplits,
                   progress: bool = True) -> tuple[nn.Module, dict]:
     """The recipe's encoder, with what the data decides filled in: `in_channels` / `in_dim`
@@ -163,22 +150,9 @@ def build_encoder(recipe: Recipe, splits: DatasetSplits,
     `progress=False` reaches a factory that takes `progress` (a pretrained text model's
     loading bar); it is no setting of the encoder, so the returned kwargs leave it out."""
     factory = ENCODERS.get(recipe.encoder.name)
-    kwargs = dict(recipe.encoder.kwargs)
-    for key, value in encoder_inputs(splits).items():
-        if _accepts(factory, key):
-            kwargs.setdefault(key, value)
-    if _accepts(factory, "in_channels"):
-        sample_shape = _sample_shape(splits.train)
-        channels = sample_shape[0]
-        if kwargs.setdefault("in_channels", channels) != channels:
-            raise DataError(
-                f"the data has {channels} channel(s) per sample (shape {sample_shape}) but "
-                f"encoder.kwargs.in_channels is {kwargs['in_channels']}"
-            )
-    if _accepts(factory, "in_dim"):
-        kwargs.setdefault("in_dim", int(torch.tensor(_sample_shape(splits.train)).prod()))
+    kwargs = filled_encoder_kwargs(factory, recipe.encoder.kwargs, splits)
     quiet = ({"progress": False} if not progress and "progress" not in kwargs
-             and _accepts(factory, "progress") else {})
+             and accepts(factory, "progress") else {})
     return factory(**kwargs, **quiet), kwargs
 
 
@@ -196,7 +170,7 @@ def build_method(recipe: Recipe, encoder: nn.Module, sample_shape: tuple[int, ..
     kwargs = dict(recipe.learned_views.kwargs)
     offered = {"in_channels": sample_shape[0], **_view_inputs(recipe, sample_shape, encoder)}
     for key, value in offered.items():
-        if _accepts(factory, key):
+        if accepts(factory, key):
             kwargs.setdefault(key, value)
     return LearnedViews(method, factory(**kwargs))
 
@@ -217,14 +191,8 @@ def build_views(recipe: Recipe, sample_shape: tuple[int, ...],
         name, kwargs = METHODS.get(recipe.method.name).default_views, {}
     else:
         name, kwargs = recipe.views.name, dict(recipe.views.kwargs)
-    factory = AUGMENTATIONS.get(name)
-    for key, value in _view_inputs(recipe, sample_shape, encoder).items():
-        if _accepts(factory, key):
-            kwargs.setdefault(key, value)
-    views = factory(**kwargs)
-    views = views if isinstance(views, Views) else Views([views, views])
-    rebuild = strength_rebuilder(factory, kwargs)  # so a strength schedule can change them
-    return views if rebuild is None else views.rebuild_with(rebuild)
+    return build_view_policy(AUGMENTATIONS.get(name), kwargs,
+                             _view_inputs(recipe, sample_shape, encoder))
 
 
 def inflated(recipe: Recipe, train_data: Any, splits: DatasetSplits) -> Any:
@@ -527,7 +495,8 @@ def evaluate_splits(
     if (raw_baseline and isinstance(splits.train, ArrayDataset)
             and not splits.train.variable_length):  # token ids are no features
         features = get_modality(splits.modality).raw_features or _flattened
-        (train_x, note), (test_x, _) = features(splits.train.x), features(splits.test.x)
+        (train_x, note), (test_x, _) = (features(splits.train.raw_inputs()),
+                                       features(splits.test.raw_inputs()))
         raw = _protocol_results((train_x, splits.train.y), (test_x, splits.test.y), protocols,
                                 labels_per_class, seeds, "raw", split, device, strict)
         for result in raw:
@@ -701,7 +670,7 @@ def _pretrain_locked(recipe: Recipe, fabric: Any, run_dir: Path, *, dataset: Any
         train_data = modality.training_data(
             train_data, modality.parse_options(recipe.data.options))
     real_train_data, train_data = train_data, inflated(recipe, train_data, splits)
-    sample_shape = _sample_shape(train_data)
+    sample_shape = sample_shape_of(train_data)
     check_run_data(train_data, splits, recipe.train.batch_size, needs_test=evaluate_after,
                    limit=recipe.data.limit)
     views = build_views(recipe, sample_shape, encoder)

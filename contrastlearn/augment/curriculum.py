@@ -28,6 +28,7 @@ from typing import Any
 
 from contrastlearn.augment.views import Views
 from contrastlearn.core.registry import STRENGTH_SCHEDULES
+from contrastlearn.data.resolve import accepts
 
 Schedule = Callable[[int, int], float]
 """(step, total_steps) -> strength multiplier in [0, 1]."""
@@ -141,3 +142,18 @@ def strength_rebuilder(factory: Any, kwargs: dict[str, Any]) -> Callable[[float]
         return made if isinstance(made, Views) else Views([made, made])
 
     return rebuild
+
+
+def build_view_policy(factory: Any, kwargs: dict[str, Any],
+                      offered: dict[str, Any] | None = None) -> Views:
+    """`factory(**kwargs)` as Views (a single augmentation makes two views), with the `offered`
+    inputs (what a modality fills in: an image size, a tokenizer) it accepts and `kwargs` do
+    not set, rebuildable at another strength when the factory takes `strength`."""
+    kwargs = dict(kwargs)
+    for key, value in (offered or {}).items():
+        if accepts(factory, key):
+            kwargs.setdefault(key, value)
+    views = factory(**kwargs)
+    views = views if isinstance(views, Views) else Views([views, views])
+    rebuild = strength_rebuilder(factory, kwargs)  # so a strength schedule can change them
+    return views if rebuild is None else views.rebuild_with(rebuild)

@@ -42,6 +42,11 @@ class ArrayDataset:
         """The samples of one batch (subclasses may trim padding)."""
         return self.x[indices]
 
+    def raw_inputs(self) -> Any:
+        """What the modality's raw-input baseline (`Modality.raw_features`) reads: the
+        samples (records of several modalities override it)."""
+        return self.x
+
     def subset(self, indices: Tensor) -> ArrayDataset:
         return replace(self, x=self.x[indices], y=None if self.y is None else self.y[indices],
                        ids=self.ids[indices])

@@ -4,6 +4,7 @@ modality."""
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,44 @@ def encoder_inputs(splits: DatasetSplits) -> dict[str, Any]:
     """Encoder kwargs that come from the data (empty for most modalities)."""
     hook = get_modality(splits.modality).encoder_inputs
     return {} if hook is None else hook(splits)
+
+
+def accepts(factory: Any, name: str) -> bool:
+    """Whether the callable `factory` takes a keyword argument `name`."""
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def sample_shape_of(data: Any) -> tuple[int, ...]:
+    """The shape of one sample of an ArrayDataset or a torch Dataset."""
+    if hasattr(data, "x") and hasattr(data.x, "shape"):
+        return tuple(data.x.shape[1:])
+    item = data[0]
+    return tuple(torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item).shape)
+
+
+def filled_encoder_kwargs(factory: Any, kwargs: dict[str, Any],
+                          splits: DatasetSplits) -> dict[str, Any]:
+    """`kwargs` with what the data decides filled in for a factory that takes it: the
+    modality's own encoder inputs (a text corpus for a tokenizer), `in_channels` and `in_dim`
+    from the sample shape. A given `in_channels` that disagrees with the data is an error."""
+    kwargs = dict(kwargs)
+    for key, value in encoder_inputs(splits).items():
+        if accepts(factory, key):
+            kwargs.setdefault(key, value)
+    if accepts(factory, "in_channels"):
+        shape = sample_shape_of(splits.train)
+        channels = shape[0]
+        if kwargs.setdefault("in_channels", channels) != channels:
+            raise DataError(
+                f"the data has {channels} channel(s) per sample (shape {shape}) but "
+                f"encoder.kwargs.in_channels is {kwargs['in_channels']}"
+            )
+    if accepts(factory, "in_dim"):
+        kwargs.setdefault("in_dim", int(torch.tensor(sample_shape_of(splits.train)).prod()))
+    return kwargs
 
 
 def prepare_for_encoder(splits: DatasetSplits, encoder: Any) -> DatasetSplits:

@@ -1,0 +1,113 @@
+"""What a paired-record model is judged by, beyond the fused vector's probes: cross-modal
+retrieval both ways, the modality gap, zero-shot classification from class prompts, a linear
+probe on each modality's embedding, and a classifier trained on text alone (with noise across
+the modality gap) tested on the other modality."""
+
+from __future__ import annotations
+
+from itertools import combinations
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from contrastlearn.core.registry import MODALITIES
+from contrastlearn.evaluation.cross_modal import cross_modal_retrieval, modality_gap
+from contrastlearn.evaluation.linear import linear_probe
+from contrastlearn.evaluation.noise_injection import language_only_probe
+from contrastlearn.evaluation.result import Result
+from contrastlearn.evaluation.zero_shot import zero_shot_classification
+from contrastlearn.modalities.multimodal.data import ClassPrompts, MultimodalDataset, embed_records
+
+PROBE_LIMIT = 10_000
+"""At most this many training records (a seeded random subset) train the per-modality probes."""
+PROMPT_MODALITY = "text"
+
+
+def _probe_subset(data: MultimodalDataset, limit: int, seed: int) -> MultimodalDataset:
+    if len(data) <= limit:
+        return data
+    chosen = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:limit]
+    return data.subset(chosen.sort().values)
+
+
+@torch.no_grad()
+def prompt_embeddings(encoder: nn.Module, prompts: ClassPrompts, *, batch_size: int,
+                      device: Any) -> Tensor:
+    """(C, P, D) shared-space embeddings of every class's prompts (P: the most prompts any
+    class has; classes with fewer repeat their last one, which leaves their mean unchanged
+    only when they are equal, so prompt lists should have one length)."""
+    room = MODALITIES.get(PROMPT_MODALITY)
+    per_class = max(len(texts) for texts in prompts.prompts)
+    padded = [texts + [texts[-1]] * (per_class - len(texts)) for texts in prompts.prompts]
+    flat = [text for texts in padded for text in texts]
+    samples = room.to_samples(flat)
+    if room.prepare_samples is not None:
+        samples = room.prepare_samples(samples, encoder.encoders[PROMPT_MODALITY])
+    was_training = encoder.training
+    encoder.eval()
+    outputs = []
+    try:
+        for start in range(0, len(flat), batch_size):
+            indices = torch.arange(start, min(start + batch_size, len(flat)))
+            part = samples.batch_x(indices).to(device)
+            outputs.append(encoder.embed(PROMPT_MODALITY, part).float().cpu())
+    finally:
+        encoder.train(was_training)
+    return torch.cat(outputs).view(len(padded), per_class, -1)
+
+
+class CrossModalProtocols:
+    """The cross-modal evaluation of a run's test records (`splits.extras["cross_modal"]`)."""
+
+    def __init__(self, train: MultimodalDataset, test: MultimodalDataset,
+                 prompts: ClassPrompts | None = None, *, probe_limit: int = PROBE_LIMIT,
+                 seed: int = 0) -> None:
+        self.train = _probe_subset(train, probe_limit, seed)
+        self.test, self.prompts = test, prompts
+        self.probe_limit, self.seed = probe_limit, seed
+
+    def evaluate(self, encoder: nn.Module, *, device: Any = "cpu", batch_size: int = 256,
+                 split: str = "test") -> list[Result]:
+        names = [name for name in encoder.names if name in self.test.parts]
+        test = {name: embed_records(self.test, encoder, batch_size=batch_size, device=device,
+                                    only=name) for name in names}
+        results: list[Result] = []
+        for first, second in combinations(names, 2):
+            for query, gallery in ((first, second), (second, first)):
+                results += self._tagged(cross_modal_retrieval(
+                    test[query], test[gallery], self.test.ids, self.test.ids,
+                    direction=f"{query}->{gallery}", device=device, split=split),
+                    f"{query}->{gallery}")
+            results += self._tagged(modality_gap(test[first], test[second], seed=self.seed,
+                                                 split=split), f"{first}|{second}")
+        if self.test.y is None:
+            return results
+        if self.prompts is not None and PROMPT_MODALITY in names:
+            classes = prompt_embeddings(encoder, self.prompts, batch_size=batch_size,
+                                        device=device)
+            for name in names:
+                if name != PROMPT_MODALITY:
+                    results += self._tagged(zero_shot_classification(
+                        test[name], self.test.y, classes, split=split, device=device), name)
+        if self.train.y is None:
+            return results
+        train = {name: embed_records(self.train, encoder, batch_size=batch_size, device=device,
+                                     only=name) for name in names}
+        for name in names:
+            probe = linear_probe(train[name], self.train.y, test[name], self.test.y,
+                                 device=device, split=split)
+            results += self._tagged([probe], f"{name} embedding")
+        if PROMPT_MODALITY in names:
+            for name in names:
+                if name != PROMPT_MODALITY:
+                    results += self._tagged(language_only_probe(
+                        train[PROMPT_MODALITY], self.train.y, test[name], self.test.y,
+                        device=device, split=split), f"text-trained, tested on {name}")
+        return results
+
+    def _tagged(self, results: list[Result], modalities: str) -> list[Result]:
+        for result in results:
+            result.settings.setdefault("modalities", modalities)
+            result.settings.setdefault("probe_train_records", len(self.train))
+        return results
