@@ -193,6 +193,32 @@ load_fashion_mnist.available = lambda: (
 )
 
 
+def decode_image(path: Path, mode: str | None = None, size: tuple[int, int] | None = None,
+                 image_size: int | None = None) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """One image file as an (H, W) or (H, W, 3) array in `mode` (default: L for grey files,
+    else RGB) resized to `size` (default: `image_size` square, else its own size); also the
+    mode and size used, so a folder's later files follow its first. A file that cannot be
+    decoded is a DataError that names it."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            image.load()
+            mode = mode or ("L" if image.mode in ("L", "1", "I;16") else "RGB")
+            if size is None:
+                size = (image_size, image_size) if image_size else image.size
+            return np.asarray(image.convert(mode).resize(size)), mode, size
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"cannot decode image file {str(path)!r}: {error}") from None
+
+
+def read_image_file(path: Path, image_size: int | None = None) -> dict[str, Any]:
+    """One image file as a batch of one image (to embed it: `contrastlearn embed RUN
+    photo.png`, or a record's image in a multimodal records file)."""
+    image, _, _ = decode_image(Path(path), image_size=image_size)
+    return {"x": image[None]}
+
+
 def load_image_folder(
     folder: str | Path, *, image_size: int | None = None, holdout_fraction: float = 0.2,
     seed: int = 0,
@@ -203,8 +229,6 @@ def load_image_folder(
     `image_size` (default: the first image's size). A file that cannot be decoded is an error
     that names it.
     """
-    from PIL import Image, UnidentifiedImageError
-
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"image folder {str(folder)!r} does not exist")
@@ -215,15 +239,8 @@ def load_image_folder(
     labelled = "." not in class_names
     images, labels, mode, size = [], [], None, None
     for path in files:
-        try:
-            with Image.open(path) as image:
-                image.load()
-                mode = mode or ("L" if image.mode in ("L", "1", "I;16") else "RGB")
-                if size is None:
-                    size = (image_size, image_size) if image_size else image.size
-                images.append(np.asarray(image.convert(mode).resize(size)))
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise DataError(f"cannot decode image file {str(path)!r}: {error}") from None
+        image, mode, size = decode_image(path, mode, size, image_size)
+        images.append(image)
         labels.append(class_names.index(path.parent.relative_to(folder).as_posix()))
     return image_splits(
         np.stack(images), np.array(labels) if labelled else None, name=folder.name,

@@ -8,7 +8,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contrastlearn.core.registry import MODALITIES
 from contrastlearn.data.modality import Modality
-from contrastlearn.modalities.image.data import image_samples, image_splits, load_image_folder
+from contrastlearn.modalities.image.data import (
+    IMAGE_SUFFIXES,
+    image_samples,
+    image_splits,
+    load_image_folder,
+    read_image_file,
+)
 
 
 class ImageOptions(BaseModel):
@@ -30,6 +36,7 @@ IMAGE = MODALITIES.register("image")(Modality(
     split_arrays=image_splits,
     to_samples=image_samples,
     options=ImageOptions,
+    file_readers={suffix: read_image_file for suffix in sorted(IMAGE_SUFFIXES)},
     read_folder=load_image_folder,
     view_inputs=image_view_inputs,
     preview="image",
