@@ -1,5 +1,5 @@
 """What a paired-record model is judged by, beyond the fused vector's probes: cross-modal
-retrieval both ways, the modality gap, zero-shot classification from class prompts, a linear
+retrieval both ways (each distinct text once), the modality gap, zero-shot classification from class prompts, a linear
 probe on each modality's embedding, and a classifier trained on text alone (with noise across
 the modality gap) tested on the other modality."""
 
@@ -57,6 +57,16 @@ def prompt_embeddings(encoder: nn.Module, prompts: ClassPrompts, *, batch_size: 
     return torch.cat(outputs).view(len(padded), per_class, -1)
 
 
+def first_of_each_id(ids: Tensor) -> Tensor:
+    """The first row of every item id: records with an identical text share an id, and their
+    texts (identical embeddings) are retrieved once, not as tied copies."""
+    order = torch.argsort(ids, stable=True)
+    sorted_ids = ids[order]
+    starts = torch.ones_like(sorted_ids, dtype=torch.bool)
+    starts[1:] = sorted_ids[1:] != sorted_ids[:-1]
+    return order[starts].sort().values
+
+
 class CrossModalProtocols:
     """The cross-modal evaluation of a run's test records (`splits.extras["cross_modal"]`)."""
 
@@ -73,10 +83,14 @@ class CrossModalProtocols:
         test = {name: embed_records(self.test, encoder, batch_size=batch_size, device=device,
                                     only=name) for name in names}
         results: list[Result] = []
+        distinct = first_of_each_id(self.test.ids)
         for first, second in combinations(names, 2):
             for query, gallery in ((first, second), (second, first)):
+                rows = {name: distinct if name == PROMPT_MODALITY else slice(None)
+                        for name in (query, gallery)}
                 results += self._tagged(cross_modal_retrieval(
-                    test[query], test[gallery], self.test.ids, self.test.ids,
+                    test[query][rows[query]], test[gallery][rows[gallery]],
+                    self.test.ids[rows[query]], self.test.ids[rows[gallery]],
                     direction=f"{query}->{gallery}", device=device, split=split),
                     f"{query}->{gallery}")
             results += self._tagged(modality_gap(test[first], test[second], seed=self.seed,
