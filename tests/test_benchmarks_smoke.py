@@ -100,6 +100,9 @@ CASES: dict[str, Case] = {
         system_data=(_espeak,)),
     "bench_audio_views.py": Case(
         printed=(rf"^audio_views \(waveform\)\s+2\s+{NUMBER}\s+{NUMBER}",)),
+    "bench_siglip_memory.py": Case(
+        printed=(rf"^\| 64 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
+                 rf"(–|{NUMBER}) \|$",)),
     "bench_blocked_grace.py": Case(
         printed=(rf"^\| blocked \| 2,000 \| 512 \| {NUMBER} \| full, median of 3 \| {NUMBER} "
                  rf"\| 1\.00 \| 1\.00 \| 1\.0 \|$", rf"^\| dense \| 2,000 \| – \| {NUMBER} \|"),
