@@ -1,4 +1,5 @@
-"""Images: datasets, batched augmentations and view presets, encoders, the image Modality."""
+"""Images: datasets, batched augmentations and view presets, encoders (CNNs, a small ViT),
+the image Modality."""
 
 from contrastlearn.modalities.image import (  # noqa: F401
     augment,
@@ -6,4 +7,5 @@ from contrastlearn.modalities.image import (  # noqa: F401
     learned_augmentation,
     modality,
     presets,
+    vit,
 )

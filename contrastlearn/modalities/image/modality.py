@@ -7,7 +7,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from contrastlearn.core.registry import MODALITIES
+from contrastlearn.data.arrays import DatasetSplits
 from contrastlearn.data.modality import Modality
+from contrastlearn.data.resolve import sample_shape_of
 from contrastlearn.modalities.image.data import (
     IMAGE_SUFFIXES,
     image_samples,
@@ -30,6 +32,12 @@ def image_view_inputs(sample_shape: tuple[int, ...], encoder: Any) -> dict[str, 
     return {"size": int(sample_shape[-1])} if len(sample_shape) >= 2 else {}
 
 
+def image_encoder_inputs(splits: DatasetSplits) -> dict[str, Any]:
+    """Encoders that need the image size (a ViT's position embeddings) take it from the data."""
+    shape = sample_shape_of(splits.train)
+    return {"image_size": int(shape[-1])} if len(shape) >= 2 else {}
+
+
 IMAGE = MODALITIES.register("image")(Modality(
     name="image",
     description="images: (N, C, H, W) or (N, H, W[, C]) arrays, .npz files, folders of files",
@@ -38,6 +46,7 @@ IMAGE = MODALITIES.register("image")(Modality(
     options=ImageOptions,
     file_readers={suffix: read_image_file for suffix in sorted(IMAGE_SUFFIXES)},
     read_folder=load_image_folder,
+    encoder_inputs=image_encoder_inputs,
     view_inputs=image_view_inputs,
     preview="image",
     default_recipe="digits-simclr",

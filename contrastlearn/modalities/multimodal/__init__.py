@@ -3,6 +3,7 @@ rooms' own encoders projected into one space, CLIP / SigLIP / Symile / pairwise 
 zero-shot classification and cross-modal retrieval."""
 
 from contrastlearn.modalities.multimodal import (  # noqa: F401
+    builtin,
     encoder,
     methods,
     modality,

@@ -5,7 +5,7 @@ arXiv 2103.00020) and its zero-shot classification.
 Each caption fills one template with a name of the image's class and, in some templates, the
 WordNet 3.0 definition of its noun (Miller 1995, CACM 38(11)):
 
-- names: the hand-picked names of `CLASS_NAMES` (the first is the class's own name) followed by
+- names: the hand-picked names of `NAMES` (the first is the class's own name) followed by
   the other lemmas of its WordNet synset (synonyms, e.g. "jersey" and "tee shirt" for the
   t-shirt); each caption picks one uniformly;
 - gloss: the definition of the first noun.artifact synset of `WORDNET_LEMMAS` (a leading
@@ -42,6 +42,8 @@ NAME = "fashion-captions"
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 """Fashion-MNIST's classes, in label order."""
+SPLIT_SIZES = (60_000, 10_000)
+"""Images in Fashion-MNIST's official train and test splits."""
 NAMES = {
     "T-shirt/top": ("t-shirt", "top", "tee"),
     "Trouser": ("pair of trousers", "pair of pants"),
@@ -161,14 +163,11 @@ def stratified_take(labels: np.ndarray, size: int, rng: np.random.Generator) -> 
     return np.sort(order[turns[:size]])
 
 
-def _size(size: int | None, available: int, what: str) -> int:
-    if size is None:
-        return available
-    if isinstance(size, bool) or not isinstance(size, int) or not (
-            len(CLASS_NAMES) <= size <= available):
+def _check_size(size: int | None, what: str, available: int) -> None:
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int) or not (
+            len(CLASS_NAMES) <= size <= available)):
         raise DataError(f"{NAME}: {what} must be an integer from {len(CLASS_NAMES)} to "
                         f"{available} (or None for all), got {size!r}")
-    return size
 
 
 def fashion_captions_records(train_size: int | None = None, test_size: int | None = None,
@@ -176,6 +175,8 @@ def fashion_captions_records(train_size: int | None = None, test_size: int | Non
     """Fashion-MNIST images with generated captions (train and test from disjoint templates)
     and zero-shot prompts per class; `train_size`/`test_size` take a stratified, seeded subset
     of the 60,000/10,000 images."""
+    _check_size(train_size, "train_size", SPLIT_SIZES[0])
+    _check_size(test_size, "test_size", SPLIT_SIZES[1])
     if not wordnet_available():
         raise DataError(f"{NAME} needs WordNet for its captions; install it with: "
                         f"{WORDNET_INSTALL}")
@@ -188,9 +189,8 @@ def fashion_captions_records(train_size: int | None = None, test_size: int | Non
         images = dataset.x.numpy()
         labels = dataset.y.numpy().astype(np.int64)
         rng = np.random.default_rng([seed, code])
-        chosen = _size(size, len(labels), f"{'train' if code == 0 else 'test'}_size")
-        if chosen < len(labels):
-            kept = stratified_take(labels, chosen, rng)
+        if size is not None and size < len(labels):
+            kept = stratified_take(labels, size, rng)
             images, labels = images[kept], labels[kept]
         texts, _ = captions(images, labels, templates, glosses, names, rng)
         records[f"x{split}"] = {"image": np.ascontiguousarray(images, dtype=np.float32),

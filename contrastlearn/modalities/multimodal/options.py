@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class MultimodalOptions(BaseModel):
@@ -16,3 +16,12 @@ class MultimodalOptions(BaseModel):
     missing: Literal["error", "skip"] = "error"
     modalities: list[str] | None = None
     label_field: str = "label"
+    relation: Literal["same", "sum"] | None = None
+    """words-three-ways: one word in all three modalities (same) or speech = text + picture
+    (sum, information only in the joint)."""
+    pairings: int | None = Field(None, ge=1)
+    """words-three-ways with relation sum: how many (text, picture) pairings per clip."""
+    train_size: int | None = Field(None, ge=1)
+    """fashion-captions: a stratified subset of this many training records."""
+    test_size: int | None = Field(None, ge=1)
+    """fashion-captions: a stratified subset of this many test records."""

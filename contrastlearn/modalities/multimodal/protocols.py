@@ -1,7 +1,7 @@
 """What a paired-record model is judged by, beyond the fused vector's probes: cross-modal
-retrieval both ways (each distinct text once), the modality gap, zero-shot classification from class prompts, a linear
-probe on each modality's embedding, and a classifier trained on text alone (with noise across
-the modality gap) tested on the other modality."""
+retrieval both ways (each distinct text once), the modality gap, zero-shot classification from
+class prompts, a linear probe on each modality's embedding, and a classifier trained on text
+alone (with noise across the modality gap) tested on the other modality."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from itertools import combinations
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from contrastlearn.core.registry import MODALITIES
@@ -97,6 +98,8 @@ class CrossModalProtocols:
                                                  split=split), f"{first}|{second}")
         if self.test.y is None:
             return results
+        if len(names) >= 3:
+            results += self._joint_retrieval(test, device, split)
         if self.prompts is not None and PROMPT_MODALITY in names:
             classes = prompt_embeddings(encoder, self.prompts, batch_size=batch_size,
                                         device=device)
@@ -118,6 +121,29 @@ class CrossModalProtocols:
                     results += self._tagged(language_only_probe(
                         train[PROMPT_MODALITY], self.train.y, test[name], self.test.y,
                         device=device, split=split), f"text-trained, tested on {name}")
+        return results
+
+    def _joint_retrieval(self, test: dict[str, Tensor], device: Any, split: str) -> list[Result]:
+        """Each modality's class from all the others together (Symile's test, Saporta et al.
+        2024, arXiv 2411.01053): candidates of the target modality ranked by the multilinear
+        inner product with the others (Symile's score) and by the sum of cosines with each
+        (pairwise CLIP's score); a hit is a candidate of the query's class."""
+        results = []
+        unit = {name: F.normalize(z, dim=-1) for name, z in test.items()}
+        for target in unit:
+            others = [unit[name] for name in unit if name != target]
+            queries = {"multilinear": torch.stack(others).prod(dim=0),
+                       "pairwise_sum": torch.stack(others).sum(dim=0)}
+            given = "+".join(name for name in unit if name != target)
+            for scoring, query in queries.items():
+                found = cross_modal_retrieval(query, unit[target], self.test.y, self.test.y,
+                                              ks=(1,), direction=f"{given}->{target}",
+                                              device=device, split=split)
+                for result in found:
+                    result.protocol = "joint_retrieval"
+                    result.settings["scoring"] = scoring
+                    result.settings["hit"] = "a candidate of the query's class"
+                results += self._tagged(found, f"{given}->{target}")
         return results
 
     def _tagged(self, results: list[Result], modalities: str) -> list[Result]:

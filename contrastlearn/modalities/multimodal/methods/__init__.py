@@ -1,3 +1,3 @@
 """The multimodal room's methods (registered on import)."""
 
-from contrastlearn.modalities.multimodal.methods import contrast, ssl  # noqa: F401
+from contrastlearn.modalities.multimodal.methods import attentive_mask, contrast, ssl  # noqa: F401
