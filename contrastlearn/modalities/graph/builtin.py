@@ -40,6 +40,12 @@ import torch
 from contrastlearn.core.atomic import atomic_write
 from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits
+from contrastlearn.data.wordnet import (
+    WORDNET_DIR,
+    WORDNET_INSTALL,
+    WORDNET_PARTS,
+    wordnet_available,
+)
 from contrastlearn.modalities.graph.data import DEFAULT_HELD_OUT_EDGES, graph_splits, node_splits
 from contrastlearn.modalities.graph.datasets import single_graph
 from contrastlearn.modalities.graph.files import read_sdf
@@ -49,9 +55,6 @@ logger = logging.getLogger(__name__)
 
 CACHE_ENV = "CONTRASTLEARN_CACHE"
 CACHE_FORMAT = "contrastlearn-graph-v1"
-WORDNET_DIR = Path("/usr/share/wordnet")
-WORDNET_INSTALL = "apt-get install wordnet-base"
-WORDNET_PARTS = ("noun", "verb", "adj", "adv")
 POINTER_POS = {"n": "noun", "v": "verb", "a": "adj", "s": "adj", "r": "adv"}
 GRAPH_POINTERS = frozenset({"@", "@i", "~", "~i", "#m", "#s", "#p", "%m", "%s", "%p", "&", "^",
                             "\\"})
@@ -112,11 +115,6 @@ def _write_cache(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 # ---- wordnet-graph -------------------------------------------------------------------------
-
-
-def wordnet_available(directory: str | Path = WORDNET_DIR) -> bool:
-    """True when WordNet's four data files are in `directory`."""
-    return all((Path(directory) / f"data.{part}").is_file() for part in WORDNET_PARTS)
 
 
 def _wordnet_available() -> tuple[bool, str]:
