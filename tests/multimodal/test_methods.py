@@ -137,3 +137,19 @@ def test_clip_learns_to_match_images_and_captions(tmp_path):
     assert trained[("zero_shot", "top1")] > untrained[("zero_shot", "top1")] + 0.2
     key = ("text_to_image_retrieval", "recall@1")
     assert trained[key] > untrained[key]
+
+
+def test_three_modalities_are_judged_jointly_and_pairwise():
+    specs = {**ENCODERS_SPEC, "timeseries": SERIES_ENCODER}
+    splits = resolve_dataset(three_way_records(), modality="multimodal")
+    factory = ENCODERS.get("multimodal_encoder")
+    encoder = factory(**filled_encoder_kwargs(factory, {"encoders": specs, "embed_dim": 8},
+                                              splits))
+    splits = prepare_for_encoder(splits, encoder)
+    results = splits.extras["cross_modal"].evaluate(encoder)
+    joint = {(r.settings["direction"], r.settings["scoring"]) for r in results
+             if r.protocol == "joint_retrieval" and r.metric == "recall@1"}
+    assert ("image_and_text->timeseries", "multilinear") in joint
+    assert ("image_and_timeseries->text", "pairwise_sum") in joint
+    assert {r.protocol for r in results} >= {"image_to_text_retrieval", "modality_gap",
+                                             "zero_shot", "linear_probe"}

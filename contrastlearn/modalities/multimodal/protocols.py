@@ -134,7 +134,7 @@ class CrossModalProtocols:
             others = [unit[name] for name in unit if name != target]
             queries = {"multilinear": torch.stack(others).prod(dim=0),
                        "pairwise_sum": torch.stack(others).sum(dim=0)}
-            given = "+".join(name for name in unit if name != target)
+            given = "_and_".join(name for name in unit if name != target)
             for scoring, query in queries.items():
                 found = cross_modal_retrieval(query, unit[target], self.test.y, self.test.y,
                                               ks=(1,), direction=f"{given}->{target}",
