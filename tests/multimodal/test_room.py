@@ -174,3 +174,12 @@ def test_clip_trains_exports_and_embeds_records(tmp_path):
     data = records(3)
     embedded = contrastlearn.embed(tmp_path / "run", data["x"])
     assert embedded.shape == (3, 16)
+
+
+def test_items_can_be_single_records_when_a_text_names_many_things():
+    by_text = resolve_dataset(records(), modality="multimodal").train.ids
+    by_record = resolve_dataset({**records(), "items": "record"}, modality="multimodal").train
+    assert len(set(by_text.tolist())) < len(by_text)
+    assert torch.equal(by_record.ids, torch.arange(len(by_record)))
+    with pytest.raises(DataError, match="data.options.items"):
+        resolve_dataset({**records(), "items": "caption"}, modality="multimodal")

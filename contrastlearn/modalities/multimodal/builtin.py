@@ -34,7 +34,9 @@ def load_words_three_ways(holdout_fraction: float = 0.2, seed: int = 0, relation
     font; `relation: sum` makes the speech word the sum of the other two (mod 5), so the
     information is only in the joint."""
     records = words_three_ways_records(relation, seed=seed, pairings=pairings)
-    return multimodal_splits(**records, holdout_fraction=holdout_fraction, seed=seed)
+    items = "text" if relation == "same" else "record"  # with sum, one text is many things
+    return multimodal_splits(**records, holdout_fraction=holdout_fraction, seed=seed,
+                             items=items)
 
 
 load_fashion_captions.available = fashion_captions_available

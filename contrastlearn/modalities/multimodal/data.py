@@ -171,25 +171,29 @@ def _room_splits(name: str, train: Any, test: Any, y: Any, y_test: Any, *, datas
     return splits
 
 
-def _record_ids(parts: dict[str, Any], count: int) -> Tensor:
-    """Records with an identical text are one item (the text cannot tell them apart, so they
-    are never each other's negatives); otherwise every record is its own item."""
-    text = parts.get("text")
-    ids = getattr(text, "ids", None)
+ITEMS = ("text", "record")
+
+
+def _record_ids(parts: dict[str, Any], count: int, items: str) -> Tensor:
+    """With `items="text"`, records with an identical text are one item (the text cannot tell
+    them apart, so they are never each other's negatives); with "record" (or no text), every
+    record is its own item (when a shared text does not make records the same thing)."""
+    ids = getattr(parts.get("text"), "ids", None) if items == "text" else None
     return torch.arange(count) if ids is None else torch.as_tensor(ids, dtype=torch.int64)
 
 
 def multimodal_splits(
     x: dict[str, Any] | None = None, y: Any = None, x_test: dict[str, Any] | None = None,
     y_test: Any = None, *, name: str = "records", holdout_fraction: float = 0.2, seed: int = 0,
-    missing: str = "error", class_names: list[str] | None = None,
+    missing: str = "error", items: str = "text", class_names: list[str] | None = None,
     class_prompts: dict[str, list[str]] | None = None, notes: list[str] | None = None,
     **columns: Any,
 ) -> DatasetSplits:
     """Paired records -> splits whose train/test are `MultimodalDataset`s. Records come as `x`
     (modality -> column) or as keyword columns named by modality (a `.npz` with `image` and
     `text` arrays); without `x_test`, a stratified seeded `holdout_fraction` is held out.
-    `class_names`/`class_prompts` (class name -> prompt texts) enable zero-shot evaluation."""
+    `class_names`/`class_prompts` (class name -> prompt texts) enable zero-shot evaluation;
+    `items` says which records are one item (see `_record_ids`)."""
     if x is None:
         x = {key: value for key, value in columns.items() if not key.endswith("_test")}
         tests = {key[:-5]: value for key, value in columns.items() if key.endswith("_test")}
@@ -197,6 +201,8 @@ def multimodal_splits(
     elif columns:
         raise DataError(f"{name}: give the records once, as x or as columns, not both "
                         f"(got x and {sorted(columns)})")
+    if items not in ITEMS:
+        raise DataError(f"{name}: data.options.items must be one of {ITEMS}; got {items!r}")
     if missing not in ("error", "skip"):
         raise DataError(f"{name}: data.options.missing must be 'error' or 'skip'; got "
                         f"{missing!r}")
@@ -223,13 +229,14 @@ def multimodal_splits(
         test_split = f"holdout_{holdout_fraction:g}_seed{seed}"
     rooms = {key: _room_splits(key, train_x[key], test_x[key], train_y, test_y,
                                dataset=name, seed=seed) for key in train_x}
-    train = _dataset({key: splits.train for key, splits in rooms.items()}, train_y, name)
-    test = _dataset({key: splits.test for key, splits in rooms.items()}, test_y, f"{name} test")
+    train = _dataset({key: splits.train for key, splits in rooms.items()}, train_y, name, items)
+    test = _dataset({key: splits.test for key, splits in rooms.items()}, test_y, f"{name} test",
+                    items)
     test.ids = test.ids + int(train.ids.max()) + 1
     info = {
         "name": name, "num_train": len(train), "num_test": len(test), "test_split": test_split,
         "modalities": {key: splits.info for key, splits in rooms.items()},
-        "skipped_records": skipped, "notes": list(notes or []),
+        "skipped_records": skipped, "items": items, "notes": list(notes or []),
     }
     if skipped:
         info["notes"].append(f"{skipped} record(s) missing a modality were left out")
@@ -241,11 +248,11 @@ def multimodal_splits(
     return DatasetSplits(train, test, MULTIMODAL, info, extras)
 
 
-def _dataset(parts: dict[str, Any], labels: Any, name: str) -> MultimodalDataset:
+def _dataset(parts: dict[str, Any], labels: Any, name: str, items: str) -> MultimodalDataset:
     count = len(next(iter(parts.values())))
     y = None if labels is None else as_labels(labels, count, f"{name}: y")
     return MultimodalDataset(torch.arange(count, dtype=torch.float32), y,
-                             _record_ids(parts, count), name, parts=parts)
+                             _record_ids(parts, count, items), name, parts=parts)
 
 
 def check_prompts(class_prompts: dict[str, list[str]], class_names: list[str] | None,

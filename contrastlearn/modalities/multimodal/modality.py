@@ -87,10 +87,11 @@ def view_inputs(sample_shape: tuple[int, ...], encoder: Any) -> dict[str, Any]:
 
 
 def read_records_file(path: Path, modalities: list[str] | None = None,
-                      label_field: str = "label", missing: str = "error") -> dict[str, Any]:
-    """A JSONL/CSV records file as the arrays the splitter takes (with the recipe's choice
-    for records missing a modality)."""
-    return {**read_records(path, modalities, label_field), "missing": missing}
+                      label_field: str = "label", missing: str = "error",
+                      items: str = "text") -> dict[str, Any]:
+    """A JSONL/CSV records file as the arrays the splitter takes (with the recipe's choices
+    for records missing a modality and for which records are one item)."""
+    return {**read_records(path, modalities, label_field), "missing": missing, "items": items}
 
 
 def raw_features(records: MultiBatch) -> tuple[Tensor, str]:

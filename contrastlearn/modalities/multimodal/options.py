@@ -16,6 +16,9 @@ class MultimodalOptions(BaseModel):
     missing: Literal["error", "skip"] = "error"
     modalities: list[str] | None = None
     label_field: str = "label"
+    items: Literal["text", "record"] | None = None
+    """Which records are one item (never each other's negatives): those with an identical
+    text ("text", the default), or each record alone ("record")."""
     relation: Literal["same", "sum"] | None = None
     """words-three-ways: one word in all three modalities (same) or speech = text + picture
     (sum, information only in the joint)."""

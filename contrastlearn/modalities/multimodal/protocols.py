@@ -84,7 +84,7 @@ class CrossModalProtocols:
         test = {name: embed_records(self.test, encoder, batch_size=batch_size, device=device,
                                     only=name) for name in names}
         results: list[Result] = []
-        distinct = first_of_each_id(self.test.ids)
+        distinct = first_of_each_id(self.test.ids)  # all rows when each record is an item
         for first, second in combinations(names, 2):
             for query, gallery in ((first, second), (second, first)):
                 rows = {name: distinct if name == PROMPT_MODALITY else slice(None)
@@ -140,7 +140,7 @@ class CrossModalProtocols:
                                               ks=(1,), direction=f"{given}->{target}",
                                               device=device, split=split)
                 for result in found:
-                    result.protocol = "joint_retrieval"
+                    result.protocol = f"{given}_to_{target}_{scoring}_retrieval"
                     result.settings["scoring"] = scoring
                     result.settings["hit"] = "a candidate of the query's class"
                 results += self._tagged(found, f"{given}->{target}")
