@@ -23,7 +23,9 @@ Settings, fixed before any run (no test number chose anything; no attempt was tu
   `symile-words` recipe (20 epochs, batch 128) with `symile` (O(N^2) negatives) against the
   same recipe with `pairwise_clip`; judged by joint retrieval: each modality's word from the
   other two, scored the way each objective scores a triple (Symile: multilinear inner product;
-  pairwise: sum of cosines). Chance is 20 %.
+  pairwise: sum of cosines); a hit is a candidate of the query's class, and the class is the
+  spoken word, so the number that reads as accuracy is text + picture -> speech. Chance is
+  20 %.
 """
 
 from __future__ import annotations
@@ -62,9 +64,8 @@ def caption_row(name: str, run, seconds: float) -> dict:
         elif result.protocol.startswith("language_only_probe"):
             key = result.protocol
         if key is not None:
-            value = result.value
-            row[key] = round(100 * value, 2) if result.metric != "centroid_distance" else round(
-                value, 4)
+            plain = result.metric in ("centroid_distance", "mean_paired_cosine")
+            row[key] = round(result.value, 4) if plain else round(100 * result.value, 2)
     return row
 
 

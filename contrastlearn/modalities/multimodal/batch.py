@@ -26,6 +26,10 @@ class MultiBatch:
     def modalities(self) -> list[str]:
         return list(self.parts)
 
+    @property
+    def device(self) -> torch.device:
+        return next(iter(self.parts.values())).device
+
     def __len__(self) -> int:
         return len(next(iter(self.parts.values())))
 
