@@ -11,6 +11,7 @@ import pytest
 import torch
 
 import contrastlearn
+from contrastlearn.cli import main
 from contrastlearn.config import recipe_from_dict
 from contrastlearn.core.registry import AUGMENTATIONS, ENCODERS, METHODS, MODALITIES
 from contrastlearn.data.arrays import DataError
@@ -174,6 +175,20 @@ def test_clip_trains_exports_and_embeds_records(tmp_path):
     data = records(3)
     embedded = contrastlearn.embed(tmp_path / "run", data["x"])
     assert embedded.shape == (3, 16)
+    from PIL import Image
+
+    lines = []
+    for index, (image, text) in enumerate(zip(data["x"]["image"], data["x"]["text"])):
+        Image.fromarray((image[0] * 255).astype(np.uint8)).save(tmp_path / f"{index}.png")
+        lines.append(json.dumps({"image": f"{index}.png", "text": text}))
+    (tmp_path / "new.jsonl").write_text("\n".join(lines))
+    assert main(["embed", str(tmp_path / "run"), "--input", str(tmp_path / "new.jsonl"),
+                 "--output", str(tmp_path / "embedded.npy")]) == 0
+    from_file = np.load(tmp_path / "embedded.npy")
+    pixels = (data["x"]["image"] * 255).astype(np.uint8).astype(np.float32)  # as the files hold
+    in_memory = contrastlearn.embed(tmp_path / "run", {"image": pixels, "text": data["x"]["text"]})
+    assert from_file.shape == (3, 16)
+    assert np.allclose(from_file, in_memory.numpy(), atol=1e-5)
 
 
 def test_items_can_be_single_records_when_a_text_names_many_things():

@@ -238,6 +238,10 @@ def multimodal_splits(
         "modalities": {key: splits.info for key, splits in rooms.items()},
         "skipped_records": skipped, "items": items, "notes": list(notes or []),
     }
+    scales = {key: splits.info["input_scale"] for key, splits in rooms.items()
+              if splits.info.get("input_scale") is not None}
+    if scales:
+        info["input_scale"] = scales  # each room's, so records to embed are scaled alike
     if skipped:
         info["notes"].append(f"{skipped} record(s) missing a modality were left out")
     if class_names is not None:

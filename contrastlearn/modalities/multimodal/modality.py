@@ -55,11 +55,14 @@ def prepare_splits(splits: DatasetSplits, encoder: Any) -> DatasetSplits:
     return replace(splits, train=train, test=test, extras=extras)
 
 
-def to_samples(inputs: Any, scale: float | None = None) -> dict[str, Any]:
-    """Records to embed: a dict modality -> column, each validated by its own room."""
+def to_samples(inputs: Any, scale: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Records to embed: a dict modality -> column (or a records file's arrays), each
+    validated and scaled by its own room as its training data were (`scale`: each room's)."""
     columns = inputs.get("x", inputs) if isinstance(inputs, dict) else inputs
     columns, _, _ = check_records(columns, None, "records to embed")
-    return {name: MODALITIES.get(name).to_samples(column) for name, column in columns.items()}
+    scales = scale if isinstance(scale, dict) else {}
+    return {name: MODALITIES.get(name).to_samples(column, scales.get(name))
+            for name, column in columns.items()}
 
 
 def prepare_samples(samples: dict[str, Any], encoder: Any) -> MultimodalDataset:
