@@ -189,6 +189,15 @@ def test_clip_trains_exports_and_embeds_records(tmp_path):
     in_memory = contrastlearn.embed(tmp_path / "run", {"image": pixels, "text": data["x"]["text"]})
     assert from_file.shape == (3, 16)
     assert np.allclose(from_file, in_memory.numpy(), atol=1e-5)
+    # fine-tuning starts from the run's weights (clip-gap's encoder.kwargs.init_from)
+    splits = resolve_dataset(records(), modality="multimodal")
+    factory = ENCODERS.get("multimodal_encoder")
+    kwargs = {"encoders": ENCODERS_SPEC, "embed_dim": 8, "init_from": str(tmp_path / "run")}
+    started = factory(**filled_encoder_kwargs(factory, kwargs, splits))
+    for key, value in encoder.state_dict().items():
+        assert torch.equal(started.state_dict()[key], value), key
+    with pytest.raises(DataError, match="init_from"):
+        factory(**filled_encoder_kwargs(factory, {**kwargs, "init_from": str(tmp_path)}, splits))
 
 
 def test_items_can_be_single_records_when_a_text_names_many_things():
