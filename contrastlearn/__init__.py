@@ -28,6 +28,7 @@ _LAZY = {
     "Views": "contrastlearn.augment.views",
     "ContrastiveEncoder": "contrastlearn.estimator",
     "TimeSeriesEncoder": "contrastlearn.estimator",
+    "TabularEncoder": "contrastlearn.estimator",
     "Method": "contrastlearn.methods.base",
     "AUGMENTATIONS": "contrastlearn.core.registry",
     "DATASETS": "contrastlearn.core.registry",

@@ -224,3 +224,59 @@ class TimeSeriesEncoder(ContrastiveEncoder):
         return series_embeddings(self.encoder_, X, self.n_channels_, pooling=pooling,
                                  window=window, stride=stride, chunk=chunk, levels=levels,
                                  layers=layers)
+
+
+class TabularEncoder(ContrastiveEncoder):
+    """`ContrastiveEncoder` for tables (DataFrames, 2-d arrays): the recipe named by `method`
+    ("scarf" or "vime", `contrastlearn.modalities.tabular.sklearn_api.RECIPES`), the `encoder`
+    (tabular_mlp or ft_transformer) with its `out_dim`, and the columns' kinds
+    (`numeric_columns`, `categorical_columns`; the others inferred). Labels are ignored: the
+    training is self-supervised, so in a Pipeline they only reach the classifier after it."""
+
+    def __init__(self, method: str = "scarf", encoder: str = "tabular_mlp", out_dim: int = 256,
+                 numeric_columns: list[str] | None = None,
+                 categorical_columns: list[str] | None = None, steps: int = 200,
+                 batch_size: int | None = None, lr: float | None = None, seed: int = 0,
+                 device: str = "cpu", run_dir: str | None = None,
+                 recipe_overrides: dict[str, Any] | None = None, progress: bool = False) -> None:
+        self.method = method
+        self.encoder = encoder
+        self.out_dim = out_dim
+        self.numeric_columns = numeric_columns
+        self.categorical_columns = categorical_columns
+        self.steps = steps
+        self.batch_size = batch_size
+        self.lr = lr
+        self.seed = seed
+        self.device = device
+        self.run_dir = run_dir
+        self.recipe_overrides = recipe_overrides
+        self.progress = progress
+
+    def _recipe_source(self) -> str:
+        from contrastlearn.modalities.tabular.sklearn_api import method_recipe
+
+        return method_recipe(self.method)
+
+    def _wanted_modality(self) -> str:
+        return "tabular"
+
+    def _column_options(self) -> dict[str, Any]:
+        return {f"data.options.{key}": list(value) for key, value in (
+            ("numeric_columns", self.numeric_columns),
+            ("categorical_columns", self.categorical_columns)) if value is not None}
+
+    def _own_overrides(self) -> dict[str, Any]:
+        return {"encoder.name": self.encoder, "encoder.kwargs": {"out_dim": self.out_dim},
+                **self._column_options()}
+
+    def _training_splits(self, X: Any, recipe: Recipe) -> DatasetSplits:
+        """All of X as training rows, read with the declared column kinds (the recipe's
+        `data.options`, which the generic splitter call does not pass)."""
+        from contrastlearn.api import load_run_data, resolve_run_recipe
+
+        recipe = resolve_run_recipe(recipe, self._column_options())
+        splits = load_run_data(recipe, {"x": X, "x_test": X[:2]})
+        info = {**splits.info, "num_train": len(splits.train), "num_test": 0,
+                "test_split": "none"}
+        return replace(splits, test=None, info=info)

@@ -23,7 +23,7 @@ from contrastlearn.data.modality import Modality
 
 ENTRY_POINT_GROUP = "contrastlearn.modalities"
 BUILTIN_ROOMS = {"image": "image", "timeseries": "timeseries", "text": "text", "graph": "graph",
-                 "recsys": "recsys", "audio": "audio", "multimodal": "all"}
+                 "recsys": "recsys", "audio": "audio", "multimodal": "all", "tabular": "tabular"}
 """Built-in room name -> the pip extra that installs its dependencies."""
 
 

