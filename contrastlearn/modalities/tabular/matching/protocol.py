@@ -111,7 +111,7 @@ class TupleMatchingProtocol:
                  corruption: dict[str, Any] | None = None) -> None:
         self.test, self.validation = test, validation
         self.corruption = dict(corruption or {})
-        self._baseline: list[Result] | None = None
+        self._tfidf: dict[str, tuple[Tensor, Tensor]] | None = None
 
     def _results(self, representation: str, similarity: dict[str, tuple[Tensor, Tensor]],
                  split: str) -> list[Result]:
@@ -131,13 +131,12 @@ class TupleMatchingProtocol:
                  ("f1", scores.f1), ("recall@1", top1))]
 
     def baseline(self, split: str = "test") -> list[Result]:
-        """The character 3-gram TF-IDF baseline (computed once)."""
-        if self._baseline is None:
-            similarity = {name: tfidf_nearest(task.queries, task.gallery)
-                          for name, task in (("validation", self.validation),
-                                             ("test", self.test))}
-            self._baseline = self._results(TFIDF, similarity, split)
-        return self._baseline
+        """The character 3-gram TF-IDF baseline (its similarities computed once)."""
+        if self._tfidf is None:
+            self._tfidf = {name: tfidf_nearest(task.queries, task.gallery)
+                           for name, task in (("validation", self.validation),
+                                              ("test", self.test))}
+        return self._results(TFIDF, self._tfidf, split)
 
     def evaluate(self, encoder: nn.Module, *, device: Any = "cpu", batch_size: int = 512,
                  split: str = "test") -> list[Result]:
