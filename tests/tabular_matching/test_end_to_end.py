@@ -10,6 +10,7 @@ import torch
 from contrastlearn import api
 from contrastlearn.config import load_recipe, recipe_from_dict
 from contrastlearn.core.registry import ENCODERS, MODALITIES
+from contrastlearn.modalities.tabular.matching.chars import encode_table
 from contrastlearn.modalities.tabular.matching.data import EXTRA_NAME, tuple_matching_splits
 from tests.learning import assert_learned
 from tests.tabular_matching.fixtures import places
@@ -51,6 +52,11 @@ def test_pretrain_scores_matching_and_exports_an_encoder_that_reads_rows(tmp_pat
         torch.testing.assert_close(loaded(rows), run.encoder(rows))
     again = api.evaluate(loaded, splits)
     assert f1_of(again) == pytest.approx(f1_of(run.results))
+    table = places(5)  # rows of a table embed as characters, as matching reads them
+    embedded = api.embed(tmp_path / "run", table)
+    with torch.no_grad():
+        expected = loaded(encode_table(table))
+    torch.testing.assert_close(embedded, expected)
 
 
 def test_the_shipped_recipe_names_registered_parts():

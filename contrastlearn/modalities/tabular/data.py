@@ -36,6 +36,8 @@ from contrastlearn.modalities.tabular.columns import (
     column_kinds,
     split_label,
 )
+from contrastlearn.modalities.tabular.matching.chars import encode_table
+from contrastlearn.modalities.tabular.matching.encoder import RowEncoder
 from contrastlearn.modalities.tabular.schema import TableSchema, UnseenPolicy, fit_schema
 
 
@@ -202,9 +204,12 @@ def table_samples(inputs: Any, scale: float | None = None) -> pd.DataFrame:
 
 def encode_for(samples: Any, encoder: Any) -> Tensor:
     """Rows to embed as the encoder's samples: by its schema (columns by name; an array's
-    columns by position), or as they are when the encoder has none (numbers only)."""
+    columns by position), as characters for a tuple-matching `row_encoder`, or as they are
+    when the encoder has neither (numbers only)."""
     schema = getattr(encoder, "schema", None)
     frame = samples if isinstance(samples, pd.DataFrame) else as_frame(samples, "the rows")
+    if isinstance(encoder, RowEncoder):  # tuple matching reads every cell as characters
+        return encode_table(frame, what="the rows to embed")
     if schema is None:
         return as_float_tensor(frame.to_numpy(), "the rows to embed (an encoder without a "
                                                  "table schema reads numbers only)")
