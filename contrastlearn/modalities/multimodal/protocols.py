@@ -1,5 +1,5 @@
 """What a paired-record model is judged by, beyond the fused vector's probes: cross-modal
-retrieval both ways (each distinct text once), the modality gap, zero-shot classification from
+retrieval both ways (each distinct input once), the modality gap, zero-shot classification from
 class prompts, a linear probe on each modality's embedding, and a classifier trained on text
 alone (with noise across the modality gap) tested on the other modality."""
 
@@ -58,14 +58,15 @@ def prompt_embeddings(encoder: nn.Module, prompts: ClassPrompts, *, batch_size: 
     return torch.cat(outputs).view(len(padded), per_class, -1)
 
 
-def first_of_each_id(ids: Tensor) -> Tensor:
-    """The first row of every item id: records with an identical text share an id, and their
-    texts (identical embeddings) are retrieved once, not as tied copies."""
-    order = torch.argsort(ids, stable=True)
-    sorted_ids = ids[order]
-    starts = torch.ones_like(sorted_ids, dtype=torch.bool)
-    starts[1:] = sorted_ids[1:] != sorted_ids[:-1]
-    return order[starts].sort().values
+def distinct_rows(embeddings: Tensor, ids: Tensor) -> Tensor:
+    """The first of every set of rows with the same embedding and id: the same input in
+    several records (an identical caption, a clip paired several ways) is one candidate, not
+    tied copies that would count against each other."""
+    keys = torch.cat([embeddings.float(), ids[:, None].float()], dim=1)
+    _, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    first = torch.full((int(inverse.max()) + 1,), len(keys), dtype=torch.long)
+    first.scatter_reduce_(0, inverse, torch.arange(len(keys)), reduce="amin")
+    return first.sort().values
 
 
 class CrossModalProtocols:
@@ -84,14 +85,13 @@ class CrossModalProtocols:
         test = {name: embed_records(self.test, encoder, batch_size=batch_size, device=device,
                                     only=name) for name in names}
         results: list[Result] = []
-        distinct = first_of_each_id(self.test.ids)  # all rows when each record is an item
+        ids = self.test.ids
+        rows = {name: distinct_rows(test[name], ids) for name in names}
         for first, second in combinations(names, 2):
             for query, gallery in ((first, second), (second, first)):
-                rows = {name: distinct if name == PROMPT_MODALITY else slice(None)
-                        for name in (query, gallery)}
                 results += self._tagged(cross_modal_retrieval(
                     test[query][rows[query]], test[gallery][rows[gallery]],
-                    self.test.ids[rows[query]], self.test.ids[rows[gallery]],
+                    ids[rows[query]], ids[rows[gallery]],
                     direction=f"{query}->{gallery}", device=device, split=split),
                     f"{query}->{gallery}")
             results += self._tagged(modality_gap(test[first], test[second], seed=self.seed,
@@ -135,10 +135,12 @@ class CrossModalProtocols:
             queries = {"multilinear": torch.stack(others).prod(dim=0),
                        "pairwise_sum": torch.stack(others).sum(dim=0)}
             given = "_and_".join(name for name in unit if name != target)
+            candidates = distinct_rows(unit[target], self.test.y)
             for scoring, query in queries.items():
-                found = cross_modal_retrieval(query, unit[target], self.test.y, self.test.y,
-                                              ks=(1,), direction=f"{given}->{target}",
-                                              device=device, split=split)
+                found = cross_modal_retrieval(query, unit[target][candidates], self.test.y,
+                                              self.test.y[candidates], ks=(1,),
+                                              direction=f"{given}->{target}", device=device,
+                                              split=split)
                 for result in found:
                     result.protocol = f"{given}_to_{target}_{scoring}_retrieval"
                     result.settings["scoring"] = scoring
