@@ -50,8 +50,8 @@ class Plain(nn.Module):
 def test_a_module_that_records_no_modality_must_be_told():
     x, y = series()
     with pytest.raises(DataError, match=r"cannot tell which kind of data Plain reads: pass "
-                                        r"modality=\.\.\. \(one of audio, graph, image, multimodal, "
-                                        r"recsys, tabular, text, timeseries"):
+                                        r"modality=\.\.\. \(one of audio, graph, image, "
+                                        r"multimodal, recsys, tabular, text, timeseries"):
         contrastlearn.evaluate(Plain(), (x, y))
     results = contrastlearn.evaluate(Plain(), (x, y), modality="timeseries", protocols=["knn"],
                                      labels_per_class=[])
