@@ -97,7 +97,7 @@ CASES: dict[str, Case] = {
     "bench_audio.py": Case(
         printed=(r'^\{"method": "kws-cab", "seed": 0', r'^\{"method": "MFCC \+ DTW"',
                  r'^\{"method": "supervised audio_cnn \(5 per class\)"'),
-        system_data=(_espeak,)),
+        system_data=(_espeak,), slow=True),
     "bench_audio_views.py": Case(
         printed=(rf"^audio_views \(waveform\)\s+2\s+{NUMBER}\s+{NUMBER}",)),
     "bench_tabular.py": Case(
@@ -145,7 +145,7 @@ CASES: dict[str, Case] = {
         printed=(rf"^\| simclr \| 1 \| {NUMBER} \| {NUMBER}% \| {NUMBER}% \|$",
                  rf"^\| supervised \(cross-entropy\) \| 1 \| {NUMBER} \|"),
         system_data=(_fashion_mnist,), slow=True),
-    "bench_grad_cache.py": Case(printed=(rf"^\| 16 \| {NUMBER} \| {NUMBER} \|",)),
+    "bench_grad_cache.py": Case(printed=(rf"^\| 16 \| {NUMBER} \| {NUMBER} \|",), slow=True),
     "bench_image_views.py": Case(printed=(rf"^8x3x32x32\s+simclr 2 views\s+blur=True\s+{NUMBER}",
                                           rf"^B=8 N=32\s+3\s+{NUMBER}")),
     "bench_loss.py": Case(printed=(rf"^2 views\s+InfoNCE \(ours\)\s+{NUMBER}",)),
@@ -155,7 +155,7 @@ CASES: dict[str, Case] = {
     "bench_recsys.py": Case(
         printed=(rf"^\| lightgcn \| 1 \| 1 \| {NUMBER} \| {NUMBER} ± {NUMBER} \| "
                  rf"{NUMBER} ± {NUMBER} \|", rf"^\| most popular \| 1 \| – \| – \| {NUMBER}"),
-        system_data=(_ml100k,)),
+        system_data=(_ml100k,), slow=True),
     # runs in the separate RecBole venv (benchmarks/recbole_venv.sh): skipped where RecBole's
     # own dependencies are not installed
     "recbole_side_by_side.py": Case(args=("--help",), printed=(r"--split-dir",),
@@ -174,7 +174,7 @@ CASES: dict[str, Case] = {
         printed=(rf"^\| MiniLM zero-shot \| {NUMBER} \|", rf"^\| MiniLM simcse \| {NUMBER} \|"),
         modules=MINILM, system_data=(_wordnet,), slow=True),
     "bench_timeseries.py": Case(printed=(rf"^\| UnitTest \| {NUMBER} ± {NUMBER} \|",),
-                                modules=("aeon",)),
+                                modules=("aeon",), slow=True),
     "bench_ts2vec_reference.py": Case(
         printed=(rf"^\| UnitTest \| {NUMBER} \| {NUMBER} \|",), modules=("aeon", "ts2vec")),
     "gpu_check_text.py": Case(printed=(r"^all GPU checks passed$",), modules=TEXT),
@@ -183,7 +183,7 @@ CASES: dict[str, Case] = {
                  r"^highest mean \(ties to the earlier candidate\): ts2vec"), modules=("aeon",),
         slow=True),
     "timeseries_ensemble.py": Case(printed=(rf"^\| UnitTest \| {NUMBER} ± {NUMBER} \|",),
-                                   modules=("aeon",)),
+                                   modules=("aeon",), slow=True),
     "timeseries_readout.py": Case(printed=(r'^\{"candidate": "ts2vec-pyramid", .*"svm_accuracy"',),
                                   modules=("aeon",), slow=True),
     "timeseries_select_by_cv.py": Case(

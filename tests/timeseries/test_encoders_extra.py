@@ -233,6 +233,7 @@ def test_window_arguments_are_checked(kwargs, error, message):
         encode_in_windows(**arguments)
 
 
+@pytest.mark.slow
 def test_fcn_trains_end_to_end_with_the_instance_recipe(tmp_path):
     generator = np.random.default_rng(0)
     t = np.linspace(0, 6.28, 32)

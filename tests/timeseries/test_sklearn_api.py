@@ -111,8 +111,9 @@ def test_chunked_encoding_matches_full(fitted):
     np.testing.assert_allclose(chunked, full, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("method", ["instance", "ts_tcc", "learned_aug", "softclt",
-                                    "ts2vec_recon", "ts2vec_recon_unit"])
+@pytest.mark.parametrize("method", ["instance", *(
+    pytest.param(name, marks=pytest.mark.slow)
+    for name in ("ts_tcc", "learned_aug", "softclt", "ts2vec_recon", "ts2vec_recon_unit"))])
 def test_other_methods_fit_and_transform(method, tmp_path):
     x, _ = _waves(32)
     encoder = contrastlearn.TimeSeriesEncoder(
